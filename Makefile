@@ -1,0 +1,61 @@
+# Sidekey — `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+GO        ?= go
+BIN       := $(CURDIR)/bin
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X main.version=$(VERSION)
+GOLANGCI_VERSION := v2.15.0
+HELM_VERSION     := v3.22.0
+FUZZTIME  ?= 5m
+BENCHTIME ?= 1s
+
+export PATH := $(BIN):$(PATH)
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## Build bin/sidekey
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/sidekey ./cmd/sidekey
+
+.PHONY: vault
+vault: ## Build the dev Vault server (tests and demo only; Vault is BUSL) into bin/vaultdev
+	cd tools/vaultdev && $(GO) build -o $(BIN)/vaultdev .
+
+.PHONY: deps
+deps: ## Install the system packages the tests need (curl, chromium) if missing
+	@scripts/deps.sh
+
+.PHONY: helm
+helm: ## Install the pinned Helm into bin/
+	@test -x $(BIN)/helm || GOBIN=$(BIN) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+
+.PHONY: test
+test: deps build ## Vet and run every test with -race (real Vault, real TLS, real Chromium)
+	$(GO) vet ./...
+	$(GO) test -race -timeout 30m ./...
+
+.PHONY: lint
+lint: ## Run the pinned golangci-lint
+	@test -x $(BIN)/golangci-lint || GOBIN=$(BIN) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+	$(BIN)/golangci-lint run ./...
+
+.PHONY: fmt
+fmt: ## Format the code
+	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: bench
+bench: vault ## Run the Go benchmarks (injector, cache)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./injector/ ./vaultstore/
+
+.PHONY: fuzz
+fuzz: ## Fuzz the injector for $(FUZZTIME) (FUZZTIME=30s make fuzz)
+	$(GO) test -run '^$$' -fuzz '^FuzzRewrite$$' -fuzztime $(FUZZTIME) ./injector/
+
+.PHONY: clean
+clean: ## Remove build output
+	rm -rf $(BIN)

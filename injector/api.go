@@ -1,0 +1,50 @@
+// Package injector finds {{secrets.…}} placeholders in the parts of an HTTP
+// request, resolves them through a Resolver, and writes each value encoded
+// for where it stands (SPEC §3). It is pure: bytes in, bytes out, no I/O of
+// its own; the Resolver is the only way out.
+//
+// CONTRACT (fixed by the lead; the proxy is written against it — change it
+// only together with the proxy):
+//
+//	rw := injector.NewRewriter(ctx, resolver, injector.Options{Host: "api.example.com", Nonce: nonce})
+//	path, err := rw.Path(rawPath)          // escaped path, e.g. "/v1/{{secrets.a}}/x"
+//	query, err := rw.Query(rawQuery)       // raw query without '?'
+//	err := rw.CheckHeaderName(name)        // refuses a placeholder in a header name
+//	val, err := rw.HeaderValue(value)
+//	body, ce, err := rw.Body(body, contentType, contentEncoding)
+//	scrub := injector.NewScrubber(rw.Injected())  // nil when nothing to scrub
+//
+// Every method returns its input slice itself (no copy, no allocation) when
+// the input holds no placeholder to resolve. Errors are *Error.
+package injector
+
+import (
+	"context"
+
+	"github.com/sidekey/sidekey/internal/secret"
+)
+
+// Resolver resolves an alias (already lower-cased) of the request's tenant.
+// It returns errors wrapping secret.ErrNotFound or secret.ErrUnavailable.
+// The Rewriter calls it at most once per distinct alias.
+type Resolver interface {
+	Resolve(ctx context.Context, alias string) (secret.Secret, error)
+}
+
+// Options configure one request's rewrite.
+type Options struct {
+	// Host is the real destination host (lower-case, no port), checked
+	// against each secret's allowed_hosts.
+	Host string
+	// Nonce is the Sidekey-Nonce header; non-empty selects strict mode.
+	Nonce string
+}
+
+// Injection is one value that was written into the request, for scrubbing.
+type Injection struct {
+	// Placeholder is the placeholder text as written in the request.
+	Placeholder string
+	// Value is the bytes that replaced it (after filters, before context
+	// encoding).
+	Value []byte
+}
