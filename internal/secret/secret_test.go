@@ -114,10 +114,10 @@ func TestValueNeverPrinted(t *testing.T) {
 		}
 	}
 	outputs := map[string]string{
-		"%v":  fmt.Sprintf("%v", v),
-		"%+v": fmt.Sprintf("%+v", s),
-		"%#v": fmt.Sprintf("%#v", s),
-		"%s":  fmt.Sprintf("%s", v),
+		"%v":   fmt.Sprintf("%v", v),
+		"%+v":  fmt.Sprintf("%+v", s),
+		"%#v":  fmt.Sprintf("%#v", s),
+		"%s":   fmt.Sprintf("%s", v), //nolint:staticcheck // the %s verb is what is tested
 		"json": string(js),
 		"zap":  logged.String(),
 	}
