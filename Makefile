@@ -34,6 +34,17 @@ deps: ## Install the system packages the tests need (curl, chromium) if missing
 helm: ## Install the pinned Helm into bin/
 	@test -x $(BIN)/helm || GOBIN=$(BIN) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
+IMAGE     ?= sidekey:$(VERSION)
+
+.PHONY: image
+image: ## Build the container image (IMAGE=sidekey:VERSION; needs a Docker engine)
+	@if ! command -v docker >/dev/null 2>&1; then \
+	  echo "make image: docker is not installed here; build the image on a machine with Docker: docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) ." >&2; exit 1; \
+	elif ! docker info >/dev/null 2>&1; then \
+	  echo "make image: docker is installed but no Docker engine answers (docker info failed); start one, or build elsewhere: docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) ." >&2; exit 1; \
+	fi
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
 .PHONY: test
 test: deps build ## Vet and run every test with -race (real Vault, real TLS, real Chromium)
 	$(GO) vet ./...
