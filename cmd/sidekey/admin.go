@@ -2,12 +2,200 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sidekey/sidekey/adminapi"
+	"github.com/sidekey/sidekey/vaultstore"
 )
 
-// runAdmin is replaced by its issue's work.
-func runAdmin(_ context.Context, _ []string, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "sidekey: this command is not built yet")
-	return 2
+// adminFlags are the flags of `sidekey admin`.
+type adminFlags struct {
+	listen          string
+	metricsListen   string
+	hs256KeyFile    string
+	jwksFile        string
+	issuer          string
+	audience        string
+	leeway          time.Duration
+	maxValueBytes   int64
+	corsOrigins     stringList
+	shutdownTimeout time.Duration
+	logLevel        string
+	vault           *vaultstore.Config
+}
+
+func newAdminFlags(stderr io.Writer) (*flag.FlagSet, *adminFlags) {
+	fs := newFlagSet("admin", "admin [flags]", stderr)
+	f := &adminFlags{}
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8081", "address of the admin API and web UI")
+	fs.StringVar(&f.metricsListen, "metrics-listen", "127.0.0.1:9091", "address of /metrics, /healthz and /readyz (empty: off)")
+	fs.StringVar(&f.hs256KeyFile, "jwt-hs256-key-file", "", "file holding the HS256 key that signs admin tokens (32+ bytes)")
+	fs.StringVar(&f.jwksFile, "jwt-jwks-file", "", "JWKS file of the RS256/ES256 public keys that verify admin tokens")
+	fs.StringVar(&f.issuer, "jwt-issuer", "", "required token issuer (iss), when set")
+	fs.StringVar(&f.audience, "jwt-audience", "", "required token audience (aud), when set")
+	fs.DurationVar(&f.leeway, "jwt-leeway", 30*time.Second, "clock skew tolerated on exp, nbf and iat")
+	fs.Int64Var(&f.maxValueBytes, "max-value-bytes", adminapi.DefaultMaxValueBytes, "largest secret value accepted")
+	fs.Var(&f.corsOrigins, "cors-origins", "origins allowed to call the API from a browser (repeatable or comma-separated; empty: CORS off)")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 15*time.Second, "time given to requests in flight on SIGTERM")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.vault = addVaultFlags(fs)
+	return fs, f
+}
+
+// authConfig checks the flags that configure authentication and reads the
+// key file.
+func (f *adminFlags) authConfig() (adminapi.AuthConfig, error) {
+	ac := adminapi.AuthConfig{Issuer: f.issuer, Audience: f.audience, Leeway: f.leeway}
+	switch {
+	case f.hs256KeyFile != "" && f.jwksFile != "":
+		return ac, errors.New("set one of --jwt-hs256-key-file and --jwt-jwks-file, not both")
+	case f.hs256KeyFile != "":
+		key, err := adminapi.LoadHS256Key(f.hs256KeyFile)
+		if err != nil {
+			return ac, fmt.Errorf("--jwt-hs256-key-file: %w", err)
+		}
+		ac.HS256Key = key
+	case f.jwksFile != "":
+		b, err := os.ReadFile(f.jwksFile)
+		if err != nil {
+			return ac, fmt.Errorf("--jwt-jwks-file: %w", err)
+		}
+		ac.JWKS = b
+	default:
+		return ac, errors.New("set --jwt-hs256-key-file or --jwt-jwks-file")
+	}
+	if f.leeway < 0 {
+		return ac, errors.New("--jwt-leeway must not be negative")
+	}
+	if err := ac.Validate(); err != nil {
+		return ac, err
+	}
+	return ac, nil
+}
+
+// adminUI returns the web UI served at "/", or nil until it is built.
+func adminUI() http.Handler { return nil }
+
+func runAdmin(ctx context.Context, args []string, _, stderr io.Writer) int {
+	fs, f := newAdminFlags(stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return flagExit(stderr, "admin", err)
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "sidekey admin: %v\n", err)
+		return 1
+	}
+	auth, err := f.authConfig()
+	if err != nil {
+		return fail(err)
+	}
+	if f.maxValueBytes <= 0 {
+		return fail(errors.New("--max-value-bytes must be positive"))
+	}
+	if f.shutdownTimeout <= 0 {
+		return fail(errors.New("--shutdown-timeout must be positive"))
+	}
+	log, err := newLogger(f.logLevel)
+	if err != nil {
+		return fail(err)
+	}
+	defer func() { _ = log.Sync() }()
+
+	vcfg := *f.vault
+	vcfg.Logger = log.Named("vaultstore")
+	store, err := vaultstore.New(ctx, vcfg)
+	if err != nil {
+		return fail(fmt.Errorf("vault: %w", err))
+	}
+	srv, err := adminapi.New(adminapi.Config{
+		Store:         store,
+		Auth:          auth,
+		Logger:        log.Named("admin"),
+		MaxValueBytes: f.maxValueBytes,
+		CORSOrigins:   f.corsOrigins,
+		UI:            adminUI(),
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if err := serveAdmin(ctx, log, f, srv, store); err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+// serveAdmin listens on both addresses, serves until ctx ends, then drains.
+func serveAdmin(ctx context.Context, log *zap.Logger, f *adminFlags, srv *adminapi.Server, store *vaultstore.Store) error {
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	servers := []*http.Server{newHTTPServer(srv.Handler(), log)}
+	listeners := []net.Listener{ln}
+	if f.metricsListen != "" {
+		mln, err := net.Listen("tcp", f.metricsListen)
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+		servers = append(servers, newHTTPServer(srv.MetricsHandler(), log))
+		listeners = append(listeners, mln)
+	}
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	storeDone := make(chan error, 1)
+	go func() { storeDone <- store.Run(runCtx) }()
+
+	serveErr := make(chan error, len(servers))
+	for i, s := range servers {
+		go func() {
+			if err := s.Serve(listeners[i]); !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- err
+			}
+		}()
+	}
+	log.Info("admin API listening", zap.String("listen", ln.Addr().String()), zap.String("metrics_listen", f.metricsListen))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-serveErr:
+	}
+	log.Info("shutting down", zap.Duration("timeout", f.shutdownTimeout))
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.shutdownTimeout)
+	defer cancel()
+	for _, s := range servers {
+		if err := s.Shutdown(shutdownCtx); err != nil {
+			runErr = errors.Join(runErr, fmt.Errorf("shutdown: %w", err))
+		}
+	}
+	stopRun()
+	if err := <-storeDone; err != nil && !errors.Is(err, context.Canceled) {
+		log.Warn("vault token renewal stopped", zap.Error(err))
+	}
+	return runErr
+}
+
+// newHTTPServer returns an http.Server with the admin API's time and size
+// limits.
+func newHTTPServer(h http.Handler, log *zap.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
 }

@@ -1,0 +1,156 @@
+package adminapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/vaultstore"
+)
+
+// Error codes of SPEC §5, plus the few a REST API needs besides.
+const (
+	CodeUnauthenticated  = "unauthenticated"
+	CodeForbidden        = "forbidden"
+	CodeInvalidRequest   = "invalid_request"
+	CodeNotFound         = "not_found"
+	CodeMethodNotAllowed = "method_not_allowed"
+	CodeAliasTaken       = "alias_taken"
+	CodeTypeLocked       = "type_locked"
+	CodeConflict         = "conflict"
+	CodeUnsupportedMedia = "unsupported_media_type"
+	CodePayloadTooLarge  = "payload_too_large"
+	CodeStoreUnavailable = "store_unavailable"
+	CodeInternal         = "internal_error"
+)
+
+// errorCodes lists every code with its status; the OpenAPI test checks the
+// document names each of them.
+var errorCodes = map[string]int{
+	CodeUnauthenticated:  http.StatusUnauthorized,
+	CodeForbidden:        http.StatusForbidden,
+	CodeInvalidRequest:   http.StatusBadRequest,
+	CodeNotFound:         http.StatusNotFound,
+	CodeMethodNotAllowed: http.StatusMethodNotAllowed,
+	CodeAliasTaken:       http.StatusConflict,
+	CodeTypeLocked:       http.StatusConflict,
+	CodeConflict:         http.StatusConflict,
+	CodeUnsupportedMedia: http.StatusUnsupportedMediaType,
+	CodePayloadTooLarge:  http.StatusRequestEntityTooLarge,
+	CodeStoreUnavailable: http.StatusServiceUnavailable,
+	CodeInternal:         http.StatusInternalServerError,
+}
+
+// apiError is an error answered to the client. Message and Fields never
+// hold a secret value.
+type apiError struct {
+	Code    string              `json:"code"`
+	Message string              `json:"message"`
+	Fields  []secret.FieldError `json:"-"`
+	// cause is logged, never sent.
+	cause error
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+func (e *apiError) Unwrap() error { return e.cause }
+
+func newError(code, msg string) *apiError { return &apiError{Code: code, Message: msg} }
+
+func invalid(fields ...secret.FieldError) *apiError {
+	return &apiError{Code: CodeInvalidRequest, Message: "the request is invalid", Fields: fields}
+}
+
+func invalidField(field, msg string) *apiError {
+	return invalid(secret.FieldError{Field: field, Message: msg})
+}
+
+// errorBody is the wire form {"error":{"code","message","fields"?}}.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string       `json:"code"`
+	Message string       `json:"message"`
+	Fields  []fieldError `json:"fields,omitempty"`
+}
+
+type fieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// toAPIError maps any error of a handler or the store to the error answered.
+// It is the one place where store errors meet HTTP statuses.
+func toAPIError(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var verr *secret.ValidationError
+	if errors.As(err, &verr) {
+		e := invalid(verr.Fields...)
+		e.cause = err
+		return e
+	}
+	wrap := func(code, msg string) *apiError { return &apiError{Code: code, Message: msg, cause: err} }
+	switch {
+	case errors.Is(err, vaultstore.ErrNotFound):
+		return wrap(CodeNotFound, "no active secret has this alias")
+	case errors.Is(err, vaultstore.ErrAliasTaken):
+		return wrap(CodeAliasTaken, "an active secret of this domain already has this alias")
+	case errors.Is(err, vaultstore.ErrTypeLocked):
+		return wrap(CodeTypeLocked, "the alias and type of a secret cannot be changed; archive it and create a new one")
+	case errors.Is(err, vaultstore.ErrConflict):
+		return wrap(CodeConflict, "the secret was changed concurrently; retry")
+	case errors.Is(err, vaultstore.ErrUnavailable),
+		errors.Is(err, vaultstore.ErrPermission),
+		errors.Is(err, context.DeadlineExceeded):
+		return wrap(CodeStoreUnavailable, "the secret store is unavailable; retry later")
+	default:
+		return wrap(CodeInternal, "internal error")
+	}
+}
+
+// writeError answers err as {"error":{…}} with its status. It is the only
+// writer of error responses of the API.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	ae := toAPIError(err)
+	status, ok := errorCodes[ae.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if rw, ok := w.(*responseWriter); ok {
+		rw.code = ae.Code
+	}
+	if status >= 500 {
+		s.log.Error("request failed", zap.String("request_id", requestID(r.Context())),
+			zap.String("code", ae.Code), zap.Error(ae.cause))
+	}
+	body := errorBody{Error: errorDetail{Code: ae.Code, Message: ae.Message}}
+	for _, f := range ae.Fields {
+		body.Error.Fields = append(body.Error.Fields, fieldError(f))
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sidekey", error="invalid_token"`)
+	}
+	s.writeJSON(w, status, body)
+}
+
+// writeJSON answers v as JSON with status.
+func (s *Server) writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.log.Error("encode response", zap.Error(err))
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal_error","message":"internal error"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}

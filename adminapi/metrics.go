@@ -1,0 +1,52 @@
+package adminapi
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the admin API's Prometheus metrics, prefixed sidekey_admin_.
+// Labels are routes, statuses, actions and outcomes: never an alias, a
+// tenant or a value.
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
+	audit    *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sidekey_admin_requests_total",
+			Help: "HTTP requests answered, by route pattern and status.",
+		}, []string{"route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "sidekey_admin_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route pattern.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sidekey_admin_requests_in_flight",
+			Help: "HTTP requests being answered.",
+		}),
+		audit: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sidekey_admin_audit_events_total",
+			Help: "Audited actions, by action and outcome (success or the error code).",
+		}, []string{"action", "outcome"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.audit} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// newRegistry returns a registry with the metrics of the Go runtime and the
+// process besides the admin API's own.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}

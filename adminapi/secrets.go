@@ -1,0 +1,328 @@
+package adminapi
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/vaultstore"
+)
+
+// request is what a tenant handler gets: the authorised caller, the
+// tenant, and the audit record it completes.
+type request struct {
+	tenant secret.Tenant
+	claims *Claims
+	rec    *auditRecord
+}
+
+// tenantFunc handles one tenant endpoint. It returns the status and body
+// of a success (body nil for none), or an error for writeError.
+type tenantFunc func(w http.ResponseWriter, r *http.Request, req *request) (int, any, error)
+
+// tenantHandler authenticates and authorises the caller for the path's
+// (org, domain), runs h, answers, and writes the audit line of a mutation
+// (whatever its outcome) or of any refused authentication or
+// authorisation.
+func (s *Server) tenantHandler(action string, mutation bool, h tenantFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req := &request{
+			tenant: secret.Tenant{Org: r.PathValue("org"), Domain: r.PathValue("domain")},
+		}
+		req.rec = &auditRecord{action: action, tenant: req.tenant, alias: strings.ToLower(r.PathValue("alias"))}
+		rw, ok := w.(*responseWriter)
+		if !ok {
+			rw = &responseWriter{ResponseWriter: w}
+		}
+
+		status, body, err := s.authorize(r, req)
+		if err == nil {
+			status, body, err = h(rw, r, req)
+		}
+		switch {
+		case err != nil:
+			s.writeError(rw, r, err)
+		case body == nil:
+			rw.WriteHeader(status)
+		default:
+			s.writeJSON(rw, status, body)
+		}
+		if mutation || rw.code == CodeUnauthenticated || rw.code == CodeForbidden {
+			s.writeAudit(r, rw, req.rec)
+		}
+	})
+}
+
+// authorize authenticates the caller, checks its role for the tenant, and
+// then the tenant ids. It returns an error or zeros.
+func (s *Server) authorize(r *http.Request, req *request) (int, any, error) {
+	claims, err := s.verifier.authenticate(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.claims, req.rec.claims = claims, claims
+	if !claims.Allows(req.tenant) {
+		return 0, nil, newError(CodeForbidden, "the token does not grant this org and domain")
+	}
+	var fields []secret.FieldError
+	if !secret.ValidID(req.tenant.Org) {
+		fields = append(fields, secret.FieldError{Field: "org", Message: "must be 1-64 characters of a-z, 0-9, _ and -"})
+	}
+	if !secret.ValidID(req.tenant.Domain) {
+		fields = append(fields, secret.FieldError{Field: "domain", Message: "must be 1-64 characters of a-z, 0-9, _ and -"})
+	}
+	if len(fields) > 0 {
+		return 0, nil, invalid(fields...)
+	}
+	return 0, nil, nil
+}
+
+// pathAlias returns the path's alias, lower-cased and checked.
+func pathAlias(r *http.Request) (string, error) {
+	alias, err := secret.NormalizeAlias(r.PathValue("alias"))
+	if err != nil {
+		return "", invalidField("alias", err.Error())
+	}
+	return alias, nil
+}
+
+// secretOut is the metadata of a secret as the API answers it.
+type secretOut struct {
+	Alias        string      `json:"alias"`
+	Type         secret.Type `json:"type"`
+	AllowedHosts []string    `json:"allowed_hosts"`
+	CreatedAt    string      `json:"created_at"`
+	UpdatedAt    string      `json:"updated_at"`
+	Version      int         `json:"version"`
+}
+
+func toOut(m vaultstore.Metadata) secretOut {
+	hosts := m.AllowedHosts
+	if hosts == nil {
+		hosts = []string{}
+	}
+	return secretOut{
+		Alias:        m.Alias,
+		Type:         m.Type,
+		AllowedHosts: hosts,
+		CreatedAt:    rfc3339(m.CreatedAt),
+		UpdatedAt:    rfc3339(m.UpdatedAt),
+		Version:      m.Version,
+	}
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// listOut is the body of GET …/secrets.
+type listOut struct {
+	Secrets []secretOut `json:"secrets"`
+}
+
+func (s *Server) list(_ http.ResponseWriter, r *http.Request, req *request) (int, any, error) {
+	metas, err := s.store.List(r.Context(), req.tenant)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := listOut{Secrets: make([]secretOut, 0, len(metas))}
+	for _, m := range sortedByAlias(metas) {
+		out.Secrets = append(out.Secrets, toOut(m))
+	}
+	return http.StatusOK, out, nil
+}
+
+// sortedByAlias returns a copy of metas sorted by alias.
+func sortedByAlias(metas []vaultstore.Metadata) []vaultstore.Metadata {
+	out := slices.Clone(metas)
+	slices.SortFunc(out, func(a, b vaultstore.Metadata) int { return strings.Compare(a.Alias, b.Alias) })
+	return out
+}
+
+func (s *Server) get(_ http.ResponseWriter, r *http.Request, req *request) (int, any, error) {
+	alias, err := pathAlias(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	m, err := s.store.Get(r.Context(), req.tenant, alias)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, toOut(m), nil
+}
+
+func (s *Server) create(w http.ResponseWriter, r *http.Request, req *request) (int, any, error) {
+	var in createIn
+	if err := s.decodeBody(w, r, &in); err != nil {
+		return 0, nil, err
+	}
+	verr := &secret.ValidationError{}
+	var (
+		alias string
+		typ   secret.Type
+		value secret.Value
+		hosts []string
+	)
+	switch {
+	case in.Alias == nil:
+		verr.Add("alias", "is required")
+	default:
+		a, err := secret.NormalizeAlias(*in.Alias)
+		if err != nil {
+			verr.Add("alias", "%s", err.Error())
+		}
+		alias = a
+		req.rec.alias = a
+	}
+	switch {
+	case in.Type == nil:
+		verr.Add("type", "is required")
+	case !secret.Type(*in.Type).Valid():
+		verr.Add("type", "must be one of token, username_password, json")
+	default:
+		typ = secret.Type(*in.Type)
+		req.rec.typ = typ
+	}
+	switch {
+	case in.Value == nil:
+		verr.Add("value", "is required")
+	case typ != "":
+		v, err := s.checkValue(typ, in.Value)
+		if err != nil {
+			if ae := toAPIError(err); ae.Code != CodeInvalidRequest {
+				return 0, nil, err
+			}
+			verr.Fields = append(verr.Fields, toAPIError(err).Fields...)
+		}
+		value = v
+	}
+	if in.AllowedHosts != nil {
+		h, err := checkHosts(*in.AllowedHosts)
+		if err != nil {
+			verr.Fields = append(verr.Fields, toAPIError(err).Fields...)
+		}
+		hosts = h
+	}
+	if err := verr.Err(); err != nil {
+		return 0, nil, err
+	}
+	m, err := s.store.Create(r.Context(), req.tenant, vaultstore.CreateInput{
+		Alias: alias, Type: typ, Value: value, AllowedHosts: hosts, Actor: req.claims.Subject,
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	w.Header().Set("Location", r.URL.Path+"/"+m.Alias)
+	return http.StatusCreated, toOut(m), nil
+}
+
+func (s *Server) rotate(w http.ResponseWriter, r *http.Request, req *request) (int, any, error) {
+	alias, err := pathAlias(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	var in rotateIn
+	if err := s.decodeBody(w, r, &in); err != nil {
+		return 0, nil, err
+	}
+	verr := &secret.ValidationError{}
+	if in.Alias != nil {
+		a, err := secret.NormalizeAlias(*in.Alias)
+		switch {
+		case err != nil:
+			verr.Add("alias", "%s", err.Error())
+		case a != alias:
+			return 0, nil, newError(CodeTypeLocked, "the alias of a secret cannot be changed; archive it and create a new one")
+		}
+	}
+	if in.Type != nil && !secret.Type(*in.Type).Valid() {
+		verr.Add("type", "must be one of token, username_password, json")
+	}
+	if in.Value == nil {
+		verr.Add("value", "is required")
+	}
+	var hosts *[]string
+	if in.AllowedHosts != nil {
+		h, err := checkHosts(*in.AllowedHosts)
+		if err != nil {
+			verr.Fields = append(verr.Fields, toAPIError(err).Fields...)
+		}
+		hosts = &h
+	}
+	if err := verr.Err(); err != nil {
+		return 0, nil, err
+	}
+	// The value is checked against the stored type, which only the store
+	// knows; Rotate re-checks it (check-and-set) so a concurrent archive
+	// and re-create under another type cannot slip through.
+	cur, err := s.store.Get(r.Context(), req.tenant, alias)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.rec.typ = cur.Type
+	if in.Type != nil && secret.Type(*in.Type) != cur.Type {
+		return 0, nil, newError(CodeTypeLocked, "the type of a secret cannot be changed; archive it and create a new one")
+	}
+	value, err := s.checkValue(cur.Type, in.Value)
+	if err != nil {
+		return 0, nil, err
+	}
+	m, err := s.store.Rotate(r.Context(), req.tenant, alias, vaultstore.RotateInput{
+		Type: cur.Type, Value: value, AllowedHosts: hosts, Actor: req.claims.Subject,
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, toOut(m), nil
+}
+
+func (s *Server) archive(_ http.ResponseWriter, r *http.Request, req *request) (int, any, error) {
+	alias, err := pathAlias(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	// Read first so that the audit line names the type.
+	cur, err := s.store.Get(r.Context(), req.tenant, alias)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.rec.typ = cur.Type
+	if err := s.store.Archive(r.Context(), req.tenant, alias, req.claims.Subject); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+// checkValue validates a request's value for type t and bounds its size.
+func (s *Server) checkValue(t secret.Type, in *valueIn) (secret.Value, error) {
+	v, err := in.toValue()
+	if err != nil {
+		return secret.Value{}, err
+	}
+	v, err = secret.ValidateValue(t, v)
+	if err != nil {
+		return secret.Value{}, err
+	}
+	if n := valueSize(v); n > s.maxValueBytes {
+		return secret.Value{}, &apiError{
+			Code:    CodePayloadTooLarge,
+			Message: "the value is too large",
+			Fields: []secret.FieldError{{Field: "value",
+				Message: "must be at most " + itoa(s.maxValueBytes) + " bytes"}},
+		}
+	}
+	return v, nil
+}
+
+// checkHosts normalises an allowed_hosts list.
+func checkHosts(globs []string) ([]string, error) {
+	if len(globs) > maxAllowedHosts {
+		return nil, invalidField("allowed_hosts", "must have at most "+itoa(maxAllowedHosts)+" entries")
+	}
+	return secret.NormalizeHostGlobs("allowed_hosts", globs)
+}

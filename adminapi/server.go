@@ -1,0 +1,196 @@
+// Package adminapi is Sidekey's admin API (SPEC §5): a stateless net/http
+// server where org and domain admins, authenticated by a bearer JWT, list,
+// create, rotate and archive the write-only secrets of their domains, and
+// read the Macro Manager's Secrets category. Values go in and never come
+// out: no response, error, log line, metric or audit line holds one.
+package adminapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+)
+
+// DefaultMaxValueBytes bounds a secret's value when Config leaves it zero.
+const DefaultMaxValueBytes = 64 << 10
+
+// bodyOverhead is what a request body may hold besides the value (alias,
+// type, allowed_hosts, JSON syntax).
+const bodyOverhead = 16 << 10
+
+// defaultReadyTimeout bounds the store ping of /readyz.
+const defaultReadyTimeout = 2 * time.Second
+
+// Config configures a Server.
+type Config struct {
+	// Store keeps the secrets (a *vaultstore.Store in production).
+	Store Store
+	// Auth verifies bearer tokens.
+	Auth AuthConfig
+	// Logger receives the access log and errors; the audit lines go to its
+	// child named "audit". Nil discards.
+	Logger *zap.Logger
+	// MaxValueBytes bounds a secret's value (token, username plus password,
+	// or compact JSON); larger is payload_too_large. Zero means
+	// DefaultMaxValueBytes.
+	MaxValueBytes int64
+	// CORSOrigins lists the origins allowed to call the API from a browser
+	// ("*" for any). Empty: CORS off.
+	CORSOrigins []string
+	// UI, when set, is served at "/" (the web UI, adminapi/ui.Handler()).
+	UI http.Handler
+	// Registry receives the metrics; nil makes a new one with the Go and
+	// process collectors. See MetricsHandler.
+	Registry *prometheus.Registry
+	// ReadyTimeout bounds the store ping of /readyz (default 2s).
+	ReadyTimeout time.Duration
+}
+
+// Server is the admin API. It keeps no state between requests.
+type Server struct {
+	store         Store
+	verifier      *verifier
+	log           *zap.Logger
+	audit         *zap.Logger
+	maxValueBytes int64
+	corsOrigins   []string
+	readyTimeout  time.Duration
+	registry      *prometheus.Registry
+	metrics       *metrics
+	mux           *http.ServeMux
+}
+
+// New checks cfg and returns the server. It does no I/O.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("adminapi: no store")
+	}
+	v, err := newVerifier(cfg.Auth)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxValueBytes < 0 {
+		return nil, errors.New("adminapi: negative max value bytes")
+	}
+	s := &Server{
+		store:         cfg.Store,
+		verifier:      v,
+		log:           cfg.Logger,
+		maxValueBytes: cfg.MaxValueBytes,
+		corsOrigins:   append([]string(nil), cfg.CORSOrigins...),
+		readyTimeout:  cfg.ReadyTimeout,
+		registry:      cfg.Registry,
+	}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
+	s.audit = s.log.Named("audit")
+	if s.maxValueBytes == 0 {
+		s.maxValueBytes = DefaultMaxValueBytes
+	}
+	if s.readyTimeout <= 0 {
+		s.readyTimeout = defaultReadyTimeout
+	}
+	if s.registry == nil {
+		s.registry = newRegistry()
+	}
+	if s.metrics, err = newMetrics(s.registry); err != nil {
+		return nil, err
+	}
+	s.mux = http.NewServeMux()
+	for _, rt := range s.routes() {
+		s.mux.Handle(rt.method+" "+rt.pattern, rt.handler)
+	}
+	s.mux.HandleFunc("/v1/", s.handleUnknown)
+	if cfg.UI != nil {
+		s.mux.Handle("/", cfg.UI)
+	}
+	return s, nil
+}
+
+// Handler returns the HTTP handler of the API (and of the UI at "/").
+func (s *Server) Handler() http.Handler { return s }
+
+// MetricsHandler returns the handler of the metrics listener: /metrics,
+// /healthz and /readyz.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	return mux
+}
+
+// route is one endpoint of the API. The OpenAPI test walks this table.
+type route struct {
+	method  string
+	pattern string
+	handler http.Handler
+}
+
+const tenantBase = "/v1/orgs/{org}/domains/{domain}"
+
+// Actions named in audit lines and metrics.
+const (
+	actionList    = "list"
+	actionCreate  = "create"
+	actionGet     = "get"
+	actionRotate  = "rotate"
+	actionArchive = "archive"
+	actionMacros  = "macros"
+)
+
+func (s *Server) routes() []route {
+	return []route{
+		{http.MethodGet, tenantBase + "/secrets", s.tenantHandler(actionList, false, s.list)},
+		{http.MethodPost, tenantBase + "/secrets", s.tenantHandler(actionCreate, true, s.create)},
+		{http.MethodGet, tenantBase + "/secrets/{alias}", s.tenantHandler(actionGet, false, s.get)},
+		{http.MethodPut, tenantBase + "/secrets/{alias}", s.tenantHandler(actionRotate, true, s.rotate)},
+		{http.MethodDelete, tenantBase + "/secrets/{alias}", s.tenantHandler(actionArchive, true, s.archive)},
+		{http.MethodGet, tenantBase + "/macros", s.tenantHandler(actionMacros, false, s.macros)},
+		{http.MethodGet, "/v1/openapi.json", http.HandlerFunc(s.handleOpenAPI)},
+		{http.MethodGet, "/healthz", http.HandlerFunc(s.handleHealthz)},
+		{http.MethodGet, "/readyz", http.HandlerFunc(s.handleReadyz)},
+	}
+}
+
+// handleUnknown answers paths under /v1/ that no route serves: 405 when
+// the path exists with other methods, else 404.
+func (s *Server) handleUnknown(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/v1/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		for _, m := range allow {
+			w.Header().Add("Allow", m)
+		}
+		s.writeError(w, r, newError(CodeMethodNotAllowed, "method not allowed"))
+		return
+	}
+	s.writeError(w, r, newError(CodeNotFound, "no such endpoint"))
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
+	s.writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.readyTimeout)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Warn("not ready", zap.Error(err))
+		s.writeError(w, r, &apiError{Code: CodeStoreUnavailable, Message: "the secret store is unavailable", cause: err})
+		return
+	}
+	s.writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

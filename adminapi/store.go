@@ -1,0 +1,27 @@
+package adminapi
+
+import (
+	"context"
+
+	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/vaultstore"
+)
+
+// Store is what the admin API needs of the secret store. *vaultstore.Store
+// implements it; unit tests use a fake.
+type Store interface {
+	// Ping checks that the store answers (readiness).
+	Ping(ctx context.Context) error
+	// List returns the tenant's active secrets sorted by alias.
+	List(ctx context.Context, t secret.Tenant) ([]vaultstore.Metadata, error)
+	// Get returns one active secret's metadata.
+	Get(ctx context.Context, t secret.Tenant, alias string) (vaultstore.Metadata, error)
+	// Create stores a new secret, create-only.
+	Create(ctx context.Context, t secret.Tenant, in vaultstore.CreateInput) (vaultstore.Metadata, error)
+	// Rotate replaces a secret's value.
+	Rotate(ctx context.Context, t secret.Tenant, alias string, in vaultstore.RotateInput) (vaultstore.Metadata, error)
+	// Archive soft-deletes a secret.
+	Archive(ctx context.Context, t secret.Tenant, alias, actor string) error
+}
+
+var _ Store = (*vaultstore.Store)(nil)
