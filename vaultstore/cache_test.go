@@ -1,0 +1,413 @@
+package vaultstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/sidekey/sidekey/internal/secret"
+)
+
+// fakeBackend is an in-memory store for the unit tests of the cache logic.
+type fakeBackend struct {
+	mu      sync.Mutex
+	secrets map[cacheKey]secret.Secret
+	feed    changeLog
+	down    bool          // Read and readChanges fail with ErrUnavailable
+	gate    chan struct{} // when set, Read waits for it to close
+	reads   atomic.Int64
+	polls   atomic.Int64
+	pollErr error
+}
+
+func newFakeBackend() *fakeBackend {
+	return &fakeBackend{secrets: make(map[cacheKey]secret.Secret)}
+}
+
+func (f *fakeBackend) Read(ctx context.Context, t secret.Tenant, alias string) (secret.Secret, error) {
+	f.reads.Add(1)
+	f.mu.Lock()
+	gate := f.gate
+	f.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return secret.Secret{}, fmt.Errorf("fake read: %w", ctx.Err())
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return secret.Secret{}, fmt.Errorf("fake read: %w", ErrUnavailable)
+	}
+	s, ok := f.secrets[cacheKey{t.Org, t.Domain, alias}]
+	if !ok {
+		return secret.Secret{}, fmt.Errorf("fake read %s/%s: %w", t, alias, ErrNotFound)
+	}
+	return s, nil
+}
+
+func (f *fakeBackend) readChanges(ctx context.Context) (changeLog, error) {
+	f.polls.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return changeLog{}, fmt.Errorf("fake feed: %w", ErrUnavailable)
+	}
+	if f.pollErr != nil {
+		return changeLog{}, f.pollErr
+	}
+	return f.feed, nil
+}
+
+// put stores a token secret and, like the admin API, appends to the feed.
+func (f *fakeBackend) put(t secret.Tenant, alias, token string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.secrets[cacheKey{t.Org, t.Domain, alias}] = secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: token}}
+	f.feed = f.feed.appended(changeEntry{Org: t.Org, Domain: t.Domain, Alias: alias})
+}
+
+func (f *fakeBackend) remove(t secret.Tenant, alias string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.secrets, cacheKey{t.Org, t.Domain, alias})
+	f.feed = f.feed.appended(changeEntry{Org: t.Org, Domain: t.Domain, Alias: alias})
+}
+
+func (f *fakeBackend) setDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
+// fakeClock drives the cache's monotonic clock by hand.
+type fakeClock struct{ now atomic.Int64 }
+
+func (c *fakeClock) read() time.Duration     { return time.Duration(c.now.Load()) }
+func (c *fakeClock) advance(d time.Duration) { c.now.Add(int64(d)) }
+
+var (
+	tenantA = secret.Tenant{Org: "acme", Domain: "mail"}
+	tenantB = secret.Tenant{Org: "acme", Domain: "sms"}
+)
+
+func testCache(t *testing.T, f backend, cfg CacheConfig) (*Cache, *fakeClock) {
+	t.Helper()
+	c, err := newCache(f, cfg, nil, 5*time.Second)
+	if err != nil {
+		t.Fatalf("newCache: %v", err)
+	}
+	clk := &fakeClock{}
+	c.clock = clk.read
+	return c, clk
+}
+
+func mustResolve(t *testing.T, c *Cache, tn secret.Tenant, alias, want string) {
+	t.Helper()
+	got, err := c.Resolve(context.Background(), tn, alias)
+	if err != nil {
+		t.Fatalf("Resolve(%s, %s): %v", tn, alias, err)
+	}
+	if got.Value.Token != want {
+		// Never print values: compare by length only.
+		t.Fatalf("Resolve(%s, %s): token of %d bytes, want the one of %d bytes", tn, alias, len(got.Value.Token), len(want))
+	}
+}
+
+func TestCacheConfigDefaults(t *testing.T) {
+	cfg, err := CacheConfig{}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := CacheConfig{TTL: DefaultCacheTTL, Size: DefaultCacheSize, NegativeTTL: DefaultCacheNegativeTTL,
+		MaxStale: DefaultCacheMaxStale, FeedInterval: DefaultCacheFeedInterval}
+	if cfg != want {
+		t.Fatalf("defaults = %+v, want %+v", cfg, want)
+	}
+	for _, bad := range []CacheConfig{{TTL: -1}, {Size: -1}, {NegativeTTL: -1}, {MaxStale: -1}, {FeedInterval: -1}} {
+		if _, err := newCache(newFakeBackend(), bad, nil, time.Second); err == nil {
+			t.Errorf("newCache(%+v) accepted a negative setting", bad)
+		}
+	}
+	if _, err := NewCache(nil, CacheConfig{}); err == nil {
+		t.Error("NewCache(nil) returned no error")
+	}
+}
+
+func TestCacheHitThenTTL(t *testing.T) {
+	f := newFakeBackend()
+	f.put(tenantA, "weather_fx", "tok-weather-1")
+	c, clk := testCache(t, f, CacheConfig{TTL: time.Minute, MaxStale: 10 * time.Minute})
+
+	mustResolve(t, c, tenantA, "weather_fx", "tok-weather-1")
+	mustResolve(t, c, tenantA, "Weather_FX", "tok-weather-1") // aliases are case-insensitive
+	clk.advance(59 * time.Second)
+	mustResolve(t, c, tenantA, "weather_fx", "tok-weather-1")
+	if n := f.reads.Load(); n != 1 {
+		t.Fatalf("Vault reads within the TTL = %d, want 1", n)
+	}
+
+	f.put(tenantA, "weather_fx", "tok-weather-2")
+	clk.advance(2 * time.Second)
+	mustResolve(t, c, tenantA, "weather_fx", "tok-weather-2")
+	if n := f.reads.Load(); n != 2 {
+		t.Fatalf("Vault reads after the TTL = %d, want 2", n)
+	}
+	st := c.Stats()
+	if st.Hits != 2 || st.Misses != 2 || st.Reads != 2 {
+		t.Fatalf("stats = %+v, want 2 hits, 2 misses, 2 reads", st)
+	}
+}
+
+func TestCacheTenantsAreSeparate(t *testing.T) {
+	f := newFakeBackend()
+	f.put(tenantA, "api", "tok-tenant-a")
+	f.put(tenantB, "api", "tok-tenant-b-longer")
+	c, _ := testCache(t, f, CacheConfig{})
+	mustResolve(t, c, tenantA, "api", "tok-tenant-a")
+	mustResolve(t, c, tenantB, "api", "tok-tenant-b-longer")
+	_, err := c.Resolve(context.Background(), secret.Tenant{Org: "other", Domain: "mail"}, "api")
+	if !errors.Is(err, ErrNotFound) {
+		t.Fatalf("other org: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestCacheCoalescesMisses(t *testing.T) {
+	f := newFakeBackend()
+	f.put(tenantA, "weather_fx", "tok-coalesced")
+	f.gate = make(chan struct{})
+	c, _ := testCache(t, f, CacheConfig{})
+
+	const n = 100
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := c.Resolve(context.Background(), tenantA, "weather_fx")
+			if err == nil && s.Value.Token != "tok-coalesced" {
+				err = errors.New("wrong value")
+			}
+			errs <- err
+		}()
+	}
+	// Let the read finish only once every caller has missed, so that all
+	// 100 wait on the same read.
+	waitFor(t, func() bool { return c.Stats().Misses == n })
+	close(f.gate)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.reads.Load(); got != 1 {
+		t.Fatalf("Vault reads for %d concurrent misses = %d, want 1", n, got)
+	}
+}
+
+// waitFor polls cond (a state, not a duration) for up to 10 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for range 10000 {
+		if cond() {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("condition not reached")
+}
+
+func TestCacheCallerGivingUpDoesNotFailOthers(t *testing.T) {
+	f := newFakeBackend()
+	f.put(tenantA, "api", "tok-patient")
+	f.gate = make(chan struct{})
+	c, _ := testCache(t, f, CacheConfig{})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.Resolve(ctx, tenantA, "api")
+		first <- err
+	}()
+	waitFor(t, func() bool { return c.Stats().Reads == 1 })
+	cancel()
+	err := <-first
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled caller: err = %v, want ErrUnavailable wrapping context.Canceled", err)
+	}
+
+	second := make(chan error, 1)
+	go func() {
+		s, err := c.Resolve(context.Background(), tenantA, "api")
+		if err == nil && s.Value.Token != "tok-patient" {
+			err = errors.New("wrong value")
+		}
+		second <- err
+	}()
+	waitFor(t, func() bool { return c.Stats().Misses == 2 })
+	close(f.gate)
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	if got := f.reads.Load(); got != 1 {
+		t.Fatalf("reads = %d, want 1: the second caller should share the first read", got)
+	}
+	mustResolve(t, c, tenantA, "api", "tok-patient")
+	if got := f.reads.Load(); got != 1 {
+		t.Fatalf("reads = %d after a hit, want 1", got)
+	}
+}
+
+func TestCacheNegative(t *testing.T) {
+	f := newFakeBackend()
+	c, clk := testCache(t, f, CacheConfig{NegativeTTL: 2 * time.Second})
+	for range 3 {
+		if _, err := c.Resolve(context.Background(), tenantA, "missing"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("err = %v, want ErrNotFound", err)
+		}
+	}
+	if got := f.reads.Load(); got != 1 {
+		t.Fatalf("reads for a cached not-found = %d, want 1", got)
+	}
+	f.put(tenantA, "missing", "tok-now-there")
+	clk.advance(2 * time.Second)
+	mustResolve(t, c, tenantA, "missing", "tok-now-there")
+	if st := c.Stats(); st.NegativeHits != 2 {
+		t.Fatalf("negative hits = %d, want 2", st.NegativeHits)
+	}
+
+	// An invalid alias is not found without asking Vault.
+	if _, err := c.Resolve(context.Background(), tenantA, "no spaces"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("invalid alias: err = %v, want ErrNotFound", err)
+	}
+	if got := f.reads.Load(); got != 2 {
+		t.Fatalf("reads = %d, want 2", got)
+	}
+}
+
+func TestCacheArchivedAfterTTL(t *testing.T) {
+	f := newFakeBackend()
+	f.put(tenantA, "api", "tok-archived")
+	c, clk := testCache(t, f, CacheConfig{TTL: time.Minute})
+	mustResolve(t, c, tenantA, "api", "tok-archived")
+	f.remove(tenantA, "api")
+	clk.advance(time.Minute)
+	if _, err := c.Resolve(context.Background(), tenantA, "api"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("archived: err = %v, want ErrNotFound", err)
+	}
+	if c.Len() != 0 {
+		t.Fatalf("Len = %d after archive, want 0", c.Len())
+	}
+}
+
+func TestCacheSizeBound(t *testing.T) {
+	f := newFakeBackend()
+	for _, a := range []string{"a", "b", "c"} {
+		f.put(tenantA, a, "tok-"+a)
+	}
+	c, _ := testCache(t, f, CacheConfig{Size: 2})
+	mustResolve(t, c, tenantA, "a", "tok-a")
+	mustResolve(t, c, tenantA, "b", "tok-b")
+	mustResolve(t, c, tenantA, "a", "tok-a") // a is now the most recent
+	mustResolve(t, c, tenantA, "c", "tok-c") // evicts b
+	if c.Len() != 2 {
+		t.Fatalf("Len = %d, want 2", c.Len())
+	}
+	before := f.reads.Load()
+	mustResolve(t, c, tenantA, "a", "tok-a")
+	if f.reads.Load() != before {
+		t.Fatal("a was evicted, but b was the least recently used")
+	}
+	mustResolve(t, c, tenantA, "b", "tok-b")
+	if f.reads.Load() != before+1 {
+		t.Fatal("b was not evicted")
+	}
+}
+
+func TestCacheStaleWhileUnavailable(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	f := newFakeBackend()
+	f.put(tenantA, "api", "tok-stale-distinctive-5e1f")
+	c, err := newCache(f, CacheConfig{TTL: time.Minute, MaxStale: 5 * time.Minute}, zap.New(core), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &fakeClock{}
+	c.clock = clk.read
+
+	mustResolve(t, c, tenantA, "api", "tok-stale-distinctive-5e1f")
+	f.setDown(true)
+
+	// Past the TTL: the refresh fails, the stale value is served.
+	clk.advance(2 * time.Minute)
+	mustResolve(t, c, tenantA, "api", "tok-stale-distinctive-5e1f")
+	// Vault now known down: served at once (a background read probes).
+	clk.advance(2 * time.Minute)
+	mustResolve(t, c, tenantA, "api", "tok-stale-distinctive-5e1f")
+	if st := c.Stats(); st.StaleServed != 2 {
+		t.Fatalf("stale served = %d, want 2", st.StaleServed)
+	}
+	// Past MaxStale after the read: store_unavailable.
+	clk.advance(time.Minute)
+	_, err = c.Resolve(context.Background(), tenantA, "api")
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("past max-stale: err = %v, want ErrUnavailable", err)
+	}
+	// A value never read is unavailable, not "not found".
+	if _, err := c.Resolve(context.Background(), tenantA, "never_read"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("uncached while down: err = %v, want ErrUnavailable", err)
+	}
+
+	// Vault back: recovers without a restart, with the current value.
+	f.put(tenantA, "api", "tok-after-recovery")
+	f.setDown(false)
+	mustResolve(t, c, tenantA, "api", "tok-after-recovery")
+
+	for _, e := range logs.All() {
+		line := fmt.Sprint(e.Message, e.ContextMap())
+		if strings.Contains(line, "tok-") {
+			t.Fatalf("a log line holds a secret value (line of %d bytes)", len(line))
+		}
+	}
+	if logs.FilterMessageSnippet("vault unreachable").Len() != 1 {
+		t.Fatalf("want one warning when Vault became unreachable, got %d", logs.FilterMessageSnippet("vault unreachable").Len())
+	}
+}
+
+func TestCacheNoStaleOnPermissionError(t *testing.T) {
+	f := &permissionBackend{fakeBackend: newFakeBackend()}
+	f.put(tenantA, "api", "tok-revoked")
+	c, clk := testCache(t, f, CacheConfig{TTL: time.Minute})
+	mustResolve(t, c, tenantA, "api", "tok-revoked")
+	f.deny.Store(true)
+	clk.advance(time.Minute)
+	_, err := c.Resolve(context.Background(), tenantA, "api")
+	if !errors.Is(err, ErrPermission) {
+		t.Fatalf("err = %v, want ErrPermission (a refused token must not be papered over with stale values)", err)
+	}
+}
+
+type permissionBackend struct {
+	*fakeBackend
+	deny atomic.Bool
+}
+
+func (p *permissionBackend) Read(ctx context.Context, t secret.Tenant, alias string) (secret.Secret, error) {
+	if p.deny.Load() {
+		return secret.Secret{}, fmt.Errorf("fake: %w", ErrPermission)
+	}
+	return p.fakeBackend.Read(ctx, t, alias)
+}

@@ -1,0 +1,369 @@
+package vaultstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// memFeed is an in-memory KV entry with KV v2 check-and-set semantics.
+type memFeed struct {
+	mu        sync.Mutex
+	data      map[string]any
+	version   int
+	conflicts int
+}
+
+func (m *memFeed) getFeed(context.Context) (changeLog, int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l, err := decodeChangeLog(m.data)
+	return l, m.version, err
+}
+
+func (m *memFeed) putFeed(_ context.Context, l changeLog, cas int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cas != m.version {
+		m.conflicts++
+		return fmt.Errorf("mem feed: cas %d, version %d: %w", cas, m.version, ErrConflict)
+	}
+	// Store what Vault would store: the JSON form.
+	m.data = roundTrip(l.encode())
+	m.version++
+	return nil
+}
+
+func roundTrip(data map[string]any) map[string]any {
+	l, err := decodeChangeLog(data)
+	if err != nil {
+		panic(err)
+	}
+	out := make(map[string]any)
+	out["seq"] = float64(l.Seq)
+	entries := make([]any, len(l.Entries))
+	for i, e := range l.Entries {
+		entries[i] = map[string]any{"seq": float64(e.Seq), "org": e.Org, "domain": e.Domain, "alias": e.Alias, "at": e.At}
+	}
+	out["entries"] = entries
+	return out
+}
+
+func TestAppendChangeConcurrentWriters(t *testing.T) {
+	m := &memFeed{}
+	const writers = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := appendChange(context.Background(), m, changeEntry{Org: "acme", Domain: "mail", Alias: fmt.Sprintf("a%d", i)})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	var failed int
+	for err := range errs {
+		if err != nil {
+			failed++
+			t.Log(err)
+		}
+	}
+	l, _, err := m.getFeed(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(l.Seq) != writers-failed || len(l.Entries) != writers-failed {
+		t.Fatalf("seq %d with %d entries, want %d (no append lost)", l.Seq, len(l.Entries), writers-failed)
+	}
+	if failed > 0 {
+		t.Fatalf("%d appends gave up after %d attempts", failed, feedWriteAttempts)
+	}
+	seen := map[string]bool{}
+	for _, e := range l.Entries {
+		seen[e.Alias] = true
+	}
+	if len(seen) != writers {
+		t.Fatalf("%d distinct aliases in the feed, want %d", len(seen), writers)
+	}
+	t.Logf("%d check-and-set conflicts retried", m.conflicts)
+}
+
+func TestChangeLogBounded(t *testing.T) {
+	m := &memFeed{}
+	for i := range feedSize + 72 {
+		seq, err := appendChange(context.Background(), m, changeEntry{Org: "o", Domain: "d", Alias: fmt.Sprintf("a%d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq != uint64(i+1) {
+			t.Fatalf("append %d got seq %d", i, seq)
+		}
+	}
+	l, _, err := m.getFeed(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Entries) != feedSize || l.Seq != feedSize+72 || l.Entries[0].Seq != 73 {
+		t.Fatalf("feed: seq %d, %d entries from %d; want seq %d, %d entries from 73", l.Seq, len(l.Entries), l.Entries[0].Seq, feedSize+72, feedSize)
+	}
+}
+
+func TestDecodeChangeLog(t *testing.T) {
+	tests := []struct {
+		name    string
+		data    map[string]any
+		wantSeq uint64
+		wantErr bool
+	}{
+		{"absent", nil, 0, false},
+		{"empty", map[string]any{"seq": 0, "entries": []any{}}, 0, false},
+		{"ok", map[string]any{"seq": 7, "entries": []any{
+			map[string]any{"seq": 6, "org": "o", "domain": "d", "alias": "a"},
+			map[string]any{"seq": 7, "org": "o", "domain": "d", "alias": "b"}}}, 7, false},
+		{"gap", map[string]any{"seq": 7, "entries": []any{
+			map[string]any{"seq": 5, "org": "o", "domain": "d", "alias": "a"},
+			map[string]any{"seq": 7, "org": "o", "domain": "d", "alias": "b"}}}, 7, true},
+		{"wrong type", map[string]any{"seq": "seven"}, 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := decodeChangeLog(tc.data)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if err != nil && !errors.Is(err, errMalformedFeed) {
+				t.Fatalf("err = %v, want errMalformedFeed", err)
+			}
+			if l.Seq != tc.wantSeq {
+				t.Fatalf("seq = %d, want %d", l.Seq, tc.wantSeq)
+			}
+		})
+	}
+}
+
+func TestAppendChangeRepairsMalformedFeed(t *testing.T) {
+	m := &memFeed{data: map[string]any{"seq": 9, "entries": "garbage"}, version: 3}
+	seq, err := appendChange(context.Background(), m, changeEntry{Org: "o", Domain: "d", Alias: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := m.getFeed(context.Background()); err != nil {
+		t.Fatalf("feed still malformed after an append: %v", err)
+	}
+	if seq != 1 {
+		t.Fatalf("seq = %d, want 1 (a restarted feed)", seq)
+	}
+}
+
+// syncedCache returns a cache that has done its first feed poll.
+func syncedCache(t *testing.T, f *fakeBackend, cfg CacheConfig) (*Cache, *fakeClock) {
+	t.Helper()
+	c, clk := testCache(t, f, cfg)
+	if err := c.poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return c, clk
+}
+
+func TestFeedEvictsChangedKeysOnly(t *testing.T) {
+	f := newFakeBackend()
+	f.put(tenantA, "rotated", "tok-old")
+	f.put(tenantA, "kept", "tok-kept")
+	f.put(tenantB, "rotated", "tok-other-tenant")
+	c, _ := syncedCache(t, f, CacheConfig{})
+	mustResolve(t, c, tenantA, "rotated", "tok-old")
+	mustResolve(t, c, tenantA, "kept", "tok-kept")
+	mustResolve(t, c, tenantB, "rotated", "tok-other-tenant")
+	if _, err := c.Resolve(context.Background(), tenantA, "gone"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("gone: err = %v, want ErrNotFound", err)
+	}
+	reads := f.reads.Load()
+
+	f.put(tenantA, "rotated", "tok-new")
+	f.put(tenantA, "gone", "tok-gone-appeared")
+	if err := c.poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mustResolve(t, c, tenantA, "kept", "tok-kept")
+	mustResolve(t, c, tenantB, "rotated", "tok-other-tenant")
+	if f.reads.Load() != reads {
+		t.Fatal("unchanged keys were evicted")
+	}
+	mustResolve(t, c, tenantA, "rotated", "tok-new")
+	mustResolve(t, c, tenantA, "gone", "tok-gone-appeared")
+	if st := c.Stats(); st.Evictions != 1 || st.Flushes != 1 {
+		t.Fatalf("stats %+v: want 1 eviction (the not-found is not counted) and only the first-sync flush", st)
+	}
+}
+
+func TestFeedFlushes(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(f *fakeBackend)
+	}{
+		{"fell behind the window", func(f *fakeBackend) {
+			for i := range feedSize + 1 {
+				f.put(tenantB, fmt.Sprintf("x%d", i), "tok-x")
+			}
+		}},
+		{"feed reset", func(f *fakeBackend) {
+			f.mu.Lock()
+			f.feed = changeLog{}
+			f.mu.Unlock()
+		}},
+		{"malformed feed", func(f *fakeBackend) {
+			f.mu.Lock()
+			f.pollErr = fmt.Errorf("bad: %w", errMalformedFeed)
+			f.mu.Unlock()
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeBackend()
+			f.put(tenantA, "api", "tok-api")
+			c, _ := syncedCache(t, f, CacheConfig{})
+			mustResolve(t, c, tenantA, "api", "tok-api")
+			tc.change(f)
+			_ = c.poll(context.Background())
+			if c.Len() != 0 {
+				t.Fatalf("Len = %d, want a flushed cache", c.Len())
+			}
+		})
+	}
+}
+
+func TestFeedFirstPollFlushes(t *testing.T) {
+	f := newFakeBackend()
+	f.put(tenantA, "api", "tok-before-sync")
+	c, _ := testCache(t, f, CacheConfig{})
+	mustResolve(t, c, tenantA, "api", "tok-before-sync")
+	if err := c.poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c.Len() != 0 {
+		t.Fatal("a value read before the first poll survived it")
+	}
+	mustResolve(t, c, tenantA, "api", "tok-before-sync")
+	if err := c.poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c.Len() != 1 {
+		t.Fatal("a poll with no change evicted a value")
+	}
+}
+
+// An eviction must not be undone by a read that was in flight when the
+// change happened: that read may have fetched the old value.
+func TestFeedEvictionBeatsReadInFlight(t *testing.T) {
+	f := newFakeBackend()
+	f.put(tenantA, "api", "tok-in-flight")
+	c, _ := syncedCache(t, f, CacheConfig{})
+	f.gate = make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Resolve(context.Background(), tenantA, "api")
+		done <- err
+	}()
+	waitFor(t, func() bool { return c.Stats().Reads == 1 })
+	f.put(tenantA, "api", "tok-rotated-meanwhile")
+	if err := c.poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	close(f.gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if c.Len() != 0 {
+		t.Fatal("a read that began before an eviction filled the cache")
+	}
+}
+
+// A successful poll confirms every cached value, so that MaxStale counts
+// from the last time the feed was read, not from the value's read.
+func TestFeedConfirmsValues(t *testing.T) {
+	f := newFakeBackend()
+	f.put(tenantA, "api", "tok-confirmed")
+	c, clk := syncedCache(t, f, CacheConfig{TTL: time.Hour, MaxStale: time.Minute})
+	mustResolve(t, c, tenantA, "api", "tok-confirmed")
+	clk.advance(50 * time.Second)
+	if err := c.poll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(50 * time.Second) // 100 s after the read, 50 s after the poll
+	mustResolve(t, c, tenantA, "api", "tok-confirmed")
+	if f.reads.Load() != 1 {
+		t.Fatal("a value confirmed by the feed was read again")
+	}
+
+	// The feed (and Vault) now fail: the value ages out MaxStale after the
+	// last good poll.
+	f.setDown(true)
+	if err := c.poll(context.Background()); err == nil {
+		t.Fatal("poll of an unreachable feed succeeded")
+	}
+	clk.advance(11 * time.Second)
+	if _, err := c.Resolve(context.Background(), tenantA, "api"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrUnavailable past max-stale", err)
+	}
+}
+
+func TestRunStopsWithContext(t *testing.T) {
+	f := newFakeBackend()
+	f.put(tenantA, "api", "tok-run")
+	c, _ := testCache(t, f, CacheConfig{FeedInterval: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	waitFor(t, func() bool { return c.Stats().FeedPolls >= 3 })
+
+	// A change is picked up by the loop.
+	mustResolve(t, c, tenantA, "api", "tok-run")
+	f.put(tenantA, "api", "tok-run-rotated")
+	waitFor(t, func() bool { return c.Len() == 0 })
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run returned %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	polls := f.polls.Load()
+	time.Sleep(20 * time.Millisecond) // 20 poll intervals
+	if f.polls.Load() != polls {
+		t.Fatal("the feed was polled after Run returned")
+	}
+}
+
+// A poll stuck on an unresponsive Vault ends with Run's context.
+func TestRunStopsDuringSlowPoll(t *testing.T) {
+	b := &blockingFeed{fakeBackend: newFakeBackend(), entered: make(chan struct{}, 1)}
+	c, _ := testCache(t, b, CacheConfig{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	<-b.entered
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run returned %v, want nil", err)
+	}
+}
+
+type blockingFeed struct {
+	*fakeBackend
+	entered chan struct{}
+}
+
+func (b *blockingFeed) readChanges(ctx context.Context) (changeLog, error) {
+	b.entered <- struct{}{}
+	<-ctx.Done()
+	return changeLog{}, ctx.Err()
+}
