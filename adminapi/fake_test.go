@@ -1,0 +1,155 @@
+package adminapi
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/vaultstore"
+)
+
+// fakeStore is an in-memory Store for unit tests of the logic around the
+// store. The must-show tests use the real Vault (vault_test.go).
+type fakeStore struct {
+	mu     sync.Mutex
+	down   bool
+	now    time.Time
+	items  map[string]*fakeItem // key: org/domain/alias
+	writes int
+}
+
+type fakeItem struct {
+	meta  vaultstore.Metadata
+	value secret.Value
+}
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{items: map[string]*fakeItem{}, now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+func fakeKey(t secret.Tenant, alias string) string { return t.Org + "/" + t.Domain + "/" + alias }
+
+func (f *fakeStore) Ping(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return vaultstore.ErrUnavailable
+	}
+	return nil
+}
+
+func (f *fakeStore) setDown(down bool) {
+	f.mu.Lock()
+	f.down = down
+	f.mu.Unlock()
+}
+
+func (f *fakeStore) List(_ context.Context, t secret.Tenant) ([]vaultstore.Metadata, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return nil, vaultstore.ErrUnavailable
+	}
+	var out []vaultstore.Metadata
+	prefix := t.Org + "/" + t.Domain + "/"
+	for k, it := range f.items {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, it.meta)
+		}
+	}
+	// Unsorted on purpose: the API sorts.
+	return out, nil
+}
+
+func (f *fakeStore) Get(_ context.Context, t secret.Tenant, alias string) (vaultstore.Metadata, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return vaultstore.Metadata{}, vaultstore.ErrUnavailable
+	}
+	it, ok := f.items[fakeKey(t, alias)]
+	if !ok {
+		return vaultstore.Metadata{}, vaultstore.ErrNotFound
+	}
+	return it.meta, nil
+}
+
+func (f *fakeStore) Create(_ context.Context, t secret.Tenant, in vaultstore.CreateInput) (vaultstore.Metadata, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return vaultstore.Metadata{}, vaultstore.ErrUnavailable
+	}
+	k := fakeKey(t, in.Alias)
+	if _, ok := f.items[k]; ok {
+		return vaultstore.Metadata{}, vaultstore.ErrAliasTaken
+	}
+	m := vaultstore.Metadata{Alias: in.Alias, Type: in.Type, AllowedHosts: slices.Clone(in.AllowedHosts),
+		CreatedAt: f.now, UpdatedAt: f.now, Version: 1}
+	if in.Type == secret.TypeJSON {
+		m.JSONKeys, _ = secret.ObjectKeys(in.Value.JSON)
+	}
+	f.items[k] = &fakeItem{meta: m, value: in.Value}
+	f.writes++
+	return m, nil
+}
+
+func (f *fakeStore) Rotate(_ context.Context, t secret.Tenant, alias string, in vaultstore.RotateInput) (vaultstore.Metadata, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return vaultstore.Metadata{}, vaultstore.ErrUnavailable
+	}
+	it, ok := f.items[fakeKey(t, alias)]
+	if !ok {
+		return vaultstore.Metadata{}, vaultstore.ErrNotFound
+	}
+	if in.Type != "" && in.Type != it.meta.Type {
+		return vaultstore.Metadata{}, vaultstore.ErrTypeLocked
+	}
+	it.value = in.Value
+	if in.AllowedHosts != nil {
+		it.meta.AllowedHosts = slices.Clone(*in.AllowedHosts)
+	}
+	if it.meta.Type == secret.TypeJSON {
+		it.meta.JSONKeys, _ = secret.ObjectKeys(in.Value.JSON)
+	}
+	it.meta.Version++
+	it.meta.UpdatedAt = f.now.Add(time.Minute)
+	f.writes++
+	return it.meta, nil
+}
+
+func (f *fakeStore) Archive(_ context.Context, t secret.Tenant, alias, _ string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return vaultstore.ErrUnavailable
+	}
+	k := fakeKey(t, alias)
+	if _, ok := f.items[k]; !ok {
+		return vaultstore.ErrNotFound
+	}
+	delete(f.items, k)
+	f.writes++
+	return nil
+}
+
+func (f *fakeStore) writeCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.writes
+}
+
+func (f *fakeStore) value(t secret.Tenant, alias string) (secret.Value, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	it, ok := f.items[fakeKey(t, alias)]
+	if !ok {
+		return secret.Value{}, false
+	}
+	return it.value, true
+}
