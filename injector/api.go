@@ -10,12 +10,16 @@
 //	path, err := rw.Path(rawPath)          // escaped path, e.g. "/v1/{{secrets.a}}/x"
 //	query, err := rw.Query(rawQuery)       // raw query without '?'
 //	err := rw.CheckHeaderName(name)        // refuses a placeholder in a header name
-//	val, err := rw.HeaderValue(value)
-//	body, ce, err := rw.Body(body, contentType, contentEncoding)
+//	val, err := rw.HeaderValue(value)     // or rw.Header(name, value)
+//	body, err := rw.Body(body, contentType, contentEncoding) // same encoding out
 //	scrub := injector.NewScrubber(rw.Injected())  // nil when nothing to scrub
+//	rw.Release()
 //
 // Every method returns its input slice itself (no copy, no allocation) when
 // the input holds no placeholder to resolve. Errors are *Error.
+//
+// docs/injector.md describes the grammar, the encoding of each context and
+// the decisions taken where the SPEC is silent.
 package injector
 
 import (
@@ -37,8 +41,18 @@ type Options struct {
 	// against each secret's allowed_hosts.
 	Host string
 	// Nonce is the Sidekey-Nonce header; non-empty selects strict mode.
+	// A nonce that CheckNonce refuses makes every rewrite fail with
+	// invalid_placeholder (fail closed: the sender asked for strict mode).
 	Nonce string
+	// MaxBodySize bounds a decoded gzip body and a rewritten body, in
+	// bytes; a larger one is refused with body_too_large. Zero means
+	// DefaultMaxBodySize.
+	MaxBodySize int
 }
+
+// DefaultMaxBodySize is the bound on decoded and rewritten bodies when
+// Options.MaxBodySize is zero: the proxy's default body limit (SPEC §4).
+const DefaultMaxBodySize = 8 << 20
 
 // Injection is one value that was written into the request, for scrubbing.
 type Injection struct {

@@ -1,0 +1,142 @@
+package injector
+
+import "unicode/utf8"
+
+const upperHex = "0123456789ABCDEF"
+
+func isUnreserved(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// appendPathEscape percent-encodes v as one path segment: every byte but
+// the RFC 3986 unreserved ones is escaped, '/' included.
+func appendPathEscape(dst, v []byte) []byte {
+	for _, c := range v {
+		if isUnreserved(c) {
+			dst = append(dst, c)
+			continue
+		}
+		dst = append(dst, '%', upperHex[c>>4], upperHex[c&15])
+	}
+	return dst
+}
+
+// appendQueryEscape escapes v like url.QueryEscape: space becomes '+',
+// every byte but the unreserved ones is percent-encoded.
+func appendQueryEscape(dst, v []byte) []byte {
+	for _, c := range v {
+		switch {
+		case isUnreserved(c):
+			dst = append(dst, c)
+		case c == ' ':
+			dst = append(dst, '+')
+		default:
+			dst = append(dst, '%', upperHex[c>>4], upperHex[c&15])
+		}
+	}
+	return dst
+}
+
+// headerSafe reports whether v may stand in a header value: no control
+// byte other than TAB (CR, LF and NUL included) and no DEL.
+func headerSafe(v []byte) bool {
+	for _, c := range v {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// appendJSONString appends v escaped as the content of a JSON string
+// (without the quotes). It reports false when v is not valid UTF-8, which
+// no JSON string can carry unchanged.
+func appendJSONString(dst, v []byte) ([]byte, bool) {
+	if !utf8.Valid(v) {
+		return dst, false
+	}
+	start := 0
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, v[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		case '\b':
+			dst = append(dst, '\\', 'b')
+		case '\f':
+			dst = append(dst, '\\', 'f')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', upperHex[c>>4], upperHex[c&15])
+		}
+		start = i + 1
+	}
+	return append(dst, v[start:]...), true
+}
+
+// appendXMLEscape appends v escaped for XML character data and attribute
+// values. TAB, LF and CR become character references so that attribute
+// normalisation keeps them. It reports false when v holds a character XML
+// cannot carry (other control bytes, invalid UTF-8, U+FFFE, U+FFFF).
+func appendXMLEscape(dst, v []byte) ([]byte, bool) {
+	if !xmlChars(v) {
+		return dst, false
+	}
+	start := 0
+	for i := 0; i < len(v); i++ {
+		var esc string
+		switch v[i] {
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '"':
+			esc = "&quot;"
+		case '\'':
+			esc = "&apos;"
+		case '\t':
+			esc = "&#x9;"
+		case '\n':
+			esc = "&#xA;"
+		case '\r':
+			esc = "&#xD;"
+		default:
+			continue
+		}
+		dst = append(dst, v[start:i]...)
+		dst = append(dst, esc...)
+		start = i + 1
+	}
+	return append(dst, v[start:]...), true
+}
+
+// xmlChars reports whether every character of v is an XML 1.0 Char.
+func xmlChars(v []byte) bool {
+	for i := 0; i < len(v); {
+		r, size := utf8.DecodeRune(v[i:])
+		if r == utf8.RuneError && size == 1 {
+			return false
+		}
+		ok := r == 0x09 || r == 0x0A || r == 0x0D ||
+			r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
+		if !ok {
+			return false
+		}
+		i += size
+	}
+	return true
+}
+
+var cdataEnd = []byte("]]>")

@@ -1,0 +1,73 @@
+package injector
+
+import (
+	"bytes"
+	"errors"
+	"io"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+type encoding uint8
+
+const (
+	encIdentity encoding = iota
+	encGzip
+)
+
+// parseEncoding reads a Content-Encoding list. Identity codings are
+// ignored; one gzip (or x-gzip) is supported; anything else, stacked
+// codings included, is refused.
+func parseEncoding(ce []byte) (encoding, *Error) {
+	enc := encIdentity
+	for len(ce) > 0 {
+		tok := ce
+		if i := bytes.IndexByte(ce, ','); i >= 0 {
+			tok, ce = ce[:i], ce[i+1:]
+		} else {
+			ce = nil
+		}
+		tok = bytes.TrimSpace(tok)
+		switch {
+		case len(tok) == 0 || equalFold(tok, "identity"):
+		case (equalFold(tok, "gzip") || equalFold(tok, "x-gzip")) && enc == encIdentity:
+			enc = encGzip
+		default:
+			return 0, &Error{Code: CodeUnsupportedContentEncoding, Location: "body",
+				Detail: "only identity and gzip request bodies can be rewritten"}
+		}
+	}
+	return enc, nil
+}
+
+// gunzip decodes a gzip body of at most limit decoded bytes.
+func gunzip(body []byte, limit int) ([]byte, *Error) {
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, &Error{Code: CodeUnsupportedContentEncoding, Location: "body", Detail: "the body is not valid gzip", Err: err}
+	}
+	var buf bytes.Buffer
+	n, err := io.Copy(&buf, io.LimitReader(zr, int64(limit)+1))
+	if err != nil {
+		return nil, &Error{Code: CodeUnsupportedContentEncoding, Location: "body", Detail: "the body is not valid gzip", Err: err}
+	}
+	if n > int64(limit) {
+		return nil, &Error{Code: CodeBodyTooLarge, Location: "body", Detail: "the decoded gzip body exceeds the size limit"}
+	}
+	if err := zr.Close(); err != nil {
+		return nil, &Error{Code: CodeUnsupportedContentEncoding, Location: "body", Detail: "the body is not valid gzip", Err: err}
+	}
+	return buf.Bytes(), nil
+}
+
+// gzipBytes encodes b with gzip at the default level.
+func gzipBytes(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, err := zw.Write(b)
+	err = errors.Join(err, zw.Close())
+	if err != nil {
+		return nil, &Error{Code: CodeUnsupportedContentEncoding, Location: "body", Detail: "gzip encoding failed", Err: err}
+	}
+	return buf.Bytes(), nil
+}

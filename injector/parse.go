@@ -1,0 +1,397 @@
+package injector
+
+import (
+	"bytes"
+	"errors"
+)
+
+// Limits of the grammar. A placeholder that exceeds one is malformed.
+const (
+	maxAliasLen = 64
+	maxFields   = 16
+	maxFieldLen = 128
+	maxFilters  = 8
+)
+
+// NonceMinLen and NonceMaxLen bound the length of a Sidekey-Nonce.
+const (
+	NonceMinLen = 16
+	NonceMaxLen = 128
+)
+
+// CheckNonce reports whether n can select strict mode: NonceMinLen to
+// NonceMaxLen characters of [A-Za-z0-9._~-], so that it reads the same in
+// every part of a request (no byte of it is ever escaped).
+func CheckNonce(n string) error {
+	if len(n) < NonceMinLen || len(n) > NonceMaxLen {
+		return errors.New("nonce must be 16 to 128 characters")
+	}
+	for i := 0; i < len(n); i++ {
+		if c := n[i]; !isIdent(c) && c != '.' && c != '~' {
+			return errors.New("nonce may hold only A-Z, a-z, 0-9, '.', '_', '~' and '-'")
+		}
+	}
+	return nil
+}
+
+// filter is one "| name" of a placeholder.
+type filter uint8
+
+const (
+	filterBase64 filter = iota + 1
+	filterBase64URL
+	filterURLEncode
+	filterBasic
+	filterJSON
+)
+
+var filterNames = [...]string{
+	filterBase64:    "base64",
+	filterBase64URL: "base64url",
+	filterURLEncode: "urlencode",
+	filterBasic:     "basic",
+	filterJSON:      "json",
+}
+
+func (f filter) String() string { return filterNames[f] }
+
+func lookupFilter(name []byte) filter {
+	for f := filterBase64; f <= filterJSON; f++ {
+		if equalFold(name, filterNames[f]) {
+			return f
+		}
+	}
+	return 0
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func isIdent(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+}
+
+func lower(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// equalFold compares ASCII b with the lower-case word s, ignoring case.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		if lower(b[i]) != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}
+
+// cursor reads the logical characters of a request part. In URL parts
+// (path, query, form bodies) a placeholder may arrive percent-encoded, as
+// clients such as Go's net/http escape braces: "%7B%7Bsecrets.a%7D%7D"
+// reads as "{{secrets.a}}". In query and form parts '+' reads as a space.
+type cursor struct {
+	b    []byte
+	url  bool
+	plus bool
+}
+
+// at returns the logical character at i and the number of bytes it takes;
+// width 0 means the end of the input.
+func (c *cursor) at(i int) (byte, int) {
+	if i >= len(c.b) {
+		return 0, 0
+	}
+	ch := c.b[i]
+	if c.url {
+		if ch == '%' && i+2 < len(c.b) && isHex(c.b[i+1]) && isHex(c.b[i+2]) {
+			return unhex(c.b[i+1])<<4 | unhex(c.b[i+2]), 3
+		}
+		if ch == '+' && c.plus {
+			return ' ', 1
+		}
+	}
+	return ch, 1
+}
+
+func (c *cursor) skipSpace(i int) int {
+	for {
+		ch, w := c.at(i)
+		if w == 0 || !isSpace(ch) {
+			return i
+		}
+		i += w
+	}
+}
+
+var openBraces = []byte("{{")
+
+// next returns the index of the next logical "{{" at or after from, or -1.
+func (c *cursor) next(from int) int {
+	if !c.url {
+		if from >= len(c.b) {
+			return -1
+		}
+		j := bytes.Index(c.b[from:], openBraces)
+		if j < 0 {
+			return -1
+		}
+		return from + j
+	}
+	for i := from; i < len(c.b); {
+		j := bytes.IndexAny(c.b[i:], "{%")
+		if j < 0 {
+			return -1
+		}
+		i += j
+		ch, w := c.at(i)
+		if ch == '{' {
+			if ch2, w2 := c.at(i + w); w2 > 0 && ch2 == '{' {
+				return i
+			}
+		}
+		i += w
+	}
+	return -1
+}
+
+// keyword reports whether the word "secrets" (any case) starts at i and is
+// not followed by an identifier character, and returns the index after it.
+func (c *cursor) keyword(i int) (int, bool) {
+	const kw = "secrets"
+	for k := 0; k < len(kw); k++ {
+		ch, w := c.at(i)
+		if w == 0 || lower(ch) != kw[k] {
+			return 0, false
+		}
+		i += w
+	}
+	if ch, w := c.at(i); w > 0 && isIdent(ch) {
+		return 0, false
+	}
+	return i, true
+}
+
+// placeholder is one parsed reference. It lives in the Rewriter and is
+// reused, so parsing allocates nothing.
+type placeholder struct {
+	start, end int // raw span in the input
+
+	alias    [maxAliasLen]byte
+	aliasLen int
+
+	fields   []byte // field names, concatenated
+	fieldEnd [maxFields]int
+	nfields  int
+
+	filters  [maxFilters]filter
+	nfilters int
+
+	hasPrefix  bool
+	prefix     [NonceMaxLen]byte
+	prefixLen  int
+	prefixLong bool
+}
+
+func (p *placeholder) aliasBytes() []byte { return p.alias[:p.aliasLen] }
+
+func (p *placeholder) field(k int) []byte {
+	from := 0
+	if k > 0 {
+		from = p.fieldEnd[k-1]
+	}
+	return p.fields[from:p.fieldEnd[k]]
+}
+
+// fieldPath returns the fields joined with dots, for error messages. Field
+// names are template text, never values.
+func (p *placeholder) fieldPath() string {
+	var b []byte
+	for k := 0; k < p.nfields; k++ {
+		if k > 0 {
+			b = append(b, '.')
+		}
+		b = append(b, p.field(k)...)
+	}
+	return string(b)
+}
+
+func (p *placeholder) prefixMatches(nonce string) bool {
+	return p.hasPrefix && !p.prefixLong && string(p.prefix[:p.prefixLen]) == nonce
+}
+
+// parse reads the placeholder whose logical "{{" starts at start.
+//
+// ref reports whether the braces hold a secrets reference at all: "{{"
+// then optional whitespace, an optional "PREFIX:" (PREFIX any run of bytes
+// other than whitespace, ':' and braces), optional whitespace and the word
+// "secrets" not followed by an identifier character. Anything else is data.
+// For a reference, bad describes why it is malformed ("" when it is well
+// formed) and end is the index after its closing "}}".
+func (p *placeholder) parse(c *cursor, start int) (end int, ref bool, bad string) {
+	p.aliasLen, p.nfields, p.nfilters = 0, 0, 0
+	p.fields = p.fields[:0]
+	p.hasPrefix, p.prefixLen, p.prefixLong = false, 0, false
+	p.start = start
+
+	_, w1 := c.at(start)
+	_, w2 := c.at(start + w1)
+	i := c.skipSpace(start + w1 + w2)
+
+	j, ok := c.keyword(i)
+	if !ok {
+		k := i
+		for {
+			ch, w := c.at(k)
+			if w == 0 || isSpace(ch) || ch == ':' || ch == '{' || ch == '}' {
+				break
+			}
+			if p.prefixLen < len(p.prefix) {
+				p.prefix[p.prefixLen] = ch
+				p.prefixLen++
+			} else {
+				p.prefixLong = true
+			}
+			k += w
+		}
+		ch, w := c.at(k)
+		if k == i || ch != ':' {
+			return 0, false, ""
+		}
+		afterColon := k + w
+		k = c.skipSpace(afterColon)
+		if j, ok = c.keyword(k); !ok {
+			return 0, false, ""
+		}
+		p.hasPrefix = true
+		if k != afterColon {
+			bad = "no space is allowed between the nonce and \"secrets\""
+		}
+	}
+	if bad != "" {
+		return 0, true, bad
+	}
+
+	i = j
+	if ch, w := c.at(i); ch != '.' || w == 0 {
+		return 0, true, "expected \".ALIAS\" after \"secrets\""
+	} else {
+		i += w
+	}
+	n := 0
+	for {
+		ch, w := c.at(i)
+		if w == 0 || !isIdent(ch) {
+			break
+		}
+		if n < maxAliasLen {
+			p.alias[n] = lower(ch)
+		}
+		n++
+		i += w
+	}
+	switch {
+	case n == 0:
+		return 0, true, "missing alias after \"secrets.\""
+	case n > maxAliasLen:
+		return 0, true, "alias longer than 64 characters"
+	}
+	p.aliasLen = n
+
+	for {
+		ch, w := c.at(i)
+		if w == 0 || ch != '.' {
+			break
+		}
+		i += w
+		if p.nfields == maxFields {
+			return 0, true, "more than 16 fields"
+		}
+		m := 0
+		for {
+			ch, w := c.at(i)
+			if w == 0 || !isIdent(ch) {
+				break
+			}
+			p.fields = append(p.fields, ch)
+			m++
+			i += w
+		}
+		switch {
+		case m == 0:
+			return 0, true, "empty field name"
+		case m > maxFieldLen:
+			return 0, true, "field name longer than 128 characters"
+		}
+		p.fieldEnd[p.nfields] = len(p.fields)
+		p.nfields++
+	}
+
+	i = c.skipSpace(i)
+	for {
+		ch, w := c.at(i)
+		if w == 0 || ch != '|' {
+			break
+		}
+		i = c.skipSpace(i + w)
+		var name [16]byte
+		m := 0
+		for {
+			ch, w := c.at(i)
+			if w == 0 || !isIdent(ch) {
+				break
+			}
+			if m < len(name) {
+				name[m] = ch
+			}
+			m++
+			i += w
+		}
+		if m == 0 {
+			return 0, true, "missing filter name after \"|\""
+		}
+		f := filter(0)
+		if m <= len(name) {
+			f = lookupFilter(name[:m])
+		}
+		if f == 0 {
+			if m > len(name) {
+				return 0, true, "unknown filter"
+			}
+			return 0, true, "unknown filter \"" + string(name[:m]) + "\" (want base64, base64url, urlencode, basic or json)"
+		}
+		if p.nfilters == maxFilters {
+			return 0, true, "more than 8 filters"
+		}
+		p.filters[p.nfilters] = f
+		p.nfilters++
+		i = c.skipSpace(i)
+	}
+
+	ch, w := c.at(i)
+	ch2, w2 := c.at(i + w)
+	if w == 0 || w2 == 0 || ch != '}' || ch2 != '}' {
+		return 0, true, "expected \"}}\""
+	}
+	p.end = i + w + w2
+	return p.end, true, ""
+}

@@ -1,0 +1,235 @@
+package injector
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/sidekey/sidekey/internal/secret"
+)
+
+// valueKind tells how a value reads in a JSON body's value position: text
+// is quoted as a JSON string, jsonText is written as is.
+type valueKind uint8
+
+const (
+	kindText valueKind = iota
+	kindJSON
+)
+
+// resolved is one alias resolved for the request (or the error it gave).
+type resolved struct {
+	alias string
+	sec   secret.Secret
+	err   *Error
+}
+
+// lookup returns the resolution of the placeholder's alias, calling the
+// Resolver only the first time an alias is seen in this Rewriter.
+func (w *Rewriter) lookup(p *placeholder, loc string) *resolved {
+	a := p.aliasBytes()
+	for i := range w.cache {
+		if w.cache[i].alias == string(a) {
+			return &w.cache[i]
+		}
+	}
+	alias := w.internAlias(a)
+	r := resolved{alias: alias}
+	if w.resolver == nil {
+		r.err = &Error{Code: CodeStoreUnavailable, Alias: alias, Location: loc, Detail: "no resolver"}
+	} else if sec, err := w.resolver.Resolve(w.ctx, alias); err != nil {
+		code := CodeStoreUnavailable
+		if errors.Is(err, secret.ErrNotFound) {
+			code = CodeSecretNotFound
+		}
+		r.err = &Error{Code: code, Alias: alias, Location: loc, Err: err}
+	} else if !secret.HostAllowed(sec.AllowedHosts, w.opts.Host) {
+		r.err = &Error{Code: CodeHostNotAllowed, Alias: alias, Location: loc,
+			Detail: fmt.Sprintf("host %q is not in the secret's allowed_hosts", w.opts.Host)}
+	} else {
+		r.sec = sec
+	}
+	w.cache = append(w.cache, r)
+	return &w.cache[len(w.cache)-1]
+}
+
+// internAlias returns a as a string, reusing the string of an earlier
+// request served by this pooled Rewriter (aliases are not secret), so that
+// a steady stream of requests allocates no alias strings.
+func (w *Rewriter) internAlias(a []byte) string {
+	if s, ok := w.aliases[string(a)]; ok {
+		return s
+	}
+	s := string(a)
+	if w.aliases == nil {
+		w.aliases = make(map[string]string)
+	}
+	if len(w.aliases) < maxInternedAliases {
+		w.aliases[s] = s
+	}
+	return s
+}
+
+// value computes the placeholder's value after its filters into w.val.
+func (w *Rewriter) value(p *placeholder, loc string) (valueKind, *Error) {
+	r := w.lookup(p, loc)
+	if r.err != nil {
+		e := *r.err
+		e.Location = loc
+		return 0, &e
+	}
+	fail := func(code Code, detail string) (valueKind, *Error) {
+		return 0, &Error{Code: code, Alias: r.alias, Location: loc, Detail: detail}
+	}
+	v := r.sec.Value
+	kind := kindText
+	filters := p.filters[:p.nfilters]
+	w.val = w.val[:0]
+
+	switch r.sec.Type {
+	case secret.TypeToken:
+		if p.nfields > 0 {
+			return fail(CodeFieldNotFound, "a token secret has no field \""+p.fieldPath()+"\"")
+		}
+		w.val = append(w.val, v.Token...)
+	case secret.TypeUsernamePassword:
+		switch {
+		case p.nfields == 0 && len(filters) > 0 && filters[0] == filterBasic:
+			w.val = base64.StdEncoding.AppendEncode(w.val, w.userPass(v))
+			filters = filters[1:]
+		case p.nfields == 0:
+			return fail(CodeInvalidPlaceholder, "a username_password secret needs .username, .password or \"| basic\"")
+		case p.nfields == 1 && string(p.field(0)) == "username":
+			w.val = append(w.val, v.Username...)
+		case p.nfields == 1 && string(p.field(0)) == "password":
+			w.val = append(w.val, v.Password...)
+		default:
+			return fail(CodeFieldNotFound, "a username_password secret has only the fields username and password, not \""+p.fieldPath()+"\"")
+		}
+	case secret.TypeJSON:
+		k, err := w.walkJSON(p, v.JSON)
+		if err != nil {
+			return 0, withPlace(err, r.alias, loc)
+		}
+		kind = k
+	default:
+		return fail(CodeStoreUnavailable, "the store returned an unknown secret type")
+	}
+
+	for _, f := range filters {
+		switch f {
+		case filterBase64:
+			w.tmp = base64.StdEncoding.AppendEncode(w.tmp[:0], w.val)
+			kind = kindText
+		case filterBase64URL:
+			w.tmp = base64.RawURLEncoding.AppendEncode(w.tmp[:0], w.val)
+			kind = kindText
+		case filterURLEncode:
+			w.tmp = appendQueryEscape(w.tmp[:0], w.val)
+			kind = kindText
+		case filterJSON:
+			if kind == kindJSON {
+				continue
+			}
+			w.tmp = append(w.tmp[:0], '"')
+			var ok bool
+			if w.tmp, ok = appendJSONString(w.tmp, w.val); !ok {
+				return fail(CodeInvalidPlaceholder, "the value is not valid UTF-8 and cannot be written as JSON")
+			}
+			w.tmp = append(w.tmp, '"')
+			kind = kindJSON
+		case filterBasic:
+			return fail(CodeInvalidPlaceholder, "\"| basic\" applies only to a whole username_password secret, as its first filter")
+		}
+		w.val, w.tmp = w.tmp, w.val
+	}
+	return kind, nil
+}
+
+// userPass returns "username:password" in w.tmp.
+func (w *Rewriter) userPass(v secret.Value) []byte {
+	w.tmp = append(w.tmp[:0], v.Username...)
+	w.tmp = append(w.tmp, ':')
+	w.tmp = append(w.tmp, v.Password...)
+	return w.tmp
+}
+
+// walkJSON follows the placeholder's fields through a JSON secret and
+// writes the result into w.val: a string leaf as its content, anything
+// else as compact JSON.
+func (w *Rewriter) walkJSON(p *placeholder, raw json.RawMessage) (valueKind, *Error) {
+	cur := []byte(raw)
+	for k := 0; k < p.nfields; k++ {
+		name := p.field(k)
+		notFound := func() *Error {
+			return &Error{Code: CodeFieldNotFound, Detail: "the JSON secret has no field \"" + p.fieldPath() + "\""}
+		}
+		switch firstByte(cur) {
+		case '{':
+			var obj map[string]json.RawMessage
+			if err := json.Unmarshal(cur, &obj); err != nil {
+				return 0, errStoredJSON
+			}
+			next, ok := obj[string(name)]
+			if !ok {
+				return 0, notFound()
+			}
+			cur = next
+		case '[':
+			var arr []json.RawMessage
+			if err := json.Unmarshal(cur, &arr); err != nil {
+				return 0, errStoredJSON
+			}
+			idx, ok := arrayIndex(name)
+			if !ok || idx >= len(arr) {
+				return 0, notFound()
+			}
+			cur = arr[idx]
+		default:
+			return 0, notFound()
+		}
+	}
+	if firstByte(cur) == '"' {
+		var s string
+		if err := json.Unmarshal(cur, &s); err != nil {
+			return 0, errStoredJSON
+		}
+		w.val = append(w.val[:0], s...)
+		return kindText, nil
+	}
+	buf := bytes.NewBuffer(w.val[:0])
+	if err := json.Compact(buf, cur); err != nil || len(bytes.TrimSpace(cur)) == 0 {
+		return 0, errStoredJSON
+	}
+	w.val = buf.Bytes()
+	return kindJSON, nil
+}
+
+var errStoredJSON = &Error{Code: CodeStoreUnavailable, Detail: "the stored JSON value is invalid"}
+
+// withPlace returns a copy of e that names the alias and location.
+func withPlace(e *Error, alias, loc string) *Error {
+	c := *e
+	c.Alias, c.Location = alias, loc
+	return &c
+}
+
+func firstByte(b []byte) byte {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	if len(b) == 0 {
+		return 0
+	}
+	return b[0]
+}
+
+// arrayIndex parses a decimal array index without sign or leading zeros.
+func arrayIndex(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 9 || (len(b) > 1 && b[0] == '0') {
+		return 0, false
+	}
+	n, err := strconv.Atoi(string(b))
+	return n, err == nil && n >= 0
+}
