@@ -58,6 +58,7 @@ func newResolver() *fakeResolver {
 			"dots":      {Type: secret.TypeToken, Value: secret.Value{Token: valDots}},
 			"invalid":   {Type: secret.TypeToken, Value: secret.Value{Token: valInvalid}},
 			"ph":        {Type: secret.TypeToken, Value: secret.Value{Token: valPH}},
+			"short":     {Type: secret.TypeToken, Value: secret.Value{Token: "abc"}},
 			"ctl":       {Type: secret.TypeToken, Value: secret.Value{Token: valCtl}},
 			"nul":       {Type: secret.TypeToken, Value: secret.Value{Token: valNUL}},
 			"del":       {Type: secret.TypeToken, Value: secret.Value{Token: valDEL}},
