@@ -26,3 +26,5 @@ func TestStoreDownFake(t *testing.T) {
 	store := newFakeStore()
 	runStoreDown(t, newHarness(t, store), func() { store.setDown(true) })
 }
+
+func TestNoLeakFake(t *testing.T) { runNoLeak(t, newHarness(t, newFakeStore())) }

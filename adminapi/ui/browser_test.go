@@ -133,8 +133,8 @@ func TestBrowser(t *testing.T) {
 				chromedp.SendKeys(chromedp.ID("f-json"), vals.jsonInvalid),
 			)
 			status := b.text(t, "#f-json-status")
-			if !strings.Contains(status, "Line 3, column 20") {
-				t.Fatalf("JSON status = %q, want the error at line 3, column 20", status)
+			if !strings.Contains(status, "Line 3, column 17") {
+				t.Fatalf("JSON status = %q, want the error at line 3, column 17", status)
 			}
 			for _, s := range vals.all() {
 				if strings.Contains(status, s) {
@@ -153,10 +153,16 @@ func TestBrowser(t *testing.T) {
 			if !b.visible(t, "#drawer") {
 				t.Fatal("the drawer closed on a blocked submit")
 			}
+			// Cancel closes the drawer and clears what was typed.
+			b.do(t, chromedp.Click(chromedp.ID("drawer-cancel")), chromedp.WaitNotVisible(chromedp.ID("drawer")))
 		}},
 		{"create a JSON secret", func(t *testing.T) {
+			b.openAdd(t)
 			b.do(t,
-				chromedp.Clear(chromedp.ID("f-json")),
+				chromedp.SendKeys(chromedp.ID("f-alias"), "gcp_config"),
+				chromedp.SetValue(chromedp.ID("f-type"), "json"),
+				chromedp.Evaluate[chromedp.Void](`document.getElementById("f-type").dispatchEvent(new Event("change"))`),
+				chromedp.WaitVisible(chromedp.ID("f-json")),
 				chromedp.SendKeys(chromedp.ID("f-json"), vals.json),
 				chromedp.WaitEnabled(chromedp.ID("drawer-submit")),
 			)
@@ -470,7 +476,7 @@ func (b *browserT) eval(t *testing.T, js string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string]("String(("+js+"))"))
 	if err != nil {
 		t.Fatalf("evaluate: %v", err)
 	}

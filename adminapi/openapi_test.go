@@ -1,0 +1,118 @@
+package adminapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+)
+
+type openAPIDocument struct {
+	OpenAPI    string                                `json:"openapi"`
+	Paths      map[string]map[string]json.RawMessage `json:"paths"`
+	Components struct {
+		Schemas struct {
+			Error struct {
+				Properties struct {
+					Error struct {
+						Properties struct {
+							Code struct {
+								Enum []string `json:"enum"`
+							} `json:"code"`
+						} `json:"properties"`
+					} `json:"error"`
+				} `json:"properties"`
+			} `json:"Error"`
+		} `json:"schemas"`
+	} `json:"components"`
+}
+
+var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+// TestOpenAPIMatchesRouter walks the router and the document and fails if
+// they disagree: every route is documented, every documented operation is
+// routed to the pattern it names, and the error codes match.
+func TestOpenAPIMatchesRouter(t *testing.T) {
+	h := newHarness(t, newFakeStore())
+	r := h.do("GET", "/v1/openapi.json", "", nil)
+	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+		t.Fatalf("GET /v1/openapi.json: %d %q", r.status, r.header.Get("Content-Type"))
+	}
+	var doc openAPIDocument
+	if err := json.Unmarshal(r.body, &doc); err != nil {
+		t.Fatalf("the document is not JSON: %v", err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Errorf("openapi = %q, want 3.x", doc.OpenAPI)
+	}
+
+	documented := map[string]bool{}
+	for path, item := range doc.Paths {
+		for m := range item {
+			if slices.Contains(httpMethods, m) {
+				documented[strings.ToUpper(m)+" "+path] = true
+			}
+		}
+	}
+	routed := map[string]bool{}
+	for _, rt := range h.api.routes() {
+		routed[rt.method+" "+rt.pattern] = true
+	}
+	for k := range routed {
+		if !documented[k] {
+			t.Errorf("route %s is not in the OpenAPI document", k)
+		}
+	}
+	for k := range documented {
+		if !routed[k] {
+			t.Errorf("the OpenAPI document has %s, which the router does not serve", k)
+		}
+	}
+
+	// Ask the real mux where each documented operation goes.
+	param := regexp.MustCompile(`\{[a-z]+\}`)
+	for k := range documented {
+		method, path, _ := strings.Cut(k, " ")
+		req := httptest.NewRequest(method, param.ReplaceAllString(path, "sample"), nil)
+		if _, pattern := h.api.mux.Handler(req); pattern != k {
+			t.Errorf("%s is routed to %q", k, pattern)
+		}
+	}
+
+	var codes []string
+	for c := range errorCodes {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	enum := slices.Clone(doc.Components.Schemas.Error.Properties.Error.Properties.Code.Enum)
+	sort.Strings(enum)
+	if !slices.Equal(codes, enum) {
+		t.Errorf("error codes of the document %v differ from the code's %v", enum, codes)
+	}
+	if !json.Valid(OpenAPI()) {
+		t.Error("OpenAPI() is not JSON")
+	}
+}
+
+func TestUnknownPathsAndMethods(t *testing.T) {
+	h := newHarness(t, newFakeStore())
+	tok := orgAdmin(t, orgA)
+	r := h.do("PATCH", basePath+"/secrets/a", tok, "{}")
+	if r.status != http.StatusMethodNotAllowed || r.errorCode() != CodeMethodNotAllowed {
+		t.Errorf("PATCH: %d %q", r.status, r.errorCode())
+	}
+	if allow := r.header.Values("Allow"); !slices.Equal(allow, []string{"GET", "PUT", "DELETE"}) {
+		t.Errorf("Allow = %v", allow)
+	}
+	r = h.do("GET", "/v1/nothing", tok, nil)
+	if r.status != http.StatusNotFound || r.errorCode() != CodeNotFound {
+		t.Errorf("unknown path: %d %q", r.status, r.errorCode())
+	}
+	if r := h.do("GET", "/", "", nil); r.status != http.StatusNotFound {
+		t.Errorf("/ without a UI: %d", r.status)
+	}
+}
