@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sidekey/sidekey/adminapi"
+	"github.com/sidekey/sidekey/adminapi/ui"
 	"github.com/sidekey/sidekey/vaultstore"
 )
 
@@ -82,8 +83,8 @@ func (f *adminFlags) authConfig() (adminapi.AuthConfig, error) {
 	return ac, nil
 }
 
-// adminUI returns the web UI served at "/", or nil until it is built.
-func adminUI() http.Handler { return nil }
+// adminUI returns the web UI served at "/".
+func adminUI() http.Handler { return ui.Handler() }
 
 func runAdmin(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fs, f := newAdminFlags(stderr)
