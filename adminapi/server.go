@@ -32,9 +32,11 @@ type Config struct {
 	Store Store
 	// Auth verifies bearer tokens.
 	Auth AuthConfig
-	// Logger receives the access log and errors; the audit lines go to its
-	// child named "audit". Nil discards.
+	// Logger receives the access log and errors. Nil discards.
 	Logger *zap.Logger
+	// AuditLogger receives one line per mutation and per refused caller;
+	// default: Logger's child named "audit".
+	AuditLogger *zap.Logger
 	// MaxValueBytes bounds a secret's value (token, username plus password,
 	// or compact JSON); larger is payload_too_large. Zero means
 	// DefaultMaxValueBytes.
@@ -89,7 +91,10 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
-	s.audit = s.log.Named("audit")
+	s.audit = cfg.AuditLogger
+	if s.audit == nil {
+		s.audit = s.log.Named("audit")
+	}
 	if s.maxValueBytes == 0 {
 		s.maxValueBytes = DefaultMaxValueBytes
 	}

@@ -121,6 +121,7 @@ func runAdmin(ctx context.Context, args []string, _, stderr io.Writer) int {
 		Store:         store,
 		Auth:          auth,
 		Logger:        log.Named("admin"),
+		AuditLogger:   log.Named("audit"),
 		MaxValueBytes: f.maxValueBytes,
 		CORSOrigins:   f.corsOrigins,
 		UI:            adminUI(),
@@ -128,26 +129,40 @@ func runAdmin(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	if err := serveAdmin(ctx, log, f, srv, store); err != nil {
+	ln, mln, err := listenAdmin(f)
+	if err != nil {
+		return fail(err)
+	}
+	if err := serveAdmin(ctx, log, f.shutdownTimeout, srv, store.Run, ln, mln); err != nil {
 		return fail(err)
 	}
 	return 0
 }
 
-// serveAdmin listens on both addresses, serves until ctx ends, then drains.
-func serveAdmin(ctx context.Context, log *zap.Logger, f *adminFlags, srv *adminapi.Server, store *vaultstore.Store) error {
-	ln, err := net.Listen("tcp", f.listen)
+// listenAdmin opens the API listener and, unless disabled, the metrics one.
+func listenAdmin(f *adminFlags) (api, metrics net.Listener, err error) {
+	api, err = net.Listen("tcp", f.listen)
 	if err != nil {
-		return fmt.Errorf("--listen: %w", err)
+		return nil, nil, fmt.Errorf("--listen: %w", err)
 	}
+	if f.metricsListen != "" {
+		metrics, err = net.Listen("tcp", f.metricsListen)
+		if err != nil {
+			_ = api.Close()
+			return nil, nil, fmt.Errorf("--metrics-listen: %w", err)
+		}
+	}
+	return api, metrics, nil
+}
+
+// serveAdmin serves the API on ln and the metrics on mln (when not nil)
+// and runs runStore (the Vault token renewal) until ctx ends; then it stops
+// accepting, gives requests in flight up to timeout, and stops runStore.
+func serveAdmin(ctx context.Context, log *zap.Logger, timeout time.Duration, srv *adminapi.Server,
+	runStore func(context.Context) error, ln, mln net.Listener) error {
 	servers := []*http.Server{newHTTPServer(srv.Handler(), log)}
 	listeners := []net.Listener{ln}
-	if f.metricsListen != "" {
-		mln, err := net.Listen("tcp", f.metricsListen)
-		if err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("--metrics-listen: %w", err)
-		}
+	if mln != nil {
 		servers = append(servers, newHTTPServer(srv.MetricsHandler(), log))
 		listeners = append(listeners, mln)
 	}
@@ -155,7 +170,7 @@ func serveAdmin(ctx context.Context, log *zap.Logger, f *adminFlags, srv *admina
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	storeDone := make(chan error, 1)
-	go func() { storeDone <- store.Run(runCtx) }()
+	go func() { storeDone <- runStore(runCtx) }()
 
 	serveErr := make(chan error, len(servers))
 	for i, s := range servers {
@@ -165,15 +180,19 @@ func serveAdmin(ctx context.Context, log *zap.Logger, f *adminFlags, srv *admina
 			}
 		}()
 	}
-	log.Info("admin API listening", zap.String("listen", ln.Addr().String()), zap.String("metrics_listen", f.metricsListen))
+	fields := []zap.Field{zap.String("listen", ln.Addr().String())}
+	if mln != nil {
+		fields = append(fields, zap.String("metrics_listen", mln.Addr().String()))
+	}
+	log.Info("admin API listening", fields...)
 
 	var runErr error
 	select {
 	case <-ctx.Done():
 	case runErr = <-serveErr:
 	}
-	log.Info("shutting down", zap.Duration("timeout", f.shutdownTimeout))
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.shutdownTimeout)
+	log.Info("shutting down", zap.Duration("timeout", timeout))
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	for _, s := range servers {
 		if err := s.Shutdown(shutdownCtx); err != nil {
