@@ -103,7 +103,7 @@ func TestJWKSVerification(t *testing.T) {
 	claims := Claims{Role: RoleOrgAdmin, Org: orgA}
 	// An HS256 token whose key is the RSA public key's bytes: the classic
 	// alg-confusion attack.
-	pubDER := rsaKey.PublicKey.N.Bytes()
+	pubDER := rsaKey.N.Bytes()
 	tests := []struct {
 		name  string
 		token string

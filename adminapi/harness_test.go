@@ -171,7 +171,7 @@ func (h *harness) doHeaders(method, path, token string, body any, hdr map[string
 	if err != nil {
 		h.t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		h.t.Fatalf("read body: %v", err)

@@ -121,7 +121,7 @@ func runNoLeak(t *testing.T, h *harness) {
 		t.Fatal(err)
 	}
 	b, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if err != nil || resp.StatusCode != 200 || !strings.Contains(string(b), "sidekey_admin_requests_total") {
 		t.Fatalf("metrics: %d %v", resp.StatusCode, err)
 	}

@@ -115,7 +115,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	text := string(b)
 	for _, want := range []string{
 		`sidekey_admin_requests_total{route="POST /v1/orgs/{org}/domains/{domain}/secrets",status="201"} 1`,
@@ -134,7 +134,7 @@ func TestMetrics(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != 200 {
 			t.Errorf("metrics listener %s: %d", p, resp.StatusCode)
 		}

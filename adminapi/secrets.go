@@ -31,7 +31,12 @@ func (s *Server) tenantHandler(action string, mutation bool, h tenantFunc) http.
 		req := &request{
 			tenant: secret.Tenant{Org: r.PathValue("org"), Domain: r.PathValue("domain")},
 		}
-		req.rec = &auditRecord{action: action, tenant: req.tenant, alias: strings.ToLower(r.PathValue("alias"))}
+		req.rec = &auditRecord{action: action, tenant: req.tenant}
+		// An invalid alias is not copied into the audit line: it might be
+		// a value pasted into the wrong field.
+		if a, err := secret.NormalizeAlias(r.PathValue("alias")); err == nil {
+			req.rec.alias = a
+		}
 		rw, ok := w.(*responseWriter)
 		if !ok {
 			rw = &responseWriter{ResponseWriter: w}
@@ -168,10 +173,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, req *request) (i
 		value secret.Value
 		hosts []string
 	)
-	switch {
-	case in.Alias == nil:
+	if in.Alias == nil {
 		verr.Add("alias", "is required")
-	default:
+	} else {
 		a, err := secret.NormalizeAlias(*in.Alias)
 		if err != nil {
 			verr.Add("alias", "%s", err.Error())

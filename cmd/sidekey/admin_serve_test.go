@@ -79,7 +79,7 @@ func TestServeAdminDrains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("metrics /healthz: %d", resp.StatusCode)
 	}
@@ -103,7 +103,7 @@ func TestServeAdminDrains(t *testing.T) {
 			return
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		inflight <- result{status: resp.StatusCode}
 	}()
 	<-store.entered
@@ -117,7 +117,7 @@ func TestServeAdminDrains(t *testing.T) {
 		if err != nil {
 			break
 		}
-		c.Close()
+		_ = c.Close()
 		if time.Now().After(deadline) {
 			t.Fatal("the API listener still accepts after shutdown began")
 		}
