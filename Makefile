@@ -46,7 +46,7 @@ image: ## Build the container image (IMAGE=sidekey:VERSION; needs a Docker engin
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 .PHONY: test
-test: deps build helm ## Vet and run every test with -race (real Vault, real TLS, real Chromium)
+test: deps build helm vault ## Vet and run every test with -race (real Vault, real TLS, real Chromium)
 	$(GO) vet ./...
 	$(GO) test -race -timeout 30m ./...
 
