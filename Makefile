@@ -63,6 +63,14 @@ fmt: ## Format the code
 bench: vault ## Run the Go benchmarks (injector, cache)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./injector/ ./vaultstore/
 
+.PHONY: bench-proxy
+bench-proxy: ## Proxy benchmark: direct, Sidekey, Squid, mitmproxy (~6 min; docs/bench-proxy.md)
+	bench/run.sh
+
+.PHONY: bench-proxy-soak
+bench-proxy-soak: ## Sidekey under load for SOAK_DURATION (default 300s), proxy RSS sampled
+	bench/run.sh soak
+
 .PHONY: fuzz
 fuzz: ## Fuzz the injector for $(FUZZTIME) (FUZZTIME=30s make fuzz)
 	$(GO) test -run '^$$' -fuzz '^FuzzRewrite$$' -fuzztime $(FUZZTIME) ./injector/

@@ -1,0 +1,836 @@
+// Command loadgen is the proxy benchmark's load generator. It keeps a fixed
+// number of keep-alive connections busy with one benchmark request each
+// (closed loop), for a warm-up and then a measured window, and prints one
+// JSON line: throughput, latency percentiles, the CPU time that the proxy,
+// the upstream and the generator itself used in the window (from
+// /proc/PID/stat and getrusage), the machine's busy share, and the
+// upstream's verification counters, which must show that every request
+// arrived with exactly the expected injected bytes and no placeholder.
+//
+// Routes (-route):
+//
+//	direct   origin-form requests straight to the upstream (-addr = upstream)
+//	proxy    absolute-form http:// requests through a forward proxy
+//	connect  CONNECT to the upstream's TLS port through the proxy, then TLS
+//	         to the proxy's intercepting certificate (trusted with -ca)
+//
+// Modes (-mode): "load" measures; "idle" opens -conns connections, makes one
+// request on each, leaves them idle and reads the proxy's VmRSS.
+//
+// Any error, non-200 answer or failed verification makes the exit status 1.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sidekey/sidekey/bench/internal/spec"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+type config struct {
+	caseName     string
+	round        int
+	mode         string
+	route        string
+	addr         string
+	upstream     string
+	tlsUpstream  string
+	placeholders bool
+	valuesFile   string
+	proxyAuth    string
+	caFile       string
+	conns        int
+	warmup       time.Duration
+	duration     time.Duration
+	settle       time.Duration
+	reqsPerConn  int
+	control      string
+	proxyPID     int
+	upstreamPID  int
+	rssEvery     time.Duration
+	clkTck       int
+	out          string
+}
+
+func parseFlags() (config, error) {
+	var c config
+	flag.StringVar(&c.caseName, "case", "", "case name for the report (required)")
+	flag.IntVar(&c.round, "round", 1, "round number for the report")
+	flag.StringVar(&c.mode, "mode", "load", "load or idle")
+	flag.StringVar(&c.route, "route", "direct", "direct, proxy or connect")
+	flag.StringVar(&c.addr, "addr", "", "address to connect to: the upstream (direct) or the proxy")
+	flag.StringVar(&c.upstream, "upstream", "", "upstream host:port of plain HTTP, named in direct and proxy requests")
+	flag.StringVar(&c.tlsUpstream, "tls-upstream", "", "upstream host:port of HTTPS, the CONNECT target")
+	flag.BoolVar(&c.placeholders, "placeholders", false, "send placeholders instead of the values")
+	flag.StringVar(&c.valuesFile, "values", "", "JSON file of the values (required)")
+	proxyAuthFile := flag.String("proxy-auth-file", "", "file holding the Proxy-Authorization header value")
+	flag.StringVar(&c.caFile, "ca", "", "PEM CA that signs the proxy's intercepting certificates (connect)")
+	flag.IntVar(&c.conns, "conns", 32, "keep-alive connections")
+	flag.DurationVar(&c.warmup, "warmup", 2*time.Second, "warm-up before the measured window")
+	flag.DurationVar(&c.duration, "duration", 10*time.Second, "measured window")
+	flag.DurationVar(&c.settle, "settle", 3*time.Second, "idle mode: wait before reading the RSS")
+	flag.IntVar(&c.reqsPerConn, "reqs-per-conn", 0, "reopen a connection after this many requests (0: never)")
+	flag.StringVar(&c.control, "control", "", "upstream control address for the verification counters (required)")
+	flag.IntVar(&c.proxyPID, "proxy-pid", 0, "PID of the proxy, for CPU and RSS")
+	flag.IntVar(&c.upstreamPID, "upstream-pid", 0, "PID of the upstream, for CPU")
+	flag.DurationVar(&c.rssEvery, "rss-every", 0, "sample the proxy's VmRSS at this interval (0: start and end only)")
+	flag.IntVar(&c.clkTck, "clk-tck", 100, "clock ticks per second of /proc/PID/stat (getconf CLK_TCK)")
+	flag.StringVar(&c.out, "out", "", "append the JSON result line to this file too")
+	flag.Parse()
+
+	var problems []string
+	if c.caseName == "" {
+		problems = append(problems, "-case is required")
+	}
+	if c.mode != "load" && c.mode != "idle" {
+		problems = append(problems, "-mode must be load or idle")
+	}
+	if c.route != "direct" && c.route != "proxy" && c.route != "connect" && c.route != "mixed" {
+		problems = append(problems, "-route must be direct, proxy, connect or mixed")
+	}
+	if c.addr == "" {
+		problems = append(problems, "-addr is required")
+	}
+	if c.route != "connect" && c.upstream == "" {
+		problems = append(problems, "-route "+c.route+" needs -upstream")
+	}
+	if (c.route == "connect" || c.route == "mixed") && c.tlsUpstream == "" {
+		problems = append(problems, "-route "+c.route+" needs -tls-upstream")
+	}
+	if c.valuesFile == "" || c.control == "" {
+		problems = append(problems, "-values and -control are required")
+	}
+	if (c.route == "connect" || c.route == "mixed") && c.caFile == "" {
+		problems = append(problems, "-route "+c.route+" needs -ca")
+	}
+	if c.conns < 1 || c.conns > 100000 {
+		problems = append(problems, "-conns must be 1..100000")
+	}
+	if c.duration <= 0 || c.duration > time.Hour {
+		problems = append(problems, "-duration must be in (0, 1h]")
+	}
+	if c.mode == "idle" && c.proxyPID == 0 {
+		problems = append(problems, "-mode idle needs -proxy-pid")
+	}
+	if *proxyAuthFile != "" {
+		b, err := os.ReadFile(*proxyAuthFile) // #nosec G304 -- the operator names the file.
+		if err != nil {
+			problems = append(problems, err.Error())
+		}
+		c.proxyAuth = strings.TrimSpace(string(b))
+	}
+	if len(problems) > 0 {
+		return c, errors.New(strings.Join(problems, "; "))
+	}
+	return c, nil
+}
+
+// Result is one JSON line of the benchmark.
+type Result struct {
+	Case     string  `json:"case"`
+	Round    int     `json:"round"`
+	Mode     string  `json:"mode"`
+	Route    string  `json:"route"`
+	Conns    int     `json:"conns"`
+	Window   float64 `json:"window_s"`
+	Requests int64   `json:"requests"`
+	Errors   int64   `json:"errors"`
+	Reopened int64   `json:"reopened"`
+	RPS      float64 `json:"rps"`
+	P50us    float64 `json:"p50_us"`
+	P90us    float64 `json:"p90_us"`
+	P99us    float64 `json:"p99_us"`
+	MaxUs    float64 `json:"max_us"`
+
+	ProxyCPU       float64 `json:"proxy_cpu_s"`
+	UpstreamCPU    float64 `json:"upstream_cpu_s"`
+	LoadgenCPU     float64 `json:"loadgen_cpu_s"`
+	MachineBusyPct float64 `json:"machine_busy_pct"`
+	ReqPerProxyCPU float64 `json:"req_per_proxy_cpu_s"`
+
+	RSSStartKiB int64   `json:"rss_start_kib"`
+	RSSEndKiB   int64   `json:"rss_end_kib"`
+	RSSMaxKiB   int64   `json:"rss_max_kib"`
+	RSSSamples  []int64 `json:"rss_samples_kib,omitempty"`
+	RSSEverySec float64 `json:"rss_every_s,omitempty"`
+	ProxyFDs    int     `json:"proxy_fds,omitempty"`
+
+	Upstream   upstreamStats `json:"upstream"`
+	FirstError string        `json:"first_error,omitempty"`
+	Failed     string        `json:"failed,omitempty"`
+}
+
+type upstreamStats struct {
+	Requests     int64 `json:"requests"`
+	Verified     int64 `json:"verified"`
+	Mismatched   int64 `json:"mismatched"`
+	Placeholders int64 `json:"placeholders"`
+	Leaked       int64 `json:"leaked_proxy_headers"`
+	Conns        int64 `json:"connections"`
+}
+
+func run() int {
+	cfg, err := parseFlags()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	g, err := newGenerator(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		return 2
+	}
+	if err := resetUpstream(cfg.control); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		return 1
+	}
+	var res Result
+	if cfg.mode == "idle" {
+		res = g.idle(ctx)
+	} else {
+		res = g.load(ctx)
+	}
+	st, err := upstreamStatsOf(cfg.control)
+	if err != nil {
+		res.Failed = join(res.Failed, err.Error())
+	}
+	res.Upstream = st
+	res.Failed = join(res.Failed, verify(res, g.ok.Load()))
+	if ctx.Err() != nil {
+		res.Failed = join(res.Failed, "interrupted")
+	}
+
+	line, err := json.Marshal(res)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		return 1
+	}
+	fmt.Println(string(line))
+	if cfg.out != "" {
+		f, err := os.OpenFile(cfg.out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644) // #nosec G302 G304 -- a report file.
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			return 1
+		}
+		_, werr := f.Write(append(line, '\n'))
+		cerr := f.Close()
+		if werr != nil || cerr != nil {
+			fmt.Fprintln(os.Stderr, "loadgen: write result:", errors.Join(werr, cerr))
+			return 1
+		}
+	}
+	if res.Failed != "" {
+		fmt.Fprintf(os.Stderr, "loadgen: case %s round %d FAILED: %s\n", res.Case, res.Round, res.Failed)
+		return 1
+	}
+	if res.Mode == "idle" {
+		fmt.Fprintf(os.Stderr, "  %-28s %5d idle conns  proxy RSS %.1f -> %.1f MiB  fds %d\n",
+			res.Case, res.Requests, float64(res.RSSStartKiB)/1024, float64(res.RSSEndKiB)/1024, res.ProxyFDs)
+	} else {
+		fmt.Fprintf(os.Stderr, "  %-28s r%d %8.0f req/s  p50 %7.0f µs  p99 %7.0f µs  proxy %5.1f s CPU  loadgen %4.1f s  busy %3.0f %%  verified %d/%d\n",
+			res.Case, res.Round, res.RPS, res.P50us, res.P99us, res.ProxyCPU, res.LoadgenCPU, res.MachineBusyPct,
+			res.Upstream.Verified, res.Upstream.Requests)
+	}
+	return 0
+}
+
+func join(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
+}
+
+// verify checks the upstream's counters against what the generator saw:
+// every answered request arrived, with exactly the expected bytes.
+func verify(r Result, answered int64) string {
+	var p []string
+	if r.Errors > 0 {
+		p = append(p, fmt.Sprintf("%d request errors (first: %s)", r.Errors, r.FirstError))
+	}
+	u := r.Upstream
+	if u.Requests != answered {
+		p = append(p, fmt.Sprintf("upstream saw %d requests, generator got %d answers", u.Requests, answered))
+	}
+	if u.Placeholders != 0 {
+		p = append(p, fmt.Sprintf("%d placeholders reached the upstream", u.Placeholders))
+	}
+	if u.Mismatched != 0 || u.Verified != u.Requests {
+		p = append(p, fmt.Sprintf("%d of %d requests arrived without exactly the expected injected values", u.Mismatched, u.Requests))
+	}
+	if u.Leaked != 0 {
+		p = append(p, fmt.Sprintf("%d requests carried Proxy-*/Sidekey-* headers to the upstream", u.Leaked))
+	}
+	if answered == 0 {
+		p = append(p, "no request was answered")
+	}
+	return strings.Join(p, "; ")
+}
+
+// generator holds what every connection needs.
+type generator struct {
+	cfg      config
+	requests map[string][]byte // by route: direct, proxy, connect
+	tlsCfg   *tls.Config
+
+	ok        atomic.Int64 // 200 answers, warm-up included
+	errs      atomic.Int64
+	reopened  atomic.Int64
+	firstErr  atomic.Pointer[string]
+	measuring atomic.Bool
+	stopped   atomic.Bool
+}
+
+func newGenerator(cfg config) (*generator, error) {
+	vals, err := spec.Load(cfg.valuesFile)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.placeholders {
+		vals = spec.Placeholders()
+	}
+	g := &generator{cfg: cfg, requests: map[string][]byte{}}
+	for _, r := range []string{"direct", "proxy", "connect"} {
+		g.requests[r] = buildRequest(cfg, r, vals)
+	}
+	if cfg.route == "connect" || cfg.route == "mixed" {
+		pem, err := os.ReadFile(cfg.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("read -ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("-ca %s holds no PEM certificate", cfg.caFile)
+		}
+		host, _, err := net.SplitHostPort(cfg.tlsUpstream)
+		if err != nil {
+			return nil, fmt.Errorf("-tls-upstream: %w", err)
+		}
+		g.tlsCfg = &tls.Config{
+			MinVersion:         tls.VersionTLS12,
+			RootCAs:            pool,
+			ServerName:         host,
+			NextProtos:         []string{"http/1.1"},
+			ClientSessionCache: tls.NewLRUClientSessionCache(256),
+		}
+	}
+	return g, nil
+}
+
+// routeOf returns the route of worker i: mixed alternates proxy and connect.
+func (g *generator) routeOf(i int) string {
+	if g.cfg.route != "mixed" {
+		return g.cfg.route
+	}
+	if i%2 == 0 {
+		return "proxy"
+	}
+	return "connect"
+}
+
+// buildRequest renders the one request every connection of a route repeats.
+func buildRequest(cfg config, route string, v spec.Values) []byte {
+	body := spec.Body(v.Username, v.Password)
+	host, target := cfg.upstream, spec.Path
+	switch route {
+	case "proxy":
+		target = "http://" + cfg.upstream + spec.Path
+	case "connect":
+		host = cfg.tlsUpstream
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: sidekey-bench\r\n", target, host)
+	if route == "proxy" && cfg.proxyAuth != "" {
+		fmt.Fprintf(&b, "Proxy-Authorization: %s\r\n", cfg.proxyAuth)
+	}
+	fmt.Fprintf(&b, "%s: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+		spec.HeaderAPIKey, v.APIKey, len(body))
+	b.Write(body)
+	return b.Bytes()
+}
+
+// client is one keep-alive connection.
+type client struct {
+	req  []byte
+	conn net.Conn
+	br   *bufio.Reader
+	used int
+}
+
+func (g *generator) dial(ctx context.Context, route string) (*client, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", g.cfg.addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", g.cfg.addr, err)
+	}
+	if route == "connect" {
+		tc, err := g.connect(ctx, conn)
+		if err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+		conn = tc
+	}
+	return &client{req: g.requests[route], conn: conn, br: bufio.NewReaderSize(conn, 4096)}, nil
+}
+
+// connect opens a tunnel to the upstream and starts TLS inside it.
+func (g *generator) connect(ctx context.Context, conn net.Conn) (net.Conn, error) {
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return nil, fmt.Errorf("connect deadline: %w", err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", g.cfg.tlsUpstream, g.cfg.tlsUpstream)
+	if g.cfg.proxyAuth != "" {
+		fmt.Fprintf(&b, "Proxy-Authorization: %s\r\n", g.cfg.proxyAuth)
+	}
+	b.WriteString("\r\n")
+	if _, err := io.WriteString(conn, b.String()); err != nil {
+		return nil, fmt.Errorf("write CONNECT: %w", err)
+	}
+	// Read the answer byte by byte so that nothing of the TLS stream is
+	// buffered away; it happens once per connection.
+	var head []byte
+	one := make([]byte, 1)
+	for !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
+		if len(head) > 8192 {
+			return nil, errors.New("CONNECT answer header too long")
+		}
+		if _, err := io.ReadFull(conn, one); err != nil {
+			return nil, fmt.Errorf("read CONNECT answer: %w", err)
+		}
+		head = append(head, one[0])
+	}
+	status := strings.SplitN(string(head), " ", 3)
+	if len(status) < 2 || status[1] != "200" {
+		line, _, _ := strings.Cut(string(head), "\r\n")
+		return nil, fmt.Errorf("CONNECT refused: %q", line)
+	}
+	tc := tls.Client(conn, g.tlsCfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, fmt.Errorf("TLS through the proxy: %w", err)
+	}
+	if err := conn.SetDeadline(time.Time{}); err != nil {
+		return nil, fmt.Errorf("clear deadline: %w", err)
+	}
+	return tc, nil
+}
+
+// do sends the request once and reads the answer.
+func (g *generator) do(c *client, resp *fasthttp.Response) error {
+	if err := c.conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		return fmt.Errorf("deadline: %w", err)
+	}
+	if _, err := c.conn.Write(c.req); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if err := resp.Read(c.br); err != nil {
+		return fmt.Errorf("read: %w", err)
+	}
+	c.used++
+	if sc := resp.StatusCode(); sc != fasthttp.StatusOK {
+		return fmt.Errorf("status %d (Sidekey-Error %q)", sc, resp.Header.Peek("Sidekey-Error"))
+	}
+	return nil
+}
+
+func (g *generator) fail(err error) {
+	if g.errs.Add(1) == 1 {
+		s := err.Error()
+		g.firstErr.Store(&s)
+	}
+}
+
+// worker runs one connection's closed loop until stopped and returns the
+// latencies measured in the window, in microseconds.
+func (g *generator) worker(ctx context.Context, route string) []float64 {
+	lat := make([]float64, 0, 4096)
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	var c *client
+	defer func() {
+		if c != nil {
+			_ = c.conn.Close()
+		}
+	}()
+	for !g.stopped.Load() && ctx.Err() == nil {
+		if c == nil {
+			var err error
+			if c, err = g.dial(ctx, route); err != nil {
+				g.fail(err)
+				if g.errs.Load() > 1000 {
+					return lat
+				}
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+		}
+		measured := g.measuring.Load()
+		t0 := time.Now()
+		err := g.do(c, resp)
+		d := time.Since(t0)
+		if err != nil {
+			g.fail(err)
+			_ = c.conn.Close()
+			c = nil
+			continue
+		}
+		g.ok.Add(1)
+		if measured && g.measuring.Load() {
+			lat = append(lat, float64(d.Nanoseconds())/1e3)
+		}
+		if resp.ConnectionClose() || (g.cfg.reqsPerConn > 0 && c.used >= g.cfg.reqsPerConn) {
+			_ = c.conn.Close()
+			c = nil
+			g.reopened.Add(1)
+		}
+	}
+	return lat
+}
+
+// load runs the closed loop: warm-up, then the measured window.
+func (g *generator) load(ctx context.Context) Result {
+	res := Result{Case: g.cfg.caseName, Round: g.cfg.round, Mode: "load", Route: g.cfg.route, Conns: g.cfg.conns}
+	var wg sync.WaitGroup
+	lats := make([][]float64, g.cfg.conns)
+	for i := range g.cfg.conns {
+		wg.Go(func() { lats[i] = g.worker(ctx, g.routeOf(i)) })
+	}
+	sleep(ctx, g.cfg.warmup)
+
+	rss := startRSS(ctx, g.cfg.proxyPID, g.cfg.rssEvery)
+	before := g.snapshot()
+	g.measuring.Store(true)
+	t0 := time.Now()
+	sleep(ctx, g.cfg.duration)
+	g.measuring.Store(false)
+	window := time.Since(t0)
+	after := g.snapshot()
+	g.stopped.Store(true)
+	wg.Wait()
+	res.RSSSamples = rss.stop()
+
+	var all []float64
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	res.Window = window.Seconds()
+	res.Requests = int64(len(all))
+	res.RPS = float64(len(all)) / window.Seconds()
+	res.P50us = percentile(all, 0.50)
+	res.P90us = percentile(all, 0.90)
+	res.P99us = percentile(all, 0.99)
+	if len(all) > 0 {
+		res.MaxUs = all[len(all)-1]
+	}
+	g.fillCPU(&res, before, after, window)
+	if n := len(res.RSSSamples); n > 0 {
+		res.RSSStartKiB, res.RSSEndKiB = res.RSSSamples[0], res.RSSSamples[n-1]
+		res.RSSMaxKiB = slices.Max(res.RSSSamples)
+		res.RSSEverySec = g.cfg.rssEvery.Seconds()
+	}
+	if g.cfg.rssEvery == 0 {
+		res.RSSSamples = nil
+	}
+	res.Errors = g.errs.Load()
+	res.Reopened = g.reopened.Load()
+	if p := g.firstErr.Load(); p != nil {
+		res.FirstError = *p
+	}
+	return res
+}
+
+// idle opens the connections, makes one request on each, leaves them idle
+// and reads the proxy's memory.
+func (g *generator) idle(ctx context.Context) Result {
+	res := Result{Case: g.cfg.caseName, Round: g.cfg.round, Mode: "idle", Route: g.cfg.route, Conns: g.cfg.conns}
+	res.RSSStartKiB = vmRSS(g.cfg.proxyPID)
+	clients := make([]*client, g.cfg.conns)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	t0 := time.Now()
+	for i := range clients {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			c, err := g.dial(ctx, g.routeOf(i))
+			if err != nil {
+				g.fail(err)
+				return
+			}
+			resp := fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseResponse(resp)
+			if err := g.do(c, resp); err != nil {
+				g.fail(err)
+				_ = c.conn.Close()
+				return
+			}
+			g.ok.Add(1)
+			clients[i] = c
+		})
+	}
+	wg.Wait()
+	sleep(ctx, g.cfg.settle)
+	res.Window = time.Since(t0).Seconds()
+	res.RSSEndKiB = vmRSS(g.cfg.proxyPID)
+	res.RSSMaxKiB = res.RSSEndKiB
+	res.ProxyFDs = countFDs(g.cfg.proxyPID)
+	// Still open? A proxy that dropped idle connections must not score.
+	open := 0
+	for _, c := range clients {
+		if c == nil {
+			continue
+		}
+		if err := c.conn.SetReadDeadline(time.Now().Add(time.Millisecond)); err == nil {
+			_, err := c.br.Peek(1)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				open++
+			}
+		}
+		_ = c.conn.Close()
+	}
+	res.Requests = int64(open)
+	if open != g.cfg.conns {
+		res.Failed = fmt.Sprintf("only %d of %d connections were still open after the settle time", open, g.cfg.conns)
+	}
+	res.Errors = g.errs.Load()
+	if p := g.firstErr.Load(); p != nil {
+		res.FirstError = *p
+	}
+	return res
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func percentile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted)-1) + 0.5)
+	return sorted[i]
+}
+
+// cpuSnapshot is the CPU time used so far by the processes we watch.
+type cpuSnapshot struct {
+	proxy, upstream, self float64 // seconds
+	busy, total           uint64  // /proc/stat jiffies, all CPUs
+}
+
+func (g *generator) snapshot() cpuSnapshot {
+	var s cpuSnapshot
+	s.proxy = procCPU(g.cfg.proxyPID, g.cfg.clkTck)
+	s.upstream = procCPU(g.cfg.upstreamPID, g.cfg.clkTck)
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		s.self = tv(ru.Utime) + tv(ru.Stime)
+	}
+	s.busy, s.total = machineCPU()
+	return s
+}
+
+func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+
+func (g *generator) fillCPU(r *Result, a, b cpuSnapshot, window time.Duration) {
+	r.ProxyCPU = b.proxy - a.proxy
+	r.UpstreamCPU = b.upstream - a.upstream
+	r.LoadgenCPU = b.self - a.self
+	if dt := b.total - a.total; dt > 0 {
+		r.MachineBusyPct = 100 * float64(b.busy-a.busy) / float64(dt)
+	}
+	if r.ProxyCPU > 0 {
+		r.ReqPerProxyCPU = float64(r.Requests) / r.ProxyCPU
+	}
+}
+
+// procCPU reads utime+stime of a process, in seconds; 0 when pid is 0.
+func procCPU(pid, clkTck int) float64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which may hold spaces: state is the
+	// first; utime and stime are the 12th and 13th.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseUint(f[11], 10, 64)
+	st, _ := strconv.ParseUint(f[12], 10, 64)
+	return float64(ut+st) / float64(clkTck)
+}
+
+// machineCPU returns busy and total jiffies of all CPUs from /proc/stat.
+func machineCPU() (busy, total uint64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0
+	}
+	var idle uint64
+	for i, s := range f[1:] {
+		n, _ := strconv.ParseUint(s, 10, 64)
+		if i >= 8 { // guest time is already in user
+			break
+		}
+		total += n
+		if i == 3 || i == 4 { // idle, iowait
+			idle += n
+		}
+	}
+	return total - idle, total
+}
+
+// vmRSS reads VmRSS of a process in KiB; 0 when unknown.
+func vmRSS(pid int) int64 {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+func countFDs(pid int) int {
+	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	if err != nil {
+		return 0
+	}
+	return len(ents)
+}
+
+// rssSampler reads the proxy's VmRSS periodically.
+type rssSampler struct {
+	pid     int
+	done    chan struct{}
+	stopped chan struct{}
+	samples []int64
+}
+
+func startRSS(ctx context.Context, pid int, every time.Duration) *rssSampler {
+	s := &rssSampler{pid: pid, done: make(chan struct{}), stopped: make(chan struct{})}
+	if pid <= 0 {
+		close(s.stopped)
+		return s
+	}
+	s.samples = append(s.samples, vmRSS(pid))
+	go func() {
+		defer close(s.stopped)
+		if every <= 0 {
+			return
+		}
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.done:
+				return
+			case <-t.C:
+				s.samples = append(s.samples, vmRSS(pid))
+			}
+		}
+	}()
+	return s
+}
+
+func (s *rssSampler) stop() []int64 {
+	close(s.done)
+	<-s.stopped
+	if s.pid > 0 {
+		s.samples = append(s.samples, vmRSS(s.pid))
+	}
+	return s.samples
+}
+
+func resetUpstream(addr string) error {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://" + addr + "/reset")
+	req.Header.SetMethod(fasthttp.MethodPost)
+	if err := fasthttp.DoTimeout(req, resp, 5*time.Second); err != nil {
+		return fmt.Errorf("reset upstream counters: %w", err)
+	}
+	if resp.StatusCode() != fasthttp.StatusNoContent {
+		return fmt.Errorf("reset upstream counters: status %d", resp.StatusCode())
+	}
+	return nil
+}
+
+func upstreamStatsOf(addr string) (upstreamStats, error) {
+	var st upstreamStats
+	sc, body, err := fasthttp.GetTimeout(nil, "http://"+addr+"/stats", 5*time.Second)
+	if err != nil {
+		return st, fmt.Errorf("read upstream counters: %w", err)
+	}
+	if sc != fasthttp.StatusOK {
+		return st, fmt.Errorf("read upstream counters: status %d", sc)
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		return st, fmt.Errorf("decode upstream counters: %w", err)
+	}
+	return st, nil
+}

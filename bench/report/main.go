@@ -1,0 +1,383 @@
+// Command report turns the proxy benchmark's JSON lines (from loadgen) into
+// the Markdown of docs/BENCHMARKS.md's "## Proxy" section: per case the
+// medians over the rounds, then the ratios that issue 4 sets targets for,
+// each with its verdict.
+//
+//	report -in results.jsonl -meta meta.json > report.md
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+)
+
+func main() {
+	if err := run(os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+}
+
+// result is the subset of loadgen's Result the report reads.
+type result struct {
+	Case           string  `json:"case"`
+	Round          int     `json:"round"`
+	Mode           string  `json:"mode"`
+	Route          string  `json:"route"`
+	Conns          int     `json:"conns"`
+	Window         float64 `json:"window_s"`
+	Requests       int64   `json:"requests"`
+	Errors         int64   `json:"errors"`
+	Reopened       int64   `json:"reopened"`
+	RPS            float64 `json:"rps"`
+	P50us          float64 `json:"p50_us"`
+	P99us          float64 `json:"p99_us"`
+	ProxyCPU       float64 `json:"proxy_cpu_s"`
+	UpstreamCPU    float64 `json:"upstream_cpu_s"`
+	LoadgenCPU     float64 `json:"loadgen_cpu_s"`
+	MachineBusyPct float64 `json:"machine_busy_pct"`
+	ReqPerProxyCPU float64 `json:"req_per_proxy_cpu_s"`
+	RSSStartKiB    int64   `json:"rss_start_kib"`
+	RSSEndKiB      int64   `json:"rss_end_kib"`
+	RSSMaxKiB      int64   `json:"rss_max_kib"`
+	RSSSamples     []int64 `json:"rss_samples_kib"`
+	RSSEverySec    float64 `json:"rss_every_s"`
+	ProxyFDs       int     `json:"proxy_fds"`
+	Upstream       struct {
+		Requests int64 `json:"requests"`
+		Verified int64 `json:"verified"`
+		Conns    int64 `json:"connections"`
+	} `json:"upstream"`
+	Failed string `json:"failed"`
+}
+
+// meta describes the run; bench/run.sh writes it.
+type meta struct {
+	Command      string  `json:"command"`
+	Date         string  `json:"date"`
+	Commit       string  `json:"commit"`
+	CPU          string  `json:"cpu"`
+	Cores        int     `json:"cores"`
+	IdleBeforPct float64 `json:"idle_before_pct"`
+	Pinned       bool    `json:"pinned"`
+	Rounds       int     `json:"rounds"`
+	Warmup       string  `json:"warmup"`
+	Duration     string  `json:"duration"`
+	Squid        string  `json:"squid"`
+	Mitmproxy    string  `json:"mitmproxy"`
+	Go           string  `json:"go"`
+}
+
+// Case descriptions, in table order.
+var cases = []struct{ name, desc string }{
+	{"direct", "direct to the upstream (no proxy)"},
+	{"sidekey-plain-noph", "Sidekey, absolute-form http://, no placeholders"},
+	{"sidekey-plain-inject", "Sidekey, absolute-form http://, injecting header + 2 JSON values"},
+	{"sidekey-connect-inject", "Sidekey, CONNECT + TLS interception, injecting header + 2 JSON values"},
+	{"squid-plain", "Squid, plain forward (values already in the request)"},
+	{"mitm-connect-inject", "mitmproxy, CONNECT + TLS interception, injecting addon"},
+	{"direct-1c", "direct, 1 connection (light load)"},
+	{"sidekey-plain-inject-1c", "Sidekey http:// injecting, 1 connection"},
+	{"sidekey-connect-inject-1c", "Sidekey CONNECT+TLS injecting, 1 connection"},
+	{"squid-plain-1c", "Squid plain forward, 1 connection"},
+	{"mitm-connect-inject-1c", "mitmproxy intercepting + addon, 1 connection"},
+}
+
+func run(w io.Writer) error {
+	in := flag.String("in", "", "JSON lines from loadgen (required)")
+	metaFile := flag.String("meta", "", "JSON description of the run")
+	flag.Parse()
+	if *in == "" {
+		return errors.New("-in is required")
+	}
+	rs, err := readResults(*in)
+	if err != nil {
+		return err
+	}
+	var m meta
+	if *metaFile != "" {
+		b, err := os.ReadFile(*metaFile)
+		if err != nil {
+			return fmt.Errorf("read meta: %w", err)
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return fmt.Errorf("decode meta: %w", err)
+		}
+	}
+	byCase := map[string][]result{}
+	for _, r := range rs {
+		byCase[r.Case] = append(byCase[r.Case], r)
+	}
+
+	writeMeta(w, m)
+	writeLoadTable(w, byCase, m)
+	writeRatios(w, byCase)
+	writeMemory(w, byCase)
+	return nil
+}
+
+func readResults(path string) ([]result, error) {
+	f, err := os.Open(path) // #nosec G304 -- the operator names the file.
+	if err != nil {
+		return nil, fmt.Errorf("open results: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	var rs []result
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		var r result
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			return nil, fmt.Errorf("decode result: %w", err)
+		}
+		rs = append(rs, r)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read results: %w", err)
+	}
+	return rs, nil
+}
+
+func writeMeta(w io.Writer, m meta) {
+	pin := "not pinned"
+	if m.Pinned {
+		pin = "pinned with taskset: each proxy on CPU 1, load generator + upstream (+ Vault) on CPU 0"
+	}
+	fmt.Fprintf(w, "Run of %s, commit `%s`, %s (%d cores), Go %s, Squid %s, mitmproxy %s.\n",
+		m.Date, m.Commit, m.CPU, m.Cores, m.Go, m.Squid, m.Mitmproxy)
+	fmt.Fprintf(w, "Machine idle before the run: %.0f %%. %s. %d rounds per case, interleaved; "+
+		"each case %s warm-up + %s measured; figures are medians over the rounds.\n\n",
+		m.IdleBeforPct, pin, m.Rounds, m.Warmup, m.Duration)
+	if m.Command != "" {
+		fmt.Fprintf(w, "Command: `%s`\n\n", m.Command)
+	}
+}
+
+func median(rs []result, f func(result) float64) float64 {
+	if len(rs) == 0 {
+		return 0
+	}
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func pct(cpu, window float64) float64 {
+	if window <= 0 {
+		return 0
+	}
+	return 100 * cpu / window
+}
+
+func writeLoadTable(w io.Writer, byCase map[string][]result, m meta) {
+	fmt.Fprintln(w, "| path | conns | req/s | p50 µs | p99 µs | proxy CPU | req per proxy CPU-s | loadgen CPU | upstream CPU | machine busy | new upstream conns | verified |")
+	fmt.Fprintln(w, "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
+	for _, c := range cases {
+		rs := load(byCase[c.name])
+		if len(rs) == 0 {
+			continue
+		}
+		proxyCPU, perCPU := "—", "—"
+		if !strings.HasPrefix(c.name, "direct") {
+			proxyCPU = fmt.Sprintf("%.0f %%", median(rs, func(r result) float64 { return pct(r.ProxyCPU, r.Window) }))
+			perCPU = fmt.Sprintf("%.0f", median(rs, func(r result) float64 { return r.ReqPerProxyCPU }))
+		}
+		var verified, total int64
+		for _, r := range rs {
+			verified += r.Upstream.Verified
+			total += r.Upstream.Requests
+		}
+		check := "all"
+		if verified != total {
+			check = fmt.Sprintf("**%d of %d**", verified, total)
+		}
+		fmt.Fprintf(w, "| %s | %d | %.0f | %.0f | %.0f | %s | %s | %.0f %% | %.0f %% | %.0f %% | %.0f | %s (%d) |\n",
+			c.desc, rs[0].Conns,
+			median(rs, func(r result) float64 { return r.RPS }),
+			median(rs, func(r result) float64 { return r.P50us }),
+			median(rs, func(r result) float64 { return r.P99us }),
+			proxyCPU, perCPU,
+			median(rs, func(r result) float64 { return pct(r.LoadgenCPU, r.Window) }),
+			median(rs, func(r result) float64 { return pct(r.UpstreamCPU, r.Window) }),
+			median(rs, func(r result) float64 { return r.MachineBusyPct }),
+			median(rs, func(r result) float64 { return float64(r.Upstream.Conns) }),
+			check, total)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "CPU columns are shares of one core over the measured window (100 % = one core busy); "+
+		"\"machine busy\" is over both cores. \"new upstream conns\" counts the connections the upstream "+
+		"accepted during a case (warm-up included): a low number means the proxy reuses keep-alive connections. "+
+		"\"verified\" counts the requests the upstream checked byte for byte (no placeholder, exact injected header "+
+		"and body, no Proxy-*/Sidekey-* header), warm-up included, over all rounds.")
+	fmt.Fprintln(w)
+}
+
+// load returns the results of load mode.
+func load(rs []result) []result {
+	var out []result
+	for _, r := range rs {
+		if r.Mode == "load" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**missed**"
+}
+
+// ratio returns the ratio of medians of f and the range of the per-round
+// ratios (rounds paired by number).
+func ratio(a, b []result, f func(result) float64) (med, lo, hi float64, ok bool) {
+	if len(a) == 0 || len(b) == 0 {
+		return 0, 0, 0, false
+	}
+	mb := median(b, f)
+	if mb == 0 {
+		return 0, 0, 0, false
+	}
+	med = median(a, f) / mb
+	lo, hi = med, med
+	byRound := map[int]result{}
+	for _, r := range b {
+		byRound[r.Round] = r
+	}
+	for _, r := range a {
+		if rb, found := byRound[r.Round]; found && f(rb) > 0 {
+			x := f(r) / f(rb)
+			lo, hi = min(lo, x), max(hi, x)
+		}
+	}
+	return med, lo, hi, true
+}
+
+func writeRatios(w io.Writer, byCase map[string][]result) {
+	fmt.Fprintln(w, "| target (issue 4) | measured (median; per-round range) | verdict |")
+	fmt.Fprintln(w, "| --- | --- | --- |")
+	rps := func(r result) float64 { return r.RPS }
+	perCPU := func(r result) float64 { return r.ReqPerProxyCPU }
+	pairs := []struct {
+		a, b, label string
+		target      float64
+	}{
+		{"sidekey-plain-inject", "squid-plain", "Sidekey injecting (http://) ÷ Squid plain forward", 2},
+		{"sidekey-connect-inject", "squid-plain", "Sidekey injecting (CONNECT+TLS) ÷ Squid plain forward", 2},
+		{"sidekey-connect-inject", "mitm-connect-inject", "Sidekey injecting (CONNECT+TLS) ÷ mitmproxy intercepting", 5},
+		{"sidekey-plain-inject", "mitm-connect-inject", "Sidekey injecting (http://) ÷ mitmproxy intercepting", 5},
+	}
+	for _, p := range pairs {
+		a, b := load(byCase[p.a]), load(byCase[p.b])
+		for _, k := range []struct {
+			name string
+			f    func(result) float64
+		}{{"req/s", rps}, {"req per proxy CPU-s", perCPU}} {
+			med, lo, hi, ok := ratio(a, b, k.f)
+			if !ok {
+				continue
+			}
+			fmt.Fprintf(w, "| %s, %s ≥ %.0f× | %.2f× (%.2f–%.2f) | %s |\n", p.label, k.name, p.target, med, lo, hi, verdict(med >= p.target))
+		}
+	}
+	p50 := func(r result) float64 { return r.P50us }
+	direct := load(byCase["direct-1c"])
+	for _, c := range []struct{ name, label string }{
+		{"sidekey-plain-inject-1c", "http:// injecting"},
+		{"sidekey-connect-inject-1c", "CONNECT+TLS injecting"},
+	} {
+		rs := load(byCase[c.name])
+		if len(rs) == 0 || len(direct) == 0 {
+			continue
+		}
+		added := median(rs, p50) - median(direct, p50)
+		lo, hi := added, added
+		byRound := map[int]result{}
+		for _, r := range direct {
+			byRound[r.Round] = r
+		}
+		for _, r := range rs {
+			if d, ok := byRound[r.Round]; ok {
+				x := r.P50us - d.P50us
+				lo, hi = min(lo, x), max(hi, x)
+			}
+		}
+		fmt.Fprintf(w, "| added p50 latency over direct at 1 connection, Sidekey %s ≤ 150 µs | %.0f µs (%.0f–%.0f) | %s |\n",
+			c.label, added, lo, hi, verdict(added <= 150))
+	}
+	fmt.Fprintln(w)
+}
+
+func writeMemory(w io.Writer, byCase map[string][]result) {
+	var idle []result
+	for _, c := range []string{"sidekey-idle-plain", "sidekey-idle-connect", "squid-idle-plain", "mitm-idle-connect"} {
+		idle = append(idle, byCase[c]...)
+	}
+	if len(idle) > 0 {
+		fmt.Fprintln(w, "Idle connections (each opened, one verified request made on it, then left idle; RSS read from /proc/PID/status after the settle time):")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| proxy, connections | open after settle | proxy fds | RSS before | RSS with the connections | target | verdict |")
+		fmt.Fprintln(w, "| --- | --: | --: | --: | --: | --- | --- |")
+		for _, r := range idle {
+			target, v := "—", "—"
+			if strings.HasPrefix(r.Case, "sidekey") {
+				target, v = "≤ 64 MiB", verdict(r.RSSEndKiB <= 64*1024 && r.Failed == "")
+			}
+			fmt.Fprintf(w, "| %s, %d | %d | %d | %.1f MiB | %.1f MiB | %s | %s |\n",
+				r.Case, r.Conns, r.Requests, r.ProxyFDs, mib(r.RSSStartKiB), mib(r.RSSEndKiB), target, v)
+		}
+		fmt.Fprintln(w)
+	}
+	for _, r := range byCase["sidekey-soak"] {
+		writeSoak(w, r)
+	}
+}
+
+func mib(kib int64) float64 { return float64(kib) / 1024 }
+
+// writeSoak judges RSS growth over a long run: the largest RSS of the last
+// minute must not exceed the largest of the second minute (the first is
+// warm-up) by more than 10 %.
+func writeSoak(w io.Writer, r result) {
+	fmt.Fprintf(w, "Soak: %.0f s of %d connections (%s route), %.0f req/s, %d requests, %d errors, %d connection reopenings; upstream verified %d of %d.\n\n",
+		r.Window, r.Conns, r.Route, r.RPS, r.Requests, r.Errors, r.Reopened, r.Upstream.Verified, r.Upstream.Requests)
+	if r.RSSEverySec <= 0 || len(r.RSSSamples) < 4 {
+		fmt.Fprintln(w, "Too few RSS samples to judge growth.")
+		return
+	}
+	perMin := int(60 / r.RSSEverySec)
+	n := len(r.RSSSamples)
+	if n < 3*perMin {
+		fmt.Fprintln(w, "The soak was shorter than three minutes: growth not judged.")
+		return
+	}
+	second := slices.Max(r.RSSSamples[perMin : 2*perMin])
+	last := slices.Max(r.RSSSamples[n-perMin:])
+	var parts []string
+	for i := 0; i < n; i += perMin {
+		parts = append(parts, fmt.Sprintf("%.1f", mib(r.RSSSamples[i])))
+	}
+	fmt.Fprintf(w, "RSS every minute (MiB): %s; end %.1f MiB.\n\n", strings.Join(parts, ", "), mib(r.RSSSamples[n-1]))
+	fmt.Fprintf(w, "| target | measured | verdict |\n| --- | --- | --- |\n")
+	fmt.Fprintf(w, "| no RSS growth over the run (max of last minute ≤ max of second minute + 10 %%) | %.1f → %.1f MiB (%+.1f %%) | %s |\n\n",
+		mib(second), mib(last), 100*(float64(last)/float64(second)-1), verdict(float64(last) <= 1.10*float64(second)))
+}

@@ -1,0 +1,335 @@
+#!/usr/bin/env bash
+# Sidekey proxy benchmark (issue 4): throughput, p50/p99 latency, proxy CPU
+# and memory of Sidekey against a direct baseline, Squid (plain forward) and
+# mitmproxy (TLS interception with an injecting addon), in one bounded run
+# on loopback. See docs/bench-proxy.md.
+#
+#   bench/run.sh          the comparison and the idle-connection memory (make bench-proxy)
+#   bench/run.sh soak     Sidekey under load for SOAK_DURATION, RSS sampled (make bench-proxy-soak)
+#
+# Settings (environment): ROUNDS=3 WARMUP=2s DURATION=10s LIGHT_WARMUP=1s
+# LIGHT_DURATION=5s CONNS=32 IDLE_CONNS=1000 SOAK_DURATION=300s PIN=1
+# SIDEKEY=1 PEERS=1 PORT_BASE=18400 OUT=<dir> SIDEKEY_EXTRA_FLAGS="..."
+#
+# Every process it starts is stopped by PID on exit, error or Ctrl-C.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+MODE=${1:-all}
+case $MODE in all | soak) ;; *)
+	echo "usage: bench/run.sh [all|soak]" >&2
+	exit 2
+	;;
+esac
+
+ROUNDS=${ROUNDS:-3}
+WARMUP=${WARMUP:-2s}
+DURATION=${DURATION:-10s}
+LIGHT_WARMUP=${LIGHT_WARMUP:-1s}
+LIGHT_DURATION=${LIGHT_DURATION:-5s}
+CONNS=${CONNS:-32}
+IDLE_CONNS=${IDLE_CONNS:-1000}
+SOAK_DURATION=${SOAK_DURATION:-300s}
+PIN=${PIN:-1}
+SIDEKEY=${SIDEKEY:-1}
+PEERS=${PEERS:-1}
+PORT_BASE=${PORT_BASE:-18400}
+SIDEKEY_EXTRA_FLAGS=${SIDEKEY_EXTRA_FLAGS:-}
+[[ $MODE == soak ]] && PEERS=0 && SIDEKEY=1
+OUT=${OUT:-$(mktemp -d /tmp/sidekey-bench.XXXXXX)}
+mkdir -p "$OUT"
+chmod 755 "$OUT" # Squid drops to the proxy user and writes below it.
+
+VAULT_PORT=$PORT_BASE
+UP_PORT=$((PORT_BASE + 1))
+UPTLS_PORT=$((PORT_BASE + 2))
+CTL_PORT=$((PORT_BASE + 3))
+SK_PORT=$((PORT_BASE + 4))
+SK_METRICS_PORT=$((PORT_BASE + 5))
+SQUID_PORT=$((PORT_BASE + 6))
+MITM_PORT=$((PORT_BASE + 7))
+UP=127.0.0.1:$UP_PORT
+UPTLS=127.0.0.1:$UPTLS_PORT
+
+log() { printf '%s bench: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() {
+	printf '\nBENCHMARK FAILED: %s\n(output kept in %s)\n' "$*" "$OUT" >&2
+	exit 1
+}
+
+# --- processes: started here, stopped by PID -------------------------------
+declare -A PID_OF=()
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	local name pid i
+	for name in "${!PID_OF[@]}"; do
+		kill -TERM "${PID_OF[$name]}" 2>/dev/null || true
+	done
+	for name in "${!PID_OF[@]}"; do
+		pid=${PID_OF[$name]}
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# on CPU LIST, run a command (taskset when pinning).
+on() {
+	local cpus=$1
+	shift
+	if [[ $PIN == 1 ]]; then
+		taskset -c "$cpus" "$@"
+	else
+		"$@"
+	fi
+}
+
+# start NAME CPU CMD...: runs CMD in the background, output to $OUT/NAME.log.
+# A simple command (taskset execs its program), so $! is the program's PID.
+start() {
+	local name=$1 cpus=$2
+	shift 2
+	if [[ $PIN == 1 ]]; then
+		taskset -c "$cpus" "$@" >"$OUT/$name.log" 2>&1 &
+	else
+		"$@" >"$OUT/$name.log" 2>&1 &
+	fi
+	PID_OF[$name]=$!
+}
+
+# wait_port NAME PORT [SECONDS]: until something listens, or NAME died.
+wait_port() {
+	local name=$1 port=$2 limit=${3:-30}
+	local deadline=$((SECONDS + limit))
+	until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+		kill -0 "${PID_OF[$name]}" 2>/dev/null || die "$name exited early; its log: $(tail -5 "$OUT/$name.log")"
+		((SECONDS < deadline)) || die "$name did not listen on port $port within ${limit}s"
+		sleep 0.1
+	done
+}
+
+hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
+
+# idle_pct: the machine's idle CPU share over 2 s, from /proc/stat.
+idle_pct() {
+	local a b
+	read -r -a a </proc/stat
+	sleep 2
+	read -r -a b </proc/stat
+	local t=0 i
+	for i in 1 2 3 4 5 6 7 8; do t=$((t + b[i] - a[i])); done
+	echo $((100 * (b[4] - a[4] + b[5] - a[5]) / (t > 0 ? t : 1)))
+}
+
+# --- preflight ---------------------------------------------------------------
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+if [[ $PIN == 1 && $(nproc) -lt 2 ]]; then
+	log "fewer than 2 CPUs: not pinning"
+	PIN=0
+fi
+command -v taskset >/dev/null || PIN=0
+for p in $VAULT_PORT $UP_PORT $UPTLS_PORT $CTL_PORT $SK_PORT $SK_METRICS_PORT $SQUID_PORT $MITM_PORT; do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+		die "port $p is in use; set PORT_BASE to a free range"
+	fi
+done
+
+ensure_peers() {
+	local missing=()
+	command -v squid >/dev/null || missing+=(squid)
+	command -v mitmdump >/dev/null || missing+=(mitmproxy)
+	((${#missing[@]} == 0)) && return 0
+	[[ $(id -u) == 0 ]] || die "install ${missing[*]} first: sudo apt-get install -y ${missing[*]}"
+	log "installing ${missing[*]} from Debian"
+	if ! apt-cache policy "${missing[@]}" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+		apt-get update -qq
+	fi
+	local p
+	for p in "${missing[@]}"; do
+		apt-cache policy "$p" | grep -q 'Candidate: [0-9]' || die "no Debian package $p here"
+	done
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >"$OUT/apt.log" 2>&1 ||
+		die "apt-get install ${missing[*]} failed; see $OUT/apt.log"
+}
+[[ $PEERS == 1 ]] && ensure_peers
+
+log "building the bench tools into $OUT/bin"
+go build -o "$OUT/bin/" ./bench/loadgen ./bench/upstream ./bench/seed ./bench/report
+if [[ $SIDEKEY == 1 ]]; then
+	log "building bin/sidekey and bin/vaultdev"
+	make -s build vault >"$OUT/build.log" 2>&1 || die "make build vault failed; see $OUT/build.log"
+fi
+CLK_TCK=$(getconf CLK_TCK)
+
+log "machine idle CPU before the run (2 s sample)"
+IDLE_BEFORE=$(idle_pct)
+log "idle: ${IDLE_BEFORE} %"
+
+# --- Vault, secrets, tenant credential, CA -------------------------------------
+if [[ $SIDEKEY == 1 ]]; then
+	VAULT_TOKEN="bench-$(hex 16)"
+	export VAULT_ADDR="http://127.0.0.1:$VAULT_PORT" VAULT_TOKEN
+	start vault 0 "$ROOT/bin/vaultdev" -listen "127.0.0.1:$VAULT_PORT" -root-token "$VAULT_TOKEN"
+	deadline=$((SECONDS + 60))
+	until grep -q 'vaultdev: ready' "$OUT/vault.log" 2>/dev/null; do
+		kill -0 "${PID_OF[vault]}" 2>/dev/null || die "vaultdev exited: $(tail -5 "$OUT/vault.log")"
+		((SECONDS < deadline)) || die "vaultdev not ready within 60s"
+		sleep 0.2
+	done
+	log "Vault ready; writing the benchmark secrets through vaultstore"
+	"$OUT/bin/seed" -out "$OUT/values.json" || die "seeding Vault failed"
+	printf '%s\n' "$VAULT_TOKEN" >"$OUT/vault.token"
+	chmod 600 "$OUT/vault.token"
+
+	hex 32 >"$OUT/tenant.keys"
+	echo >>"$OUT/tenant.keys"
+	chmod 600 "$OUT/tenant.keys"
+	cred=$("$ROOT/bin/sidekey" token proxy --key-file "$OUT/tenant.keys" --org bench --domain notify) ||
+		die "sidekey token proxy failed"
+	cred=$(printf '%s' "$cred" | tr -d '\r\n')
+	[[ $cred == *:* ]] || cred="bench.notify:$cred"
+	printf 'Basic %s\n' "$(printf '%s' "$cred" | base64 -w0)" >"$OUT/proxy-auth"
+	chmod 600 "$OUT/proxy-auth"
+
+	"$ROOT/bin/sidekey" ca init --out "$OUT/ca" >"$OUT/ca.log" 2>&1 || die "sidekey ca init failed: $(cat "$OUT/ca.log")"
+else
+	"$OUT/bin/seed" -values-only -out "$OUT/values.json"
+fi
+
+# --- upstream ------------------------------------------------------------------
+start upstream 0 "$OUT/bin/upstream" -listen "$UP" -tls-listen "$UPTLS" \
+	-control "127.0.0.1:$CTL_PORT" -values "$OUT/values.json" -tls-dir "$OUT"
+wait_port upstream "$CTL_PORT"
+wait_port upstream "$UPTLS_PORT"
+
+# --- Sidekey -------------------------------------------------------------------
+if [[ $SIDEKEY == 1 ]]; then
+	# Per-request logging off (warn), as Squid's access log is off below.
+	# shellcheck disable=SC2086 # SIDEKEY_EXTRA_FLAGS is a list of flags.
+	start sidekey 1 "$ROOT/bin/sidekey" proxy \
+		--listen "127.0.0.1:$SK_PORT" \
+		--metrics-listen "127.0.0.1:$SK_METRICS_PORT" \
+		--tenant-key-file "$OUT/tenant.keys" \
+		--ca-cert "$OUT/ca/ca.crt" --ca-key "$OUT/ca/ca.key" \
+		--upstream-ca "$OUT/upstream-ca.pem" \
+		--allow-upstream-cidr 127.0.0.0/8 \
+		--allow-plain-http-injection \
+		--vault-addr "$VAULT_ADDR" --vault-token-file "$OUT/vault.token" \
+		--log-level warn $SIDEKEY_EXTRA_FLAGS
+	wait_port sidekey "$SK_PORT"
+	deadline=$((SECONDS + 30))
+	until curl -fsS -o /dev/null "http://127.0.0.1:$SK_METRICS_PORT/readyz" 2>/dev/null; do
+		kill -0 "${PID_OF[sidekey]}" 2>/dev/null || die "sidekey exited: $(tail -5 "$OUT/sidekey.log")"
+		((SECONDS < deadline)) || die "sidekey not ready within 30s"
+		sleep 0.2
+	done
+	log "Sidekey ready (PID ${PID_OF[sidekey]})"
+fi
+
+# --- peers ---------------------------------------------------------------------
+if [[ $PEERS == 1 ]]; then
+	mkdir -p "$OUT/squid" "$OUT/mitm"
+	chown proxy:proxy "$OUT/squid" 2>/dev/null || chmod 777 "$OUT/squid"
+	sed -e "s/@PORT@/$SQUID_PORT/" -e "s#@DIR@#$OUT/squid#" bench/peers/squid.conf.in >"$OUT/squid/squid.conf"
+	start squid 1 squid -N -f "$OUT/squid/squid.conf"
+	wait_port squid "$SQUID_PORT"
+
+	export SIDEKEY_BENCH_VALUES="$OUT/values.json" # read by the addon
+	start mitm 1 mitmdump -q \
+		--listen-host 127.0.0.1 -p "$MITM_PORT" \
+		--set confdir="$OUT/mitm" \
+		--set ssl_verify_upstream_trusted_ca="$OUT/upstream-ca.pem" \
+		-s bench/peers/mitm_inject.py
+	wait_port mitm "$MITM_PORT" 60
+	log "Squid (PID ${PID_OF[squid]}) and mitmproxy (PID ${PID_OF[mitm]}) ready"
+fi
+
+# --- cases -----------------------------------------------------------------------
+# case_args CASE: sets ARGS to the loadgen flags of the case.
+case_args() {
+	local c=${1%-1c}
+	local auth=(-proxy-auth-file "$OUT/proxy-auth")
+	case $c in
+	direct) ARGS=(-route direct -addr "$UP" -upstream "$UP") ;;
+	sidekey-plain-noph) ARGS=(-route proxy -addr "127.0.0.1:$SK_PORT" -upstream "$UP" "${auth[@]}" -proxy-pid "${PID_OF[sidekey]}") ;;
+	sidekey-plain-inject | sidekey-idle-plain) ARGS=(-route proxy -placeholders -addr "127.0.0.1:$SK_PORT" -upstream "$UP" "${auth[@]}" -proxy-pid "${PID_OF[sidekey]}") ;;
+	sidekey-connect-inject | sidekey-idle-connect) ARGS=(-route connect -placeholders -addr "127.0.0.1:$SK_PORT" -tls-upstream "$UPTLS" -ca "$OUT/ca/ca.crt" "${auth[@]}" -proxy-pid "${PID_OF[sidekey]}") ;;
+	sidekey-soak) ARGS=(-route mixed -placeholders -addr "127.0.0.1:$SK_PORT" -upstream "$UP" -tls-upstream "$UPTLS" -ca "$OUT/ca/ca.crt" "${auth[@]}" -proxy-pid "${PID_OF[sidekey]}") ;;
+	squid-plain | squid-idle-plain) ARGS=(-route proxy -addr "127.0.0.1:$SQUID_PORT" -upstream "$UP" -proxy-pid "${PID_OF[squid]}") ;;
+	mitm-connect-inject | mitm-idle-connect) ARGS=(-route connect -placeholders -addr "127.0.0.1:$MITM_PORT" -tls-upstream "$UPTLS" -ca "$OUT/mitm/mitmproxy-ca-cert.pem" -proxy-pid "${PID_OF[mitm]}") ;;
+	*) die "unknown case $1" ;;
+	esac
+}
+
+# loadgen CASE ROUND EXTRA...: one measured case, pinned to CPU 0 with the upstream.
+loadgen() {
+	local c=$1 r=$2
+	shift 2
+	case_args "$c"
+	on 0 "$OUT/bin/loadgen" -case "$c" -round "$r" -values "$OUT/values.json" \
+		-control "127.0.0.1:$CTL_PORT" -upstream-pid "${PID_OF[upstream]}" -clk-tck "$CLK_TCK" \
+		-out "$OUT/results.jsonl" "${ARGS[@]}" "$@" >/dev/null ||
+		die "case $c round $r failed: the proxy did not do the work (see the loadgen line above)"
+}
+
+HEAVY=(direct)
+LIGHT=(direct-1c)
+IDLE=()
+if [[ $SIDEKEY == 1 ]]; then
+	HEAVY+=(sidekey-plain-noph sidekey-plain-inject sidekey-connect-inject)
+	LIGHT+=(sidekey-plain-inject-1c sidekey-connect-inject-1c)
+	IDLE+=(sidekey-idle-plain sidekey-idle-connect)
+fi
+if [[ $PEERS == 1 ]]; then
+	HEAVY+=(squid-plain mitm-connect-inject)
+	LIGHT+=(squid-plain-1c mitm-connect-inject-1c)
+	IDLE+=(squid-idle-plain mitm-idle-connect)
+fi
+
+START=$SECONDS
+if [[ $MODE == soak ]]; then
+	log "soak: $CONNS connections (half http://, half CONNECT+TLS, reopened every 500 requests) for $SOAK_DURATION"
+	loadgen sidekey-soak 1 -conns "$CONNS" -warmup 5s -duration "$SOAK_DURATION" -rss-every 10s -reqs-per-conn 500
+	COMMAND="make bench-proxy-soak"
+	[[ $SOAK_DURATION != 300s ]] && COMMAND="SOAK_DURATION=$SOAK_DURATION make bench-proxy-soak"
+else
+	for ((round = 1; round <= ROUNDS; round++)); do
+		log "round $round of $ROUNDS: $CONNS connections, $WARMUP warm-up + $DURATION"
+		for c in "${HEAVY[@]}"; do
+			loadgen "$c" "$round" -conns "$CONNS" -warmup "$WARMUP" -duration "$DURATION"
+		done
+		log "round $round of $ROUNDS: 1 connection (light load), $LIGHT_WARMUP + $LIGHT_DURATION"
+		for c in "${LIGHT[@]}"; do
+			loadgen "$c" "$round" -conns 1 -warmup "$LIGHT_WARMUP" -duration "$LIGHT_DURATION"
+		done
+	done
+	log "memory: $IDLE_CONNS idle keep-alive connections per proxy"
+	for c in "${IDLE[@]}"; do
+		loadgen "$c" 1 -mode idle -conns "$IDLE_CONNS" -settle 5s
+	done
+	COMMAND="make bench-proxy"
+fi
+log "measured in $((SECONDS - START)) s"
+
+# --- report ------------------------------------------------------------------------
+ver() { "$@" 2>/dev/null | head -1 | grep -oE '[0-9]+\.[0-9]+(\.[0-9]+)?' | head -1 || true; }
+cat >"$OUT/meta.json" <<EOF
+{"command": "$COMMAND", "date": "$(date -u +%Y-%m-%dT%H:%MZ)",
+ "commit": "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- proxy cmd injector vaultstore 2>/dev/null || echo +changes)",
+ "cpu": "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//; s/"//g')", "cores": $(nproc),
+ "idle_before_pct": $IDLE_BEFORE, "pinned": $([[ $PIN == 1 ]] && echo true || echo false),
+ "rounds": $([[ $MODE == soak ]] && echo 1 || echo "$ROUNDS"), "warmup": "$WARMUP", "duration": "$DURATION",
+ "squid": "$(ver squid -v)", "mitmproxy": "$(ver mitmdump --version)", "go": "$(go env GOVERSION)"}
+EOF
+"$OUT/bin/report" -in "$OUT/results.jsonl" -meta "$OUT/meta.json" >"$OUT/report.md"
+echo
+cat "$OUT/report.md"
+log "results: $OUT/results.jsonl, report: $OUT/report.md"

@@ -1,0 +1,281 @@
+// Command upstream is the proxy benchmark's origin server. It answers every
+// request with a small JSON body and verifies the work of the proxy in
+// front of it: per request it counts the placeholders that arrived (must be
+// none), checks that the injected header and JSON body are exactly the
+// expected bytes, and that no proxy or Sidekey header leaked through. The
+// counters are served as JSON on a separate control listener, which the
+// load generator reads after each case.
+//
+//	upstream -listen 127.0.0.1:18401 -tls-listen 127.0.0.1:18402 \
+//	         -control 127.0.0.1:18403 -values values.json -tls-dir DIR
+//
+// With -tls-dir it mints a throw-away CA and a certificate for 127.0.0.1 and
+// localhost, and writes the CA to DIR/upstream-ca.pem for the proxies to
+// trust.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sidekey/sidekey/bench/internal/spec"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "upstream:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	listen := flag.String("listen", "127.0.0.1:18401", "plain HTTP listen address")
+	tlsListen := flag.String("tls-listen", "", "HTTPS listen address (needs -tls-dir)")
+	control := flag.String("control", "127.0.0.1:18403", "control listen address (GET /stats, POST /reset)")
+	valuesFile := flag.String("values", "", "JSON file of the expected injected values (required)")
+	tlsDir := flag.String("tls-dir", "", "directory to write upstream-ca.pem into")
+	flag.Parse()
+
+	if *valuesFile == "" {
+		return errors.New("-values is required")
+	}
+	vals, err := spec.Load(*valuesFile)
+	if err != nil {
+		return err
+	}
+	if *tlsListen != "" && *tlsDir == "" {
+		return errors.New("-tls-listen needs -tls-dir")
+	}
+
+	v := newVerifier(vals)
+	srv := &fasthttp.Server{
+		Handler:              v.handle,
+		Name:                 "bench-upstream",
+		ReadTimeout:          60 * time.Second,
+		WriteTimeout:         60 * time.Second,
+		IdleTimeout:          5 * time.Minute,
+		NoDefaultDate:        true,
+		NoDefaultContentType: true,
+		ConnState: func(_ net.Conn, st fasthttp.ConnState) {
+			if st == fasthttp.StateNew {
+				v.conns.Add(1)
+			}
+		},
+	}
+	ctl := &fasthttp.Server{Handler: v.control, Name: "bench-upstream-control"}
+
+	errc := make(chan error, 3)
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	go func() { errc <- srv.Serve(ln) }()
+
+	if *tlsListen != "" {
+		cfg, err := mintTLS(*tlsDir)
+		if err != nil {
+			return err
+		}
+		tln, err := net.Listen("tcp", *tlsListen)
+		if err != nil {
+			return fmt.Errorf("listen tls: %w", err)
+		}
+		go func() { errc <- srv.Serve(tls.NewListener(tln, cfg)) }()
+	}
+
+	cln, err := net.Listen("tcp", *control)
+	if err != nil {
+		return fmt.Errorf("listen control: %w", err)
+	}
+	go func() { errc <- ctl.Serve(cln) }()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	select {
+	case <-ctx.Done():
+		_ = srv.Shutdown()
+		_ = ctl.Shutdown()
+		return nil
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	}
+}
+
+// verifier checks each request against the expected bytes and counts.
+type verifier struct {
+	apiKey []byte
+	body   []byte
+
+	requests     atomic.Int64 // every request on the benchmark listeners
+	verified     atomic.Int64 // header and body exactly as expected
+	mismatched   atomic.Int64 // a value missing or wrong
+	placeholders atomic.Int64 // "{{" sequences that arrived, all requests
+	leaked       atomic.Int64 // requests carrying Proxy-* or Sidekey-* headers
+	conns        atomic.Int64 // connections accepted: shows upstream reuse
+}
+
+func newVerifier(v spec.Values) *verifier {
+	return &verifier{apiKey: []byte(v.APIKey), body: spec.Body(v.Username, v.Password)}
+}
+
+var (
+	okBody      = []byte(`{"ok":true,"id":"msg-0001","status":"queued"}`)
+	contentJSON = []byte("application/json")
+	open        = []byte("{{")
+)
+
+func (v *verifier) handle(ctx *fasthttp.RequestCtx) {
+	v.requests.Add(1)
+	req := &ctx.Request
+	body := req.Body()
+
+	n := bytes.Count(req.Header.RequestURI(), open) +
+		bytes.Count(req.Header.RawHeaders(), open) +
+		bytes.Count(body, open)
+	if n > 0 {
+		v.placeholders.Add(int64(n))
+	}
+	if bytes.Equal(req.Header.Peek(spec.HeaderAPIKey), v.apiKey) &&
+		bytes.Equal(body, v.body) &&
+		bytes.Equal(req.URI().Path(), []byte(spec.Path)) {
+		v.verified.Add(1)
+	} else {
+		v.mismatched.Add(1)
+	}
+	leak := false
+	for k := range req.Header.All() {
+		if hasPrefixFold(k, "proxy-") || hasPrefixFold(k, "sidekey-") {
+			leak = true
+		}
+	}
+	if leak {
+		v.leaked.Add(1)
+	}
+
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.Response.Header.SetContentTypeBytes(contentJSON)
+	ctx.SetBody(okBody)
+}
+
+func hasPrefixFold(b []byte, prefix string) bool {
+	return len(b) >= len(prefix) && bytes.EqualFold(b[:len(prefix)], []byte(prefix))
+}
+
+// Stats are the verifier's counters.
+type Stats struct {
+	Requests     int64 `json:"requests"`
+	Verified     int64 `json:"verified"`
+	Mismatched   int64 `json:"mismatched"`
+	Placeholders int64 `json:"placeholders"`
+	Leaked       int64 `json:"leaked_proxy_headers"`
+	Conns        int64 `json:"connections"`
+}
+
+func (v *verifier) control(ctx *fasthttp.RequestCtx) {
+	switch string(ctx.Path()) {
+	case "/stats":
+		s := Stats{
+			Requests:     v.requests.Load(),
+			Verified:     v.verified.Load(),
+			Mismatched:   v.mismatched.Load(),
+			Placeholders: v.placeholders.Load(),
+			Leaked:       v.leaked.Load(),
+			Conns:        v.conns.Load(),
+		}
+		b, _ := json.Marshal(s)
+		ctx.SetContentType("application/json")
+		ctx.SetBody(b)
+	case "/reset":
+		if !ctx.IsPost() {
+			ctx.Error("POST only", fasthttp.StatusMethodNotAllowed)
+			return
+		}
+		v.requests.Store(0)
+		v.verified.Store(0)
+		v.mismatched.Store(0)
+		v.placeholders.Store(0)
+		v.leaked.Store(0)
+		v.conns.Store(0)
+		ctx.SetStatusCode(fasthttp.StatusNoContent)
+	default:
+		ctx.Error("not found", fasthttp.StatusNotFound)
+	}
+}
+
+// mintTLS makes a CA and a leaf for 127.0.0.1 and localhost, writes the CA
+// to dir/upstream-ca.pem and returns the server's TLS config.
+func mintTLS(dir string) (*tls.Config, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("ca key: %w", err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "Sidekey bench upstream CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(48 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("ca cert: %w", err)
+	}
+	caCert, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return nil, fmt.Errorf("ca parse: %w", err)
+	}
+	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("leaf key: %w", err)
+	}
+	leafTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(48 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:     []string{"localhost"},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &leafKey.PublicKey, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("leaf cert: %w", err)
+	}
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	if err := os.WriteFile(filepath.Join(dir, "upstream-ca.pem"), caPEM, 0o600); err != nil {
+		return nil, fmt.Errorf("write ca: %w", err)
+	}
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"http/1.1"},
+		Certificates: []tls.Certificate{{
+			Certificate: [][]byte{leafDER, caDER},
+			PrivateKey:  leafKey,
+		}},
+	}, nil
+}
