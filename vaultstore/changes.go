@@ -56,10 +56,12 @@ func (l changeLog) validate() error {
 	if len(l.Entries) > feedSize {
 		return fmt.Errorf("%d entries, more than %d", len(l.Entries), feedSize)
 	}
-	for i, e := range l.Entries {
-		if want := l.Seq - uint64(len(l.Entries)-1-i); e.Seq != want {
+	want := l.Seq
+	for i := len(l.Entries) - 1; i >= 0; i-- {
+		if e := l.Entries[i]; e.Seq != want || want == 0 {
 			return fmt.Errorf("entry %d has seq %d, want %d", i, e.Seq, want)
 		}
+		want--
 	}
 	return nil
 }
@@ -135,7 +137,7 @@ func appendChange(ctx context.Context, kv feedKV, e changeEntry) (uint64, error)
 		if !errors.Is(err, ErrConflict) || attempt == feedWriteAttempts {
 			return 0, fmt.Errorf("vaultstore: change feed: append (attempt %d): %w", attempt, err)
 		}
-		pause := time.Duration(rand.Int64N(int64(feedRetryStep) * int64(attempt)))
+		pause := time.Duration(rand.Int64N(int64(feedRetryStep) * int64(attempt))) //nolint:gosec // jitter, not a secret
 		select {
 		case <-ctx.Done():
 			return 0, fmt.Errorf("vaultstore: change feed: append: %w", context.Cause(ctx))

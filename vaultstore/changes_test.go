@@ -129,6 +129,8 @@ func TestDecodeChangeLog(t *testing.T) {
 		{"gap", map[string]any{"seq": 7, "entries": []any{
 			map[string]any{"seq": 5, "org": "o", "domain": "d", "alias": "a"},
 			map[string]any{"seq": 7, "org": "o", "domain": "d", "alias": "b"}}}, 7, true},
+		{"entry without a sequence", map[string]any{"seq": 0, "entries": []any{
+			map[string]any{"seq": 0, "org": "o", "domain": "d", "alias": "a"}}}, 0, true},
 		{"wrong type", map[string]any{"seq": "seven"}, 0, true},
 	}
 	for _, tc := range tests {
