@@ -1,0 +1,497 @@
+// Package vaulttest runs a real dev Vault (bin/vaultdev, built by `make
+// vault`) for tests: Start gives each test its own server on a free loopback
+// port, Shared one server per test binary. Servers started by Start keep
+// their data in a temporary directory, so Stop, Kill and Restart behave like
+// an outage of a real Vault: the secrets are there again after it.
+//
+// The binary is found in the repository's bin/ (walking up from the test's
+// directory) or at $SIDEKEY_VAULTDEV. A missing binary fails the test: run
+// `make vault`.
+package vaulttest
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+)
+
+// EnvBinary names the environment variable that overrides the path of the
+// vaultdev binary.
+const EnvBinary = "SIDEKEY_VAULTDEV"
+
+const (
+	readyPrefix  = "vaultdev: ready addr="
+	startTimeout = 60 * time.Second
+	stopTimeout  = 10 * time.Second
+	adminPolicy  = "sidekey-admin"
+	sidePolicy   = "sidekey-sidecar"
+)
+
+// Server is one running dev Vault.
+type Server struct {
+	// Addr is the server's URL, http://127.0.0.1:PORT. It stays the same
+	// across Restart.
+	Addr string
+	// RootToken is a root token of this server.
+	RootToken string
+
+	bin     string
+	dataDir string // empty: in memory (Shared)
+	shared  bool
+
+	mu     sync.Mutex
+	proc   *process
+	seq    atomic.Int64
+	stderr *capBuffer
+}
+
+// process is one run of the binary.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+}
+
+// Start starts a dev Vault for this test on a free loopback port and stops
+// it (and removes its data) when the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{bin: bin, dataDir: t.TempDir(), RootToken: randomToken()}
+	if err := s.start("127.0.0.1:0"); err != nil {
+		t.Fatalf("vaulttest: %v", err)
+	}
+	t.Cleanup(func() { s.stop(syscall.SIGTERM) })
+	return s
+}
+
+var shared struct {
+	once sync.Once
+	srv  *Server
+	err  error
+}
+
+// Shared returns one in-memory dev Vault for the whole test binary, started
+// on first use; it dies with the test process. Tests that share it must use
+// tenants of their own, and must not Stop, Kill or Restart it.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	shared.once.Do(func() {
+		bin, err := Binary()
+		if err != nil {
+			shared.err = err
+			return
+		}
+		s := &Server{bin: bin, shared: true, RootToken: randomToken()}
+		if err := s.start("127.0.0.1:0"); err != nil {
+			shared.err = err
+			return
+		}
+		shared.srv = s
+	})
+	if shared.err != nil {
+		t.Fatalf("vaulttest: %v", shared.err)
+	}
+	return shared.srv
+}
+
+// Binary returns the path of the vaultdev binary: $SIDEKEY_VAULTDEV, else
+// bin/vaultdev in the nearest directory above the working directory that has
+// one.
+func Binary() (string, error) {
+	if p := os.Getenv(EnvBinary); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("vaulttest: %s=%s: %w (run `make vault`)", EnvBinary, p, err)
+		}
+		return p, nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("vaulttest: %w", err)
+	}
+	for {
+		p := filepath.Join(dir, "bin", "vaultdev")
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("vaulttest: bin/vaultdev not found above the test's directory: run `make vault` (or set " + EnvBinary + ")")
+		}
+		dir = parent
+	}
+}
+
+// RepoFile returns the path of a file of the repository (such as
+// deploy/vault/admin.hcl), found by walking up from the working directory.
+func RepoFile(rel string) (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("vaulttest: %w", err)
+	}
+	for {
+		p := filepath.Join(dir, rel)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("vaulttest: %s not found above the test's directory", rel)
+		}
+		dir = parent
+	}
+}
+
+// start runs the binary on listen and waits for its ready line.
+func (s *Server) start(listen string) error {
+	args := []string{"-listen", listen, "-root-token", s.RootToken}
+	if s.dataDir != "" {
+		args = append(args, "-data-dir", s.dataDir)
+	}
+	cmd := exec.Command(s.bin, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("stdout pipe: %w", err)
+	}
+	s.stderr = &capBuffer{max: 16 << 10}
+	cmd.Stderr = s.stderr
+	// Kill Vault when the test process dies, whatever way it dies. The
+	// signal follows the thread that started the child, so that thread
+	// stays locked to the goroutine that waits for the child.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			close(p.done)
+			return
+		}
+		started <- nil
+		_ = cmd.Wait() // the exit status of a stopped dev server is of no interest
+		close(p.done)
+	}()
+	if err := <-started; err != nil {
+		return fmt.Errorf("start %s: %w", s.bin, err)
+	}
+
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if addr, ok := strings.CutPrefix(sc.Text(), readyPrefix); ok {
+				ready <- addr
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	timer := time.NewTimer(startTimeout)
+	defer timer.Stop()
+	select {
+	case addr := <-ready:
+		s.mu.Lock()
+		s.proc = p
+		s.Addr = addr
+		s.mu.Unlock()
+		return nil
+	case <-p.done:
+		return fmt.Errorf("vaultdev exited before it was ready: %s", s.stderr.String())
+	case <-timer.C:
+		_ = cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("vaultdev not ready after %s: %s", startTimeout, s.stderr.String())
+	}
+}
+
+// stop signals the running process and waits for it, killing it after
+// stopTimeout. It does nothing when the server is not running.
+func (s *Server) stop(sig syscall.Signal) {
+	s.mu.Lock()
+	p := s.proc
+	s.proc = nil
+	s.mu.Unlock()
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(sig)
+	timer := time.NewTimer(stopTimeout)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+	case <-timer.C:
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Stop stops the server gracefully (SIGTERM). Its data is kept for Restart.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	s.mustOwn(t, "Stop")
+	s.stop(syscall.SIGTERM)
+}
+
+// Kill stops the server at once (SIGKILL), like a crash. Its data is kept
+// for Restart.
+func (s *Server) Kill(t testing.TB) {
+	t.Helper()
+	s.mustOwn(t, "Kill")
+	s.stop(syscall.SIGKILL)
+}
+
+// Running reports whether the server process is up.
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.proc != nil
+}
+
+// Restart stops the server if it runs and starts it again on the same
+// address with the same data, tokens and policies (unsealed).
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.mustOwn(t, "Restart")
+	s.stop(syscall.SIGTERM)
+	u, err := url.Parse(s.Addr)
+	if err != nil {
+		t.Fatalf("vaulttest: parse address: %v", err)
+	}
+	// The port was free a moment ago; another process may take it between
+	// the stop and the start, so try a few times.
+	for attempt := 0; ; attempt++ {
+		err = s.start(u.Host)
+		if err == nil || attempt == 4 || !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("vaulttest: restart: %v", err)
+	}
+}
+
+func (s *Server) mustOwn(t testing.TB, op string) {
+	t.Helper()
+	if s.shared {
+		t.Fatalf("vaulttest: %s on the shared server; use vaulttest.Start for a server of the test's own", op)
+	}
+}
+
+// Client returns a client of the server with the root token.
+func (s *Server) Client(t testing.TB) *api.Client {
+	t.Helper()
+	return s.ClientWithToken(t, s.RootToken)
+}
+
+// ClientWithToken returns a client of the server with the given token.
+func (s *Server) ClientWithToken(t testing.TB, token string) *api.Client {
+	t.Helper()
+	cfg := api.DefaultConfig()
+	cfg.Address = s.Addr
+	cfg.MaxRetries = 0
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		t.Fatalf("vaulttest: client: %v", err)
+	}
+	c.SetToken(token)
+	return c
+}
+
+// Token creates a token with exactly the given policies (no default
+// policy), valid for an hour and renewable.
+func (s *Server) Token(t testing.TB, policies ...string) string {
+	t.Helper()
+	return s.TokenTTL(t, time.Hour, policies...)
+}
+
+// TokenTTL creates a renewable token with exactly the given policies and
+// the given TTL (at least one second).
+func (s *Server) TokenTTL(t testing.TB, ttl time.Duration, policies ...string) string {
+	t.Helper()
+	sec, err := s.Client(t).Auth().Token().Create(&api.TokenCreateRequest{
+		Policies:        policies,
+		NoDefaultPolicy: true,
+		TTL:             ttl.String(),
+		Renewable:       ptr(true),
+		NoParent:        true,
+	})
+	if err != nil {
+		t.Fatalf("vaulttest: create token: %v", err)
+	}
+	return sec.Auth.ClientToken
+}
+
+// RevokeToken revokes a token.
+func (s *Server) RevokeToken(t testing.TB, token string) {
+	t.Helper()
+	if err := s.Client(t).Auth().Token().RevokeOrphan(token); err != nil {
+		t.Fatalf("vaulttest: revoke token: %v", err)
+	}
+}
+
+// WritePolicy loads an HCL policy file into the server under name.
+func (s *Server) WritePolicy(t testing.TB, name, hclPath string) {
+	t.Helper()
+	rules, err := os.ReadFile(hclPath)
+	if err != nil {
+		t.Fatalf("vaulttest: read policy: %v", err)
+	}
+	if err := s.Client(t).Sys().PutPolicy(name, string(rules)); err != nil {
+		t.Fatalf("vaulttest: write policy %s: %v", name, err)
+	}
+}
+
+// AdminPolicy loads deploy/vault/admin.hcl as policy "sidekey-admin" and
+// returns the policy's name.
+func (s *Server) AdminPolicy(t testing.TB) string {
+	t.Helper()
+	return s.repoPolicy(t, adminPolicy, "deploy/vault/admin.hcl")
+}
+
+// SidecarPolicy loads deploy/vault/sidecar.hcl as policy "sidekey-sidecar"
+// and returns the policy's name.
+func (s *Server) SidecarPolicy(t testing.TB) string {
+	t.Helper()
+	return s.repoPolicy(t, sidePolicy, "deploy/vault/sidecar.hcl")
+}
+
+func (s *Server) repoPolicy(t testing.TB, name, rel string) string {
+	t.Helper()
+	p, err := RepoFile(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.WritePolicy(t, name, p)
+	return name
+}
+
+// AdminToken returns a token of exactly the admin API's policy
+// (deploy/vault/admin.hcl).
+func (s *Server) AdminToken(t testing.TB) string {
+	t.Helper()
+	return s.Token(t, s.AdminPolicy(t))
+}
+
+// SidecarToken returns a token of exactly the sidecar's policy
+// (deploy/vault/sidecar.hcl).
+func (s *Server) SidecarToken(t testing.TB) string {
+	t.Helper()
+	return s.Token(t, s.SidecarPolicy(t))
+}
+
+// AppRole creates an AppRole role whose tokens have exactly the given
+// policy, and returns its role id and a new secret id.
+func (s *Server) AppRole(t testing.TB, policy string) (roleID, secretID string) {
+	t.Helper()
+	return s.AppRoleTTL(t, policy, time.Hour)
+}
+
+// AppRoleTTL is AppRole with tokens of the given TTL (renewable up to ten
+// times that).
+func (s *Server) AppRoleTTL(t testing.TB, policy string, ttl time.Duration) (roleID, secretID string) {
+	t.Helper()
+	c := s.Client(t)
+	role := fmt.Sprintf("vaulttest-%d", s.seq.Add(1))
+	_, err := c.Logical().Write("auth/approle/role/"+role, map[string]any{
+		"token_policies":          []string{policy},
+		"token_no_default_policy": true,
+		"token_ttl":               int(ttl.Seconds()),
+		"token_max_ttl":           int(10 * ttl.Seconds()),
+	})
+	if err != nil {
+		t.Fatalf("vaulttest: write approle role: %v", err)
+	}
+	sec, err := c.Logical().Read("auth/approle/role/" + role + "/role-id")
+	if err != nil || sec == nil {
+		t.Fatalf("vaulttest: read role id: %v", err)
+	}
+	roleID, _ = sec.Data["role_id"].(string)
+	sec, err = c.Logical().Write("auth/approle/role/"+role+"/secret-id", nil)
+	if err != nil || sec == nil {
+		t.Fatalf("vaulttest: create secret id: %v", err)
+	}
+	secretID, _ = sec.Data["secret_id"].(string)
+	if roleID == "" || secretID == "" {
+		t.Fatal("vaulttest: AppRole answered without role id or secret id")
+	}
+	return roleID, secretID
+}
+
+// HostPort returns the server's host:port.
+func (s *Server) HostPort() string {
+	u, err := url.Parse(s.Addr)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+// FreeAddr returns a loopback address with a port that was free a moment
+// ago, for tests that need an address where no Vault listens.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("vaulttest: %v", err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return "http://" + addr
+}
+
+func randomToken() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return "root-" + hex.EncodeToString(b)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// capBuffer keeps the first max bytes written to it (the dev server's
+// stderr, for failure messages).
+type capBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+}
+
+func (b *capBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := b.max - b.buf.Len(); room > 0 {
+		if len(p) > room {
+			b.buf.Write(p[:room])
+		} else {
+			b.buf.Write(p)
+		}
+	}
+	return len(p), nil
+}
+
+func (b *capBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.TrimSpace(b.buf.String())
+}
