@@ -274,10 +274,19 @@ loadgen() {
 	local c=$1 r=$2
 	shift 2
 	case_args "$c"
+	local rc=0
 	on 0 "$OUT/bin/loadgen" -case "$c" -round "$r" -values "$OUT/values.json" \
 		-control "127.0.0.1:$CTL_PORT" -upstream-pid "${PID_OF[upstream]}" -clk-tck "$CLK_TCK" \
-		-out "$OUT/results.jsonl" "${ARGS[@]}" "$@" >/dev/null ||
-		die "case $c round $r failed: the proxy did not do the work (see the loadgen line above)"
+		-out "$OUT/results.jsonl" "${ARGS[@]}" "$@" >/dev/null || rc=$?
+	case $rc in
+	0) ;;
+	130) exit 130 ;;
+	*) die "case $c round $r failed: the work was not done or not verified (see the loadgen line above)" ;;
+	esac
+	local name
+	for name in "${!PID_OF[@]}"; do
+		kill -0 "${PID_OF[$name]}" 2>/dev/null || die "$name (PID ${PID_OF[$name]}) died during case $c: $(tail -3 "$OUT/$name.log")"
+	done
 }
 
 HEAVY=(direct)

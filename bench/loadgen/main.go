@@ -223,9 +223,6 @@ func run() int {
 	}
 	res.Upstream = st
 	res.Failed = join(res.Failed, verify(res, g.ok.Load()))
-	if ctx.Err() != nil {
-		res.Failed = join(res.Failed, "interrupted")
-	}
 
 	line, err := json.Marshal(res)
 	if err != nil {
@@ -245,6 +242,10 @@ func run() int {
 			fmt.Fprintln(os.Stderr, "loadgen: write result:", errors.Join(werr, cerr))
 			return 1
 		}
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintf(os.Stderr, "loadgen: case %s round %d interrupted\n", res.Case, res.Round)
+		return 130
 	}
 	if res.Failed != "" {
 		fmt.Fprintf(os.Stderr, "loadgen: case %s round %d FAILED: %s\n", res.Case, res.Round, res.Failed)
