@@ -394,19 +394,25 @@ function formatDate(iso) {
 
 // ---------------------------------------------------------------- Macro Manager
 
-// normalizeMacros reads GET …/macros: {"macros":[{"reference","label",…}]}.
+// normalizeMacros reads GET …/macros: {"category": "Secrets", "macros":
+// [{"alias", "type", "field"?, "filter"?, "reference", "label"}]}.
 function normalizeMacros(data) {
-  const raw = (data && (data.macros || data.secrets || data.items)) || (Array.isArray(data) ? data : []);
   const out = [];
-  for (const m of Array.isArray(raw) ? raw : []) {
-    if (typeof m === 'string') {
-      out.push({ reference: m, label: '' });
-    } else if (m && typeof m === 'object') {
-      const reference = m.reference || m.macro || m.insert || m.text || m.placeholder;
-      if (typeof reference === 'string' && reference) out.push({ reference, label: String(m.label || m.description || '') });
-    }
+  for (const m of Array.isArray(data && data.macros) ? data.macros : []) {
+    if (!m || typeof m.reference !== 'string' || !m.reference) continue;
+    const alias = typeof m.alias === 'string' && m.alias ? m.alias : (/secrets\.([a-z0-9_-]+)/.exec(m.reference) || [])[1] || '';
+    out.push({ alias, type: String(m.type || ''), field: String(m.field || ''), filter: String(m.filter || ''), reference: m.reference, label: String(m.label || '') });
   }
   return out;
+}
+
+// shortLabel is the hint shown beside a reference whose text alone does
+// not say what it inserts.
+function shortLabel(m) {
+  if (m.filter === 'basic') return 'Basic auth';
+  if (m.filter) return m.filter;
+  if (m.type === 'json' && !m.field) return 'whole object';
+  return '';
 }
 
 async function loadMacros() {
@@ -424,15 +430,31 @@ async function loadMacros() {
   }
 }
 
+// renderMacros lists the references grouped by secret, each a button that
+// copies it.
 function renderMacros(macros) {
-  const tpl = $('macro-template');
-  const items = macros.map((m) => {
-    const li = tpl.content.firstElementChild.cloneNode(true);
-    const btn = li.querySelector('button');
-    btn.dataset.reference = m.reference;
-    btn.setAttribute('aria-label', `Copy ${m.reference}${m.label ? ` (${m.label})` : ''}`);
-    li.querySelector('.macro-ref').textContent = m.reference;
-    li.querySelector('.macro-label').textContent = m.label;
+  const groups = new Map();
+  for (const m of macros) {
+    if (!groups.has(m.alias)) groups.set(m.alias, []);
+    groups.get(m.alias).push(m);
+  }
+  const items = [...groups].map(([alias, refs]) => {
+    const li = $('macro-group-template').content.firstElementChild.cloneNode(true);
+    li.querySelector('.alias').textContent = alias;
+    const badge = li.querySelector('.type-badge');
+    badge.textContent = TYPE_LABELS[refs[0].type] || refs[0].type;
+    badge.dataset.type = refs[0].type;
+    li.querySelector('.macro-chips').replaceChildren(...refs.map((m) => {
+      const btn = $('macro-template').content.firstElementChild.cloneNode(true);
+      btn.dataset.reference = m.reference;
+      btn.title = m.label ? `${m.label}: click to copy` : 'Click to copy';
+      btn.setAttribute('aria-label', `Copy ${m.reference}${m.label ? `, ${m.label}` : ''}`);
+      btn.querySelector('.macro-ref').textContent = m.reference;
+      const hint = shortLabel(m);
+      if (hint) btn.querySelector('.macro-label').textContent = hint;
+      else btn.querySelector('.macro-label').remove();
+      return btn;
+    }));
     return li;
   });
   $('macro-list').replaceChildren(...items);
@@ -683,6 +705,7 @@ function openDrawer(mode, secret) {
   alias.setAttribute('aria-readonly', String(edit));
   $('f-type').disabled = edit;
   $('f-locked-hint').hidden = !edit;
+  $('f-alias-rule').hidden = edit;
   if (edit) {
     alias.value = secret.alias;
     $('f-type').value = secret.type;
@@ -698,16 +721,16 @@ function firstValueInput() {
   return { token: $('f-token'), username_password: $('f-username'), json: $('f-json') }[currentType()];
 }
 
-// closeDrawer closes the drawer and clears every value input.
+// closeDrawer closes the drawer and clears every value input. The work is
+// done here, synchronously, not in the dialog's "close" event, which fires
+// later and could land after the drawer has been opened again.
 function closeDrawer() {
   const d = $('drawer');
   clearValues();
-  if (d.open) d.close();
-}
-
-function onDrawerClosed() {
+  if (!d.open) return;
   resetForm();
   state.editing = null;
+  d.close();
   restoreFocus();
 }
 
@@ -827,11 +850,15 @@ function openArchive(alias) {
 
 function closeArchive() {
   const d = $('archive-dialog');
-  if (d.open) d.close();
+  if (!d.open) return;
+  state.archiving = '';
+  d.close();
+  restoreFocus();
 }
 
 async function onArchiveConfirm() {
   const alias = state.archiving;
+  if (!alias) return;
   $('archive-confirm').disabled = true;
   try {
     await api('DELETE', `/secrets/${encodeURIComponent(alias)}`);
@@ -844,7 +871,7 @@ async function onArchiveConfirm() {
     }
   }
   state.secrets = state.secrets.filter((s) => s.alias !== alias);
-  state.opener = null;
+  state.opener = null; // its row is about to go: focus falls back to Add Secret
   closeArchive();
   renderSecrets();
   toast(`Secret ${alias} archived.`);
@@ -926,9 +953,17 @@ function init() {
   });
   $('macro-list').addEventListener('click', onMacroClick);
 
+  // Escape fires "cancel": close through our own path, which clears the
+  // values and restores the focus at once.
   const drawer = $('drawer');
   drawer.addEventListener('keydown', trapFocus);
-  drawer.addEventListener('close', onDrawerClosed);
+  drawer.addEventListener('cancel', (ev) => {
+    ev.preventDefault();
+    closeDrawer();
+  });
+  drawer.addEventListener('close', () => {
+    if (!drawer.open) clearValues();
+  });
   drawer.addEventListener('click', (ev) => {
     if (ev.target === drawer) closeDrawer(); // a click on the backdrop
   });
@@ -957,9 +992,9 @@ function init() {
 
   const dialog = $('archive-dialog');
   dialog.addEventListener('keydown', trapFocus);
-  dialog.addEventListener('close', () => {
-    state.archiving = '';
-    restoreFocus();
+  dialog.addEventListener('cancel', (ev) => {
+    ev.preventDefault();
+    closeArchive();
   });
   $('archive-cancel').addEventListener('click', closeArchive);
   $('archive-confirm').addEventListener('click', onArchiveConfirm);
