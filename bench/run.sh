@@ -185,9 +185,8 @@ if [[ $SIDEKEY == 1 ]]; then
 		sleep 0.2
 	done
 	log "Vault ready; writing the benchmark secrets through vaultstore"
-	"$OUT/bin/seed" -out "$OUT/values.json" || die "seeding Vault failed"
-	printf '%s\n' "$VAULT_TOKEN" >"$OUT/vault.token"
-	chmod 600 "$OUT/vault.token"
+	"$OUT/bin/seed" -out "$OUT/values.json" -sidecar-token-out "$OUT/vault.token" ||
+		die "seeding Vault failed"
 
 	hex 32 >"$OUT/tenant.keys"
 	echo >>"$OUT/tenant.keys"
