@@ -1,0 +1,119 @@
+package proxy
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/sidekey/sidekey/internal/ca"
+	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/internal/tenantauth"
+)
+
+// Resolver returns a tenant's secret by lower-case alias. It returns errors
+// wrapping secret.ErrNotFound or secret.ErrUnavailable. *vaultstore.Cache
+// implements it.
+type Resolver interface {
+	Resolve(ctx context.Context, t secret.Tenant, alias string) (secret.Secret, error)
+}
+
+// Defaults of the Config fields left zero.
+const (
+	DefaultMaxBodyBytes    = 8 << 20
+	DefaultMaxHeaderBytes  = 64 << 10
+	DefaultReadTimeout     = 30 * time.Second
+	DefaultWriteTimeout    = 30 * time.Second
+	DefaultIdleTimeout     = 90 * time.Second
+	DefaultUpstreamTimeout = 30 * time.Second
+	DefaultMaxConns        = 4096
+	DefaultDrainTimeout    = 15 * time.Second
+	DefaultLeafValidity    = 24 * time.Hour
+	DefaultLeafCacheSize   = 1024
+	DefaultMaxScrubBytes   = 32 << 20
+)
+
+// Config configures a Proxy. Resolver, Keys and CA are required; zero
+// limits take the defaults above.
+type Config struct {
+	// Resolver reads secrets (normally a *vaultstore.Cache).
+	Resolver Resolver
+	// Ping reports whether the secret store answers; /readyz turns ready
+	// after its first success. Nil means ready at once.
+	Ping func(ctx context.Context) error
+	// Keys verify the tenant credential of Proxy-Authorization.
+	Keys *tenantauth.Keys
+	// CA signs the leaf certificates of intercepted TLS.
+	CA *ca.CA
+
+	// PassthroughHosts are host globs (as allowed_hosts) whose CONNECT
+	// tunnels are passed through without interception or injection.
+	PassthroughHosts []string
+	// AllowPlainHTTPInjection permits injecting into http:// upstreams.
+	AllowPlainHTTPInjection bool
+	// AllowUpstreamCIDRs exempt destinations from the SSRF guard.
+	AllowUpstreamCIDRs []netip.Prefix
+	// UpstreamRoots verify upstream TLS; nil means the system roots.
+	UpstreamRoots *x509.CertPool
+	// ScrubResponses replaces injected values found in responses.
+	ScrubResponses bool
+
+	MaxBodyBytes    int           // request body limit
+	MaxHeaderBytes  int           // request line plus headers limit
+	ReadTimeout     time.Duration // reading one request from a client
+	WriteTimeout    time.Duration // writing one response to a client
+	IdleTimeout     time.Duration // keep-alive idle limit, clients and upstreams
+	UpstreamTimeout time.Duration // one upstream exchange: dial, write, read
+	MaxConns        int           // concurrent client connections (plus as many tunnels)
+	DrainTimeout    time.Duration // graceful drain on shutdown
+	LeafValidity    time.Duration // lifetime of minted leaf certificates
+	LeafCacheSize   int           // leaf certificates kept
+	MaxScrubBytes   int           // largest response body buffered for scrubbing
+
+	// LookupNetIP resolves upstream names; nil means net.DefaultResolver.
+	// Tests use it to point names at loopback.
+	LookupNetIP func(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+func (c *Config) setDefaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defD := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxBodyBytes, DefaultMaxBodyBytes)
+	def(&c.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	def(&c.MaxConns, DefaultMaxConns)
+	def(&c.LeafCacheSize, DefaultLeafCacheSize)
+	def(&c.MaxScrubBytes, DefaultMaxScrubBytes)
+	defD(&c.ReadTimeout, DefaultReadTimeout)
+	defD(&c.WriteTimeout, DefaultWriteTimeout)
+	defD(&c.IdleTimeout, DefaultIdleTimeout)
+	defD(&c.UpstreamTimeout, DefaultUpstreamTimeout)
+	defD(&c.DrainTimeout, DefaultDrainTimeout)
+	defD(&c.LeafValidity, DefaultLeafValidity)
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.Resolver == nil {
+		errs = append(errs, errors.New("proxy: Config.Resolver is required"))
+	}
+	if c.Keys == nil {
+		errs = append(errs, errors.New("proxy: Config.Keys (tenant keys) is required"))
+	}
+	if c.CA == nil {
+		errs = append(errs, errors.New("proxy: Config.CA is required"))
+	}
+	if _, err := secret.NormalizeHostGlobs("passthrough-hosts", c.PassthroughHosts); err != nil {
+		errs = append(errs, fmt.Errorf("proxy: %w", err))
+	}
+	return errors.Join(errs...)
+}

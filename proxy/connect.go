@@ -1,0 +1,159 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+
+	"github.com/sidekey/sidekey/internal/secret"
+)
+
+var connectEstablished = []byte("HTTP/1.1 200 Connection established\r\n\r\n")
+
+// handleConnect authenticates a CONNECT, checks its target, and hands the
+// connection to interception or, for passthrough hosts, to a plain tunnel.
+// The credential binds the whole tunnel to its tenant.
+func (p *Proxy) handleConnect(ctx *fasthttp.RequestCtx) {
+	d, tenant, upstream, err := p.prepareConnect(ctx)
+	if err != nil {
+		code, msg := classify(err)
+		writeError(ctx, code, msg)
+		ctx.SetConnectionClose()
+		p.m.failed(modeConnect, code)
+		if ce := p.log.Check(zap.InfoLevel, "connect refused"); ce != nil {
+			ce.Write(zap.String("code", string(code)), zap.String("tenant", tenant.String()),
+				zap.String("dest", d.authority), zap.String("reason", msg))
+		}
+		return
+	}
+	p.tunnelWG.Add(1)
+	p.tunnelCount.Add(1)
+	p.m.tunnels.Inc()
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(c net.Conn) {
+		defer func() {
+			p.m.tunnels.Dec()
+			p.tunnelCount.Add(-1)
+			p.tunnelWG.Done()
+		}()
+		if !p.trackTunnel(c, nil) {
+			if upstream != nil {
+				_ = upstream.Close()
+			}
+			return
+		}
+		defer p.untrackTunnel(c)
+		_ = c.SetDeadline(time.Time{})
+		if _, err := c.Write(connectEstablished); err != nil {
+			if upstream != nil {
+				_ = upstream.Close()
+			}
+			return
+		}
+		if upstream != nil {
+			if p.trackTunnel(upstream, nil) {
+				defer p.untrackTunnel(upstream)
+				p.pipe(c, upstream, d)
+			}
+			return
+		}
+		p.intercept(c, d, tenant)
+	})
+}
+
+func (p *Proxy) prepareConnect(ctx *fasthttp.RequestCtx) (dest, secret.Tenant, net.Conn, error) {
+	tenant, err := p.auth.tenant(&ctx.Request.Header)
+	if err != nil {
+		p.m.authFailed.Inc()
+		return dest{}, tenant, nil, err
+	}
+	d, err := parseAuthority(ctx.Request.Header.RequestURI(), true, true)
+	if err != nil {
+		return d, tenant, nil, err
+	}
+	if p.tunnelCount.Load() >= int64(p.cfg.MaxConns) {
+		return d, tenant, nil, newError(CodeTooManyConnections, "too many open tunnels")
+	}
+	if p.draining.Load() {
+		return d, tenant, nil, newError(CodeTooManyConnections, "the proxy is shutting down")
+	}
+	dctx, cancel := context.WithTimeout(p.baseCtx, p.cfg.UpstreamTimeout)
+	defer cancel()
+	if secret.HostAllowed(p.passthrough, d.host) && len(p.passthrough) > 0 {
+		up, err := p.guard.dial(dctx, net.JoinHostPort(d.host, d.port), p.cfg.UpstreamTimeout)
+		if err != nil {
+			return d, tenant, nil, upstreamError(d.authority, err)
+		}
+		return d, tenant, up, nil
+	}
+	// Check the destination now, so the client learns at CONNECT time;
+	// the upstream client checks again on every dial.
+	if _, err := p.guard.resolve(dctx, d.host); err != nil {
+		return d, tenant, nil, upstreamError(d.authority, err)
+	}
+	return d, tenant, nil, nil
+}
+
+// pipe copies a passthrough tunnel both ways until either side ends.
+func (p *Proxy) pipe(client, upstream net.Conn, d dest) {
+	p.m.ok(modePassthrough)
+	defer upstream.Close() //nolint:errcheck // closing a finished tunnel
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, _ = io.Copy(upstream, client)
+		closeWrite(upstream)
+	}()
+	_, _ = io.Copy(client, upstream)
+	closeWrite(client)
+	wg.Wait()
+	if ce := p.log.Check(zap.DebugLevel, "tunnel closed"); ce != nil {
+		ce.Write(zap.String("dest", d.authority))
+	}
+}
+
+func closeWrite(c net.Conn) {
+	type closeWriter interface{ CloseWrite() error }
+	if cw, ok := c.(closeWriter); ok {
+		_ = cw.CloseWrite()
+		return
+	}
+	_ = c.Close()
+}
+
+// trackTunnel records a tunnel's connection (with its interception state,
+// nil for passthrough) so that a drain can end it; false when draining.
+func (p *Proxy) trackTunnel(c net.Conn, tc *tunnelConn) bool {
+	p.tunnelMu.Lock()
+	defer p.tunnelMu.Unlock()
+	if p.draining.Load() {
+		return false
+	}
+	p.tunnelConns[c] = tc
+	return true
+}
+
+func (p *Proxy) untrackTunnel(c net.Conn) {
+	p.tunnelMu.Lock()
+	delete(p.tunnelConns, c)
+	p.tunnelMu.Unlock()
+}
+
+// kickTunnels ends tunnels by expiring their deadlines (a hijacked
+// connection's Close is deferred by fasthttp): every tunnel when force is
+// set, else only intercepted tunnels idle between requests.
+func (p *Proxy) kickTunnels(force bool) {
+	p.tunnelMu.Lock()
+	defer p.tunnelMu.Unlock()
+	for c, tc := range p.tunnelConns {
+		if force || (tc != nil && tc.idle.Load()) {
+			_ = c.SetDeadline(time.Unix(1, 0))
+		}
+	}
+}

@@ -1,0 +1,333 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sidekey/sidekey/internal/ca"
+	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/internal/tenantauth"
+)
+
+// testTenant is the tenant most tests act as.
+var testTenant = secret.Tenant{Org: "acme", Domain: "billing"}
+
+// upstreamHost is the name tests use for TLS upstreams; the proxy's test
+// resolver points it at the upstream's loopback address.
+const upstreamHost = "api.upstream.test"
+
+// fakeResolver is an in-memory Resolver for unit tests.
+type fakeResolver struct {
+	mu      sync.Mutex
+	secrets map[string]secret.Secret // "org/domain/alias"
+	err     error
+	calls   int
+}
+
+func newFakeResolver() *fakeResolver { return &fakeResolver{secrets: map[string]secret.Secret{}} }
+
+func (f *fakeResolver) put(t secret.Tenant, alias string, s secret.Secret) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.secrets[t.String()+"/"+alias] = s
+}
+
+func (f *fakeResolver) Resolve(_ context.Context, t secret.Tenant, alias string) (secret.Secret, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.err != nil {
+		return secret.Secret{}, f.err
+	}
+	s, ok := f.secrets[t.String()+"/"+alias]
+	if !ok {
+		return secret.Secret{}, fmt.Errorf("fake: %s/%s: %w", t, alias, secret.ErrNotFound)
+	}
+	return s, nil
+}
+
+// recorded is one request as the upstream received it.
+type recorded struct {
+	Method string
+	URI    string
+	Host   string
+	Header http.Header
+	Body   []byte
+}
+
+// upstream is a real TLS (or plain) HTTP server on loopback that records
+// what it receives and answers with a configurable handler.
+type upstream struct {
+	srv    *httptest.Server
+	mu     sync.Mutex
+	got    []recorded
+	answer func(w http.ResponseWriter, r *http.Request, body []byte)
+}
+
+func newUpstream(t *testing.T, useTLS bool) *upstream {
+	t.Helper()
+	u := &upstream{}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		u.mu.Lock()
+		u.got = append(u.got, recorded{Method: r.Method, URI: r.RequestURI, Host: r.Host, Header: r.Header.Clone(), Body: body})
+		answer := u.answer
+		u.mu.Unlock()
+		if answer != nil {
+			answer(w, r, body)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("upstream ok"))
+	})
+	if useTLS {
+		u.srv = httptest.NewUnstartedServer(h)
+		u.srv.TLS = &tls.Config{Certificates: []tls.Certificate{upstreamCert(t)}}
+		u.srv.StartTLS()
+	} else {
+		u.srv = httptest.NewServer(h)
+	}
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+func (u *upstream) requests() []recorded {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]recorded(nil), u.got...)
+}
+
+func (u *upstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.got)
+}
+
+func (u *upstream) port() string {
+	_, p, _ := net.SplitHostPort(u.srv.Listener.Addr().String())
+	return p
+}
+
+// url returns the upstream's URL under upstreamHost.
+func (u *upstream) url(path string) string {
+	scheme := "http"
+	if u.srv.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + upstreamHost + ":" + u.port() + path
+}
+
+var (
+	upstreamCAOnce sync.Once
+	upstreamCA     *ca.CA
+	upstreamCAErr  error
+)
+
+// upstreamCert returns a certificate for upstreamHost and 127.0.0.1 from
+// a test CA that the proxy trusts through Config.UpstreamRoots.
+func upstreamCert(t *testing.T) tls.Certificate {
+	t.Helper()
+	upstreamCAOnce.Do(func() { upstreamCA, upstreamCAErr = ca.New("upstream test CA", time.Hour) })
+	if upstreamCAErr != nil {
+		t.Fatal(upstreamCAErr)
+	}
+	leaf, err := upstreamCA.Issue(upstreamHost, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *leaf
+}
+
+func upstreamRoots(t *testing.T) *x509.CertPool {
+	upstreamCert(t)
+	pool := x509.NewCertPool()
+	pool.AddCert(upstreamCA.Cert)
+	return pool
+}
+
+// testProxy is a running proxy with what a client needs to use it.
+type testProxy struct {
+	p        *Proxy
+	addr     string
+	keys     *tenantauth.Keys
+	ca       *ca.CA
+	caPEM    []byte
+	resolver *fakeResolver
+}
+
+func (tp *testProxy) userPass(t secret.Tenant) string { return tp.keys.UserPass(t) }
+
+// proxyURL returns http://user:pass@addr for the tenant.
+func (tp *testProxy) proxyURL(t secret.Tenant) *url.URL {
+	up := tp.keys.UserPass(t)
+	user, pass, _ := strings.Cut(up, ":")
+	return &url.URL{Scheme: "http", Host: tp.addr, User: url.UserPassword(user, pass)}
+}
+
+func (tp *testProxy) authHeader(t secret.Tenant) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(tp.keys.UserPass(t)))
+}
+
+// client returns a Go HTTP client that uses the proxy as the tenant and
+// trusts the Sidekey CA.
+func (tp *testProxy) client(t secret.Tenant) *http.Client {
+	pool := x509.NewCertPool()
+	pool.AddCert(tp.ca.Cert)
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:             http.ProxyURL(tp.proxyURL(t)),
+			TLSClientConfig:   &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+			ForceAttemptHTTP2: true,
+		},
+		Timeout: 20 * time.Second,
+	}
+}
+
+// loopbackLookup resolves upstreamHost (and *.upstream.test) to 127.0.0.1.
+func loopbackLookup(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if host == upstreamHost || strings.HasSuffix(host, ".upstream.test") {
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+var testKeys = func() *tenantauth.Keys {
+	k, err := tenantauth.NewKeys([]byte("test-tenant-key-0123456789abcdef"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+// startProxy runs a proxy on loopback with a fake resolver (unless cfg sets
+// one), allowing loopback upstreams unless mutate says otherwise.
+func startProxy(t *testing.T, mutate func(*Config)) *testProxy {
+	t.Helper()
+	authority, err := ca.New("Sidekey test CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := newFakeResolver()
+	cfg := Config{
+		Resolver:           res,
+		Keys:               testKeys,
+		CA:                 authority,
+		UpstreamRoots:      upstreamRoots(t),
+		AllowUpstreamCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		ScrubResponses:     true,
+		LookupNetIP:        loopbackLookup,
+		DrainTimeout:       2 * time.Second,
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	p, err := New(cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return &testProxy{p: p, addr: ln.Addr().String(), keys: testKeys, ca: authority, caPEM: authority.CertPEM(), resolver: res}
+}
+
+// rawRequest writes raw bytes to the proxy and reads one response.
+func rawRequest(t *testing.T, addr string, raw string) (*http.Response, []byte) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body
+}
+
+// absoluteRequest sends req in absolute form (as a sender that cannot
+// install the CA does for https:// URLs) with Go's own request writer.
+func absoluteRequest(t *testing.T, tp *testProxy, req *http.Request, tenant *secret.Tenant) (*http.Response, []byte) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", tp.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	if tenant != nil {
+		req.Header.Set("Proxy-Authorization", tp.authHeader(*tenant))
+	}
+	if err := req.WriteProxy(c); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), req)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body
+}
+
+// wantError checks a proxy error response: status, Sidekey-Error and the
+// JSON body's code.
+func wantError(t *testing.T, resp *http.Response, body []byte, code Code) {
+	t.Helper()
+	if resp.StatusCode != code.Status() || resp.Header.Get("Sidekey-Error") != string(code) {
+		t.Fatalf("got %d Sidekey-Error=%q, want %d %s; body %s", resp.StatusCode, resp.Header.Get("Sidekey-Error"), code.Status(), code, body)
+	}
+	if !bytes.Contains(body, []byte(`"code":"`+string(code)+`"`)) {
+		t.Fatalf("body does not name the code %s: %s", code, body)
+	}
+}
+
+func pemBytes(c *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
+
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+func newKeysForTest(keys ...string) (*tenantauth.Keys, error) {
+	bs := make([][]byte, len(keys))
+	for i, k := range keys {
+		bs[i] = []byte(k)
+	}
+	return tenantauth.NewKeys(bs...)
+}

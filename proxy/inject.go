@@ -1,0 +1,181 @@
+package proxy
+
+import (
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sidekey/sidekey/injector"
+	"github.com/sidekey/sidekey/internal/secret"
+)
+
+var openBraces = []byte("{{")
+
+// injection rewrites one request's placeholders. The Rewriter is made only
+// when some part holds "{{" (or the body is encoded), so requests without
+// placeholders never touch the injector or the store.
+type injection struct {
+	p      *Proxy
+	st     *reqState
+	d      *dest
+	tenant secret.Tenant
+	nonce  string
+	rw     *injector.Rewriter
+}
+
+func (in *injection) rewriter() *injector.Rewriter {
+	if in.rw == nil {
+		in.st.tr = tenantResolver{r: in.p.cfg.Resolver, t: in.tenant, m: in.p.m}
+		in.rw = injector.NewRewriter(in.p.baseCtx, &in.st.tr, injector.Options{Host: in.d.host, Nonce: in.nonce})
+	}
+	return in.rw
+}
+
+// count adds the injections made since before to the location's metric.
+func (in *injection) count(loc int, before int) {
+	if n := len(in.rw.Injected()) - before; n > 0 {
+		in.p.m.injections[loc].Add(float64(n))
+	}
+}
+
+func (in *injection) injected() int {
+	if in.rw == nil {
+		return 0
+	}
+	return len(in.rw.Injected())
+}
+
+// inject rewrites the path and query (returned), the headers and the body
+// of the request in place. It returns the Rewriter, or nil when the request
+// held nothing to resolve.
+func (p *Proxy) inject(ctx *fasthttp.RequestCtx, st *reqState, d *dest, tenant secret.Tenant, nonce string, pathQuery []byte) (*injector.Rewriter, []byte, error) {
+	in := injection{p: p, st: st, d: d, tenant: tenant, nonce: nonce}
+	pq, err := in.pathQuery(pathQuery)
+	if err != nil {
+		return in.rw, nil, err
+	}
+	if err := in.headers(&ctx.Request.Header); err != nil {
+		return in.rw, nil, err
+	}
+	if err := in.body(&ctx.Request); err != nil {
+		return in.rw, nil, err
+	}
+	return in.rw, pq, nil
+}
+
+func (in *injection) pathQuery(pq []byte) ([]byte, error) {
+	if !bytes.Contains(pq, openBraces) {
+		return pq, nil
+	}
+	path, query := pq, []byte(nil)
+	hasQuery := false
+	if i := bytes.IndexByte(pq, '?'); i >= 0 {
+		path, query, hasQuery = pq[:i], pq[i+1:], true
+	}
+	rw := in.rewriter()
+	if bytes.Contains(path, openBraces) {
+		before := in.injected()
+		np, err := rw.Path(path)
+		if err != nil {
+			return nil, err
+		}
+		in.count(0, before)
+		path = np
+	}
+	if bytes.Contains(query, openBraces) {
+		before := in.injected()
+		nq, err := rw.Query(query)
+		if err != nil {
+			return nil, err
+		}
+		in.count(1, before)
+		query = nq
+	}
+	out := make([]byte, 0, len(path)+1+len(query))
+	out = append(out, path...)
+	if hasQuery {
+		out = append(out, '?')
+		out = append(out, query...)
+	}
+	return out, nil
+}
+
+func (in *injection) headers(h *fasthttp.RequestHeader) error {
+	found := false
+	for k, v := range h.All() {
+		if bytes.Contains(v, openBraces) || bytes.Contains(k, openBraces) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return nil
+	}
+	// Copy every header, rewrite those with placeholders, and put them back
+	// in order (a name may repeat).
+	st := in.st
+	for k, v := range h.All() {
+		st.kvs = append(st.kvs, headerKV{k: append([]byte(nil), k...), v: append([]byte(nil), v...)})
+	}
+	rw := in.rewriter()
+	changed := false
+	for i := range st.kvs {
+		kv := &st.kvs[i]
+		if bytes.Contains(kv.k, openBraces) {
+			if err := rw.CheckHeaderName(kv.k); err != nil {
+				return err
+			}
+			return newError(CodeInvalidPlaceholder, "a placeholder is not allowed in a header name")
+		}
+		if !bytes.Contains(kv.v, openBraces) {
+			continue
+		}
+		before := in.injected()
+		nv, err := rw.HeaderValue(kv.v)
+		if err != nil {
+			return err
+		}
+		in.count(2, before)
+		if !bytes.Equal(nv, kv.v) {
+			kv.v = nv
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	for i := range st.kvs {
+		h.DelBytes(st.kvs[i].k)
+	}
+	for i := range st.kvs {
+		kv := &st.kvs[i]
+		if bytes.EqualFold(kv.k, []byte(fasthttp.HeaderContentLength)) {
+			continue // recomputed from the body
+		}
+		h.AddBytesKV(kv.k, kv.v)
+	}
+	return nil
+}
+
+func (in *injection) body(req *fasthttp.Request) error {
+	body := req.Body()
+	if len(body) == 0 {
+		return nil
+	}
+	ce := req.Header.ContentEncoding()
+	encoded := len(ce) > 0 && !bytes.EqualFold(ce, []byte("identity"))
+	if !encoded && !bytes.Contains(body, openBraces) {
+		return nil
+	}
+	rw := in.rewriter()
+	before := in.injected()
+	nb, err := rw.Body(body, req.Header.ContentType(), ce)
+	if err != nil {
+		return err
+	}
+	in.count(3, before)
+	if len(nb) != len(body) || (len(nb) > 0 && &nb[0] != &body[0]) {
+		req.SetBody(nb)
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package proxy
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Request modes, the "mode" label of sidekey_proxy_requests_total.
+const (
+	modeIntercepted = "intercepted" // a request inside an intercepted CONNECT tunnel
+	modeHTTPS       = "https"       // absolute-form https:// over plain HTTP
+	modeHTTP        = "http"        // absolute-form http://
+	modeConnect     = "connect"     // a CONNECT that was refused or failed
+	modePassthrough = "passthrough" // a tunnel passed through untouched
+	modeOther       = "other"       // not a proxy request
+)
+
+// Injection locations, the "location" label of sidekey_proxy_injections_total.
+const (
+	locPath   = "path"
+	locQuery  = "query"
+	locHeader = "header"
+	locBody   = "body"
+)
+
+// metrics are the proxy's Prometheus metrics. Labels never hold a value,
+// an alias or a tenant: only modes, codes and locations.
+type metrics struct {
+	reg        *prometheus.Registry
+	requests   *prometheus.CounterVec
+	okByMode   map[string]prometheus.Counter
+	injections [4]prometheus.Counter // path, query, header, body
+	scrubbed   *prometheus.CounterVec
+	resolve    *prometheus.HistogramVec
+	upstream   prometheus.Histogram
+	tunnels    prometheus.Gauge
+	leafIssued prometheus.Counter
+	authFailed prometheus.Counter
+}
+
+func newMetrics(openConns func() float64) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sidekey_proxy_requests_total",
+		Help: "Requests handled, by routing mode and outcome code (\"ok\" or a Sidekey-Error code).",
+	}, []string{"mode", "code"})
+	injections := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sidekey_proxy_injections_total",
+		Help: "Secret values injected into requests, by location.",
+	}, []string{"location"})
+	m.scrubbed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sidekey_proxy_scrubbed_total",
+		Help: "Responses in which an injected value was found and replaced by its placeholder, by part.",
+	}, []string{"part"})
+	m.resolve = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sidekey_proxy_secret_resolve_seconds",
+		Help:    "Time to resolve one secret through the cache (and Vault on a miss), by result.",
+		Buckets: []float64{.00001, .00005, .0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5},
+	}, []string{"result"})
+	m.upstream = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "sidekey_proxy_upstream_seconds",
+		Help:    "Time from sending a request upstream to its response headers.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	})
+	m.tunnels = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "sidekey_proxy_tunnels_open",
+		Help: "Open CONNECT tunnels, intercepted or passed through.",
+	})
+	m.leafIssued = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sidekey_proxy_leaf_certificates_issued_total",
+		Help: "Leaf certificates minted for intercepted hosts.",
+	})
+	m.authFailed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "sidekey_proxy_auth_failures_total",
+		Help: "Requests and CONNECTs refused for missing or invalid tenant credentials.",
+	})
+	conns := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sidekey_proxy_client_connections_open",
+		Help: "Open client connections on the listener (tunnels excluded).",
+	}, openConns)
+	m.reg.MustRegister(m.requests, injections, m.scrubbed, m.resolve, m.upstream, m.tunnels, m.leafIssued, m.authFailed, conns)
+
+	m.okByMode = map[string]prometheus.Counter{}
+	for _, mode := range []string{modeIntercepted, modeHTTPS, modeHTTP, modePassthrough} {
+		m.okByMode[mode] = m.requests.WithLabelValues(mode, "ok")
+	}
+	for i, loc := range []string{locPath, locQuery, locHeader, locBody} {
+		m.injections[i] = injections.WithLabelValues(loc)
+	}
+	return m
+}
+
+func (m *metrics) ok(mode string) { m.okByMode[mode].Inc() }
+
+func (m *metrics) failed(mode string, code Code) {
+	m.requests.WithLabelValues(mode, string(code)).Inc()
+}

@@ -1,0 +1,71 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+
+	"github.com/sidekey/sidekey/internal/secret"
+)
+
+// tunnelConn is an intercepted TLS connection with what the CONNECT bound
+// to it. The handler finds it through RequestCtx.Conn.
+type tunnelConn struct {
+	*tls.Conn
+	tenant secret.Tenant
+	dest   dest
+	raw    net.Conn    // the hijacked client connection
+	idle   atomic.Bool // between requests (set by the inner server's ConnState)
+}
+
+// connState follows intercepted connections between requests; during a
+// drain an idle one is ended at once.
+func (p *Proxy) connState(c net.Conn, s fasthttp.ConnState) {
+	tc, ok := c.(*tunnelConn)
+	if !ok {
+		return
+	}
+	idle := s == fasthttp.StateIdle
+	tc.idle.Store(idle)
+	if idle && p.draining.Load() {
+		_ = tc.raw.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+// intercept terminates TLS on c with a leaf certificate for the CONNECT
+// target and serves the requests inside with the inner server.
+func (p *Proxy) intercept(c net.Conn, d dest, tenant secret.Tenant) {
+	cfg := &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// HTTP/1.1 only: a client that prefers h2 falls back cleanly.
+		NextProtos: []string{"http/1.1"},
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			if hello.ServerName != "" && !strings.EqualFold(strings.TrimSuffix(hello.ServerName, "."), d.host) {
+				return nil, errors.New("the TLS server name does not match the CONNECT target")
+			}
+			return p.leaves.get(d.host)
+		},
+	}
+	d.https = true
+	tc := tls.Server(c, cfg)
+	_ = c.SetDeadline(time.Now().Add(p.cfg.ReadTimeout))
+	if err := tc.HandshakeContext(p.baseCtx); err != nil {
+		p.m.failed(modeConnect, "tls_handshake_failed")
+		if ce := p.log.Check(zap.InfoLevel, "tls handshake failed"); ce != nil {
+			ce.Write(zap.String("dest", d.authority), zap.String("tenant", tenant.String()), zap.Error(err))
+		}
+		return
+	}
+	_ = c.SetDeadline(time.Time{})
+	conn := &tunnelConn{Conn: tc, tenant: tenant, dest: d, raw: c}
+	p.tunnelMu.Lock()
+	p.tunnelConns[c] = conn
+	p.tunnelMu.Unlock()
+	_ = p.inner.ServeConn(conn)
+}

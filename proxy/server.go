@@ -1,0 +1,238 @@
+// Package proxy is the Sidekey sidecar: a forward proxy that binds each
+// request to its tenant, replaces {{secrets.…}} placeholders with values
+// from the store just before the request leaves, and scrubs them from the
+// response (SPEC §3, §4). It owns fasthttp, TLS interception and dialling.
+//
+// One listener serves three routing modes:
+//   - CONNECT host:port, then TLS terminated with a leaf certificate from
+//     the Sidekey CA, requests injected and re-encrypted upstream
+//     (passthrough hosts are tunnelled untouched);
+//   - absolute-form https:// URIs over plain HTTP, sent upstream over TLS;
+//   - absolute-form http:// URIs, sent in plain HTTP (injection refused
+//     unless allowed).
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+
+	"github.com/sidekey/sidekey/internal/secret"
+)
+
+// Proxy is the sidecar forward proxy. Create it with New and run it with
+// Serve.
+type Proxy struct {
+	cfg         Config
+	log         *zap.Logger
+	m           *metrics
+	auth        *authenticator
+	guard       *guard
+	leaves      *leafCache
+	client      *fasthttp.Client
+	outer       *fasthttp.Server // the listener's server
+	inner       *fasthttp.Server // serves intercepted TLS connections
+	passthrough []string
+	// baseCtx bounds secret resolution; it is not cancelled by the drain,
+	// so requests in flight finish.
+	baseCtx context.Context
+
+	ready    atomic.Bool
+	draining atomic.Bool
+
+	tunnelMu    sync.Mutex
+	tunnelConns map[net.Conn]*tunnelConn // nil value: a passthrough side
+	tunnelWG    sync.WaitGroup
+	tunnelCount atomic.Int64
+
+	states sync.Pool // *reqState
+}
+
+// New checks cfg and builds a Proxy. It opens no socket.
+func New(cfg Config, log *zap.Logger) (*Proxy, error) {
+	if log == nil {
+		return nil, errors.New("proxy: a logger is required")
+	}
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	pass, _ := secret.NormalizeHostGlobs("passthrough-hosts", cfg.PassthroughHosts)
+	p := &Proxy{
+		cfg:         cfg,
+		log:         log,
+		auth:        newAuthenticator(cfg.Keys),
+		guard:       newGuard(cfg.AllowUpstreamCIDRs, cfg.LookupNetIP),
+		passthrough: pass,
+		baseCtx:     context.Background(),
+		tunnelConns: make(map[net.Conn]*tunnelConn),
+	}
+	p.states.New = func() any { return new(reqState) }
+	p.outer = p.newServer("sidekey-proxy")
+	p.inner = p.newServer("sidekey-proxy-tls")
+	p.inner.ConnState = p.connState
+	p.m = newMetrics(func() float64 { return float64(p.outer.GetOpenConnectionsCount()) })
+	leaves, err := newLeafCache(cfg.CA, cfg.LeafValidity, cfg.LeafCacheSize, p.m.leafIssued.Inc)
+	if err != nil {
+		return nil, err
+	}
+	p.leaves = leaves
+	p.client = newUpstreamClient(&cfg, p.guard)
+	if cfg.Ping == nil {
+		p.ready.Store(true)
+	}
+	return p, nil
+}
+
+func (p *Proxy) newServer(name string) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:                       p.handle,
+		ErrorHandler:                  p.handleParseError,
+		Name:                          name,
+		Concurrency:                   p.cfg.MaxConns,
+		ReadBufferSize:                p.cfg.MaxHeaderBytes,
+		WriteBufferSize:               16 << 10,
+		ReadTimeout:                   p.cfg.ReadTimeout,
+		WriteTimeout:                  p.cfg.WriteTimeout,
+		IdleTimeout:                   p.cfg.IdleTimeout,
+		MaxRequestBodySize:            p.cfg.MaxBodyBytes,
+		NoDefaultServerHeader:         true,
+		NoDefaultDate:                 true,
+		NoDefaultContentType:          true,
+		DisablePreParseMultipartForm:  true,
+		DisableHeaderNamesNormalizing: false,
+		SecureErrorLogMessage:         true,
+		CloseOnShutdown:               true,
+		Logger:                        zapPrinter{p.log},
+		ReduceMemoryUsage:             true,
+	}
+}
+
+// zapPrinter routes fasthttp's own log lines (which never carry request
+// bytes: SecureErrorLogMessage is set) into zap.
+type zapPrinter struct{ log *zap.Logger }
+
+func (z zapPrinter) Printf(format string, args ...any) {
+	z.log.Debug("fasthttp", zap.String("detail", fmt.Sprintf(format, args...)))
+}
+
+
+// Ready reports whether the store has answered once and the proxy is not
+// draining.
+func (p *Proxy) Ready() bool { return p.ready.Load() && !p.draining.Load() }
+
+// Serve accepts connections on ln until ctx ends, then drains: it stops
+// accepting, lets requests in flight finish for up to DrainTimeout, and
+// closes what is left.
+func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
+	go p.watchReadiness(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- p.outer.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("proxy: serve: %w", err)
+	case <-ctx.Done():
+	}
+	return p.drain()
+}
+
+func (p *Proxy) drain() error {
+	p.draining.Store(true)
+	p.log.Info("draining", zap.Duration("timeout", p.cfg.DrainTimeout))
+	dctx, cancel := context.WithTimeout(context.Background(), p.cfg.DrainTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	var outerErr error
+	wg.Add(2)
+	go func() { defer wg.Done(); outerErr = p.outer.ShutdownWithContext(dctx) }()
+	go func() { defer wg.Done(); _ = p.inner.ShutdownWithContext(dctx) }()
+	p.kickTunnels(false)
+	tunnelsDone := make(chan struct{})
+	go func() { p.tunnelWG.Wait(); close(tunnelsDone) }()
+	select {
+	case <-tunnelsDone:
+	case <-dctx.Done():
+		p.kickTunnels(true)
+		<-tunnelsDone
+	}
+	wg.Wait()
+	p.client.CloseIdleConnections()
+	p.log.Info("drained")
+	if outerErr != nil && !errors.Is(outerErr, context.DeadlineExceeded) {
+		return fmt.Errorf("proxy: shutdown: %w", outerErr)
+	}
+	return nil
+}
+
+// watchReadiness pings the store until it answers once.
+func (p *Proxy) watchReadiness(ctx context.Context) {
+	if p.cfg.Ping == nil {
+		return
+	}
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := p.cfg.Ping(pctx)
+		cancel()
+		if err == nil {
+			p.ready.Store(true)
+			p.log.Info("secret store answered; ready")
+			return
+		}
+		p.log.Warn("secret store not ready", zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// handle is the fasthttp handler of both servers.
+func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
+	if tc, ok := ctx.Conn().(*tunnelConn); ok {
+		p.serveRequest(ctx, tc)
+		return
+	}
+	if ctx.IsConnect() {
+		p.handleConnect(ctx)
+		return
+	}
+	p.serveRequest(ctx, nil)
+}
+
+// handleParseError answers requests fasthttp could not parse: smuggling
+// attempts (conflicting framing, CR or LF where none belongs), oversize
+// headers and bodies.
+func (p *Proxy) handleParseError(ctx *fasthttp.RequestCtx, err error) {
+	code := CodeInvalidRequest
+	msg := "malformed HTTP request"
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		code, msg = CodeBodyTooLarge, fmt.Sprintf("the request body exceeds %d bytes", p.cfg.MaxBodyBytes)
+	case errors.As(err, &small):
+		code, msg = CodeHeadersTooLarge, fmt.Sprintf("the request line and headers exceed %d bytes", p.cfg.MaxHeaderBytes)
+	case isTimeout(err):
+		return // nothing useful to answer to a client that went quiet
+	}
+	p.m.failed(modeOther, code)
+	if ce := p.log.Check(zap.InfoLevel, "request refused"); ce != nil {
+		ce.Write(zap.String("code", string(code)), zap.String("remote", ctx.RemoteAddr().String()))
+	}
+	writeError(ctx, code, msg)
+	ctx.SetConnectionClose()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

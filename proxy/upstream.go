@@ -1,0 +1,129 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sidekey/sidekey/injector"
+)
+
+// newUpstreamClient returns the pooled upstream client: keep-alive
+// connections per host, dialled through the guard, TLS verified against
+// cfg.UpstreamRoots (or the system roots), response bodies streamed.
+func newUpstreamClient(cfg *Config, g *guard) *fasthttp.Client {
+	return &fasthttp.Client{
+		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
+			return g.dial(context.Background(), addr, timeout)
+		},
+		TLSConfig: &tls.Config{
+			MinVersion:         tls.VersionTLS12,
+			RootCAs:            cfg.UpstreamRoots,
+			ClientSessionCache: tls.NewLRUClientSessionCache(256),
+		},
+		ReadTimeout:                   cfg.UpstreamTimeout,
+		WriteTimeout:                  cfg.UpstreamTimeout,
+		MaxIdleConnDuration:           cfg.IdleTimeout,
+		MaxConnsPerHost:               1024,
+		MaxConnWaitTimeout:            cfg.UpstreamTimeout,
+		ReadBufferSize:                cfg.MaxHeaderBytes,
+		NoDefaultUserAgentHeader:      true,
+		DisablePathNormalizing:        true,
+		DisableHeaderNamesNormalizing: false,
+		StreamResponseBody:            true,
+		MaxIdemponentCallAttempts:     2,
+		RetryIfErr: func(_ *fasthttp.Request, attempts int, err error) (bool, bool) {
+			// Retry once on a pooled connection the upstream closed; never
+			// on a refused destination or a timeout.
+			var fe *forbiddenError
+			if errors.As(err, &fe) || isTimeout(err) || errors.Is(err, fasthttp.ErrTimeout) {
+				return false, false
+			}
+			return false, attempts < 2
+		},
+		ConfigureClient: func(hc *fasthttp.HostClient) error {
+			hc.SecureErrorLogMessage = true
+			return nil
+		},
+	}
+}
+
+// roundTrip sends ctx.Request upstream and leaves the response in
+// ctx.Response: headers stripped, body streamed through, or read, scrubbed
+// and replaced when scrub is set.
+func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, st *reqState, d *dest, scrub *injector.Scrubber) error {
+	req, resp := &ctx.Request, &ctx.Response
+	clientClose := ctx.Request.Header.ConnectionClose()
+	req.Header.ResetConnectionClose()
+	req.SetTimeout(p.cfg.UpstreamTimeout)
+	start := time.Now()
+	err := p.client.Do(req, resp)
+	p.m.upstream.Observe(time.Since(start).Seconds())
+	if err != nil {
+		return upstreamError(d.authority, err)
+	}
+	stripResponseHeaders(&resp.Header, st)
+	if clientClose {
+		resp.SetConnectionClose()
+	}
+	if scrub != nil {
+		return p.scrubResponse(resp, d, scrub)
+	}
+	return nil
+}
+
+// scrubResponse replaces injected values in the response headers and body
+// with their placeholders. The body is read whole (up to MaxScrubBytes);
+// a body that cannot be read or scrubbed fails the request closed.
+func (p *Proxy) scrubResponse(resp *fasthttp.Response, d *dest, s *injector.Scrubber) error {
+	var changed []headerKV
+	for k, v := range resp.Header.All() {
+		if nv := s.Bytes(v); !bytes.Equal(nv, v) {
+			changed = append(changed, headerKV{k: append([]byte(nil), k...), v: nv})
+		}
+	}
+	if len(changed) > 0 {
+		for _, kv := range changed {
+			resp.Header.DelBytes(kv.k)
+		}
+		for _, kv := range changed {
+			resp.Header.AddBytesKV(kv.k, kv.v)
+		}
+		p.m.scrubbed.WithLabelValues("header").Inc()
+	}
+	var body []byte
+	if stream := resp.BodyStream(); stream != nil {
+		b, err := io.ReadAll(io.LimitReader(stream, int64(p.cfg.MaxScrubBytes)+1))
+		if cerr := resp.CloseBodyStream(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return upstreamError(d.authority, err)
+		}
+		if len(b) > p.cfg.MaxScrubBytes {
+			return newError(CodeUpstreamUnreachable, "the response of "+d.authority+" is too large to scrub")
+		}
+		body = b
+	} else {
+		body = resp.Body()
+	}
+	if len(body) == 0 {
+		resp.SetBodyRaw(nil)
+		return nil
+	}
+	out, err := s.Body(body, resp.Header.ContentEncoding())
+	if err != nil {
+		return &proxyError{code: CodeUpstreamUnreachable, msg: "the response of " + d.authority + " could not be scrubbed", err: err}
+	}
+	if !bytes.Equal(out, body) {
+		p.m.scrubbed.WithLabelValues("body").Inc()
+	}
+	resp.SetBodyRaw(out)
+	return nil
+}
