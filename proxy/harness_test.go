@@ -321,7 +321,6 @@ func pemBytes(c *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }
 
-
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 func newKeysForTest(keys ...string) (*tenantauth.Keys, error) {

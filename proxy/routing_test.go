@@ -123,14 +123,14 @@ func TestTenantAuth(t *testing.T) {
 	up := newUpstream(t, true)
 	other, _ := newKeysForTest("another-key-0123456789abcdef")
 	tests := []struct {
-		name  string
-		auth  string
-		code  Code
+		name string
+		auth string
+		code Code
 	}{
 		{"missing", "", CodeProxyAuthRequired},
 		{"garbage", "Basic !!!", CodeProxyAuthInvalid},
 		{"wrong key", "Basic " + b64(other.UserPass(testTenant)), CodeProxyAuthInvalid},
-		{"credential of another tenant", "Basic " + b64("acme.support:" + tp.keys.Sign(testTenant)), CodeProxyAuthInvalid},
+		{"credential of another tenant", "Basic " + b64("acme.support:"+tp.keys.Sign(testTenant)), CodeProxyAuthInvalid},
 	}
 	for _, tc := range tests {
 		t.Run("absolute "+tc.name, func(t *testing.T) {

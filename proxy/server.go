@@ -123,7 +123,6 @@ func (z zapPrinter) Printf(format string, args ...any) {
 	z.log.Debug("fasthttp", zap.String("detail", fmt.Sprintf(format, args...)))
 }
 
-
 // Ready reports whether the store has answered once and the proxy is not
 // draining.
 func (p *Proxy) Ready() bool { return p.ready.Load() && !p.draining.Load() }
