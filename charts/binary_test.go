@@ -1,0 +1,225 @@
+package charts
+
+import (
+	"bytes"
+	"debug/elf"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// buildStatic builds cmd/sidekey the way the Dockerfile does (static,
+// CGO_ENABLED=0, -trimpath) into a temporary directory.
+func buildStatic(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is not on PATH: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "sidekey")
+	cmd := exec.Command(goBin, "build", "-trimpath", "-o", out, "./cmd/sidekey") // #nosec G204 -- the go tool building this module
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/sidekey: %v\n%s", err, b)
+	}
+	return out
+}
+
+// helpFlags runs `sidekey CMD --help` and returns the flags it lists.
+func helpFlags(t *testing.T, bin, sub string) map[string]bool {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, sub, "--help") // #nosec G204 -- the binary under test
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("sidekey %s --help: %v\n%s", sub, err, stderr.String())
+	}
+	line := regexp.MustCompile(`(?m)^  --([a-z0-9-]+)(?: \(default "[^"]*"\))?  \[\$(SIDEKEY_[A-Z0-9_]+)\]$`)
+	flags := map[string]bool{}
+	for _, m := range line.FindAllStringSubmatch(stdout.String()+stderr.String(), -1) {
+		if want := "SIDEKEY_" + strings.ToUpper(strings.ReplaceAll(m[1], "-", "_")); m[2] != want {
+			t.Errorf("sidekey %s --help: --%s reads $%s, want $%s", sub, m[1], m[2], want)
+		}
+		flags[m[1]] = true
+	}
+	if len(flags) == 0 {
+		t.Fatalf("sidekey %s --help lists no flag:\n%s%s", sub, stdout.String(), stderr.String())
+	}
+	return flags
+}
+
+// acceptsArgs runs `sidekey SUB ARGS... --help`: the flag package parses
+// every argument before it reaches --help, so exit 0 means each name is a
+// flag of SUB and each value parses (durations, integers, booleans).
+func acceptsArgs(t *testing.T, variant, bin, sub string, args []string) {
+	t.Helper()
+	cmd := exec.Command(bin, append(append([]string{sub}, args...), "--help")...) // #nosec G204 -- the binary under test with rendered flags
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		t.Errorf("%s: sidekey %s refuses the chart's flags (exit %d): %s", variant, sub, exit.ExitCode(), firstLine(stderr.String()))
+	} else if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func firstLine(s string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "Usage:") {
+			return l
+		}
+	}
+	return s
+}
+
+// asArgs turns settings back into --name=value arguments, sorted.
+func asArgs(s settings) []string {
+	var args []string
+	for n, v := range s.flags {
+		if s.origin[n] == "secret" {
+			v = "from-a-secret" // the value is in a Secret; the name is what counts
+		}
+		args = append(args, "--"+n+"="+v)
+	}
+	sort.Strings(args)
+	return args
+}
+
+// contractFlags are the flag names fixed by the brief of the chart: every
+// one must be settable through the chart's values (some variant sets it).
+var contractFlags = map[string][]string{
+	"proxy": {"listen", "metrics-listen", "ca-cert", "ca-key", "tenant-key-file", "passthrough-hosts",
+		"allow-plain-http-injection", "allow-upstream-cidr", "upstream-ca", "max-body-bytes", "max-header-bytes",
+		"read-timeout", "write-timeout", "idle-timeout", "upstream-timeout", "max-conns", "scrub-responses",
+		"cache-ttl", "cache-size", "negative-ttl", "max-stale", "feed-interval", "drain-timeout", "log-level"},
+	"admin": {"listen", "metrics-listen", "jwt-hs256-key-file", "jwt-jwks-file", "jwt-issuer", "jwt-audience",
+		"jwt-leeway", "max-value-bytes", "cors-origins", "shutdown-timeout", "log-level"},
+	"vault": {"vault-addr", "vault-ca-cert", "vault-mount", "vault-prefix", "vault-timeout", "vault-auth",
+		"vault-token-file", "vault-role-id", "vault-secret-id-file", "vault-k8s-role", "vault-k8s-jwt-file", "vault-auth-mount"},
+}
+
+// TestBinary checks the chart against the real binary: the settings of the
+// sidecar and of the admin in every variant are flags that `sidekey proxy
+// --help` and `sidekey admin --help` list, with values they accept, and
+// every flag of the contract is reachable from the values; and the
+// Dockerfile's build recipe yields a static binary run as the chart's user.
+func TestBinary(t *testing.T) {
+	bin := buildStatic(t)
+
+	t.Run("static", func(t *testing.T) {
+		f, err := elf.Open(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = f.Close() }()
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Error("the CGO_ENABLED=0 build has an ELF interpreter: it is not static and will not run on distroless/static")
+			}
+		}
+		if libs, err := f.ImportedLibraries(); err != nil || len(libs) > 0 {
+			t.Errorf("the binary links shared libraries %v (%v)", libs, err)
+		}
+	})
+
+	t.Run("dockerfile", func(t *testing.T) {
+		checkDockerfile(t)
+	})
+
+	for _, sub := range []string{"admin"} {
+		t.Run(sub, func(t *testing.T) {
+			flags := helpFlags(t, bin, sub)
+			used := map[string]bool{}
+			for _, v := range variants(t) {
+				m := decode(t, renderChart(t, chartDir, v.values))
+				component, container := "admin", "admin"
+				if sub == "proxy" {
+					component, container = "example-sender", "sidekey-proxy"
+				}
+				d := m.deployment(t, component)
+				if d == nil {
+					continue
+				}
+				c, _ := findContainer(&d.Spec.Template.Spec, container)
+				s := containerSettings(t, c, m.configMaps)
+				checkKnown(t, v.name, sub, s, flags, used)
+				acceptsArgs(t, v.name, bin, sub, asArgs(s))
+			}
+			want := slices.Concat(contractFlags[sub], contractFlags["vault"])
+			for _, f := range want {
+				if !used[f] {
+					t.Errorf("no documented variant sets %s --%s: the chart's values cannot reach it", sub, f)
+				}
+			}
+			for f := range flags {
+				if !slices.Contains(want, f) {
+					t.Logf("sidekey %s --%s is not exposed by the chart (the binary's default applies)", sub, f)
+				}
+			}
+		})
+	}
+}
+
+// checkKnown asserts every setting names a flag of the subcommand.
+func checkKnown(t *testing.T, variant, sub string, s settings, flags map[string]bool, used map[string]bool) {
+	t.Helper()
+	if s.command != sub {
+		t.Errorf("%s: container runs %q, want %q", variant, s.command, sub)
+	}
+	for n := range s.flags {
+		if !flags[n] {
+			t.Errorf("%s: the chart sets %s --%s (from %s), which `sidekey %s --help` does not list", variant, sub, n, s.origin[n], sub)
+		}
+		used[n] = true
+	}
+}
+
+// checkDockerfile reads the Dockerfile's recipe: a static build of
+// ./cmd/sidekey, a distroless non-root final stage whose user is the one
+// the chart runs as, and the binary as the entrypoint.
+func checkDockerfile(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	df := string(b)
+	froms := regexp.MustCompile(`(?m)^FROM\s+(\S+)`).FindAllStringSubmatch(df, -1)
+	if len(froms) < 2 {
+		t.Fatalf("Dockerfile has %d stages, want a multi-stage build", len(froms))
+	}
+	final := froms[len(froms)-1][1]
+	if !strings.Contains(final, "distroless/static") || !strings.HasSuffix(final, ":nonroot") {
+		t.Errorf("final stage %q is not distroless static nonroot", final)
+	}
+	if !regexp.MustCompile(`CGO_ENABLED=0\s+go build\b[^\n]*(\\\n[^\n]*)*\./cmd/sidekey`).MatchString(df) {
+		t.Error("Dockerfile does not build ./cmd/sidekey with CGO_ENABLED=0")
+	}
+	users := regexp.MustCompile(`(?m)^USER\s+(\d+)(?::(\d+))?\s*$`).FindAllStringSubmatch(df, -1)
+	if len(users) == 0 {
+		t.Fatal("Dockerfile sets no numeric USER (Kubernetes' runAsNonRoot needs a numeric uid)")
+	}
+	uid, _ := strconv.Atoi(users[len(users)-1][1])
+	if uid == 0 {
+		t.Error("Dockerfile runs as root")
+	}
+	m := decode(t, renderChart(t, chartDir))
+	d := m.deployment(t, "admin")
+	if psc := d.Spec.Template.Spec.SecurityContext; psc == nil || psc.RunAsUser == nil || int(*psc.RunAsUser) != uid {
+		t.Errorf("the chart's runAsUser differs from the image's USER %d", uid)
+	}
+	copyTo := regexp.MustCompile(`(?m)^COPY --from=\S+\s+\S+\s+(\S+)`).FindStringSubmatch(df)
+	entry := regexp.MustCompile(`(?m)^ENTRYPOINT \["([^"]+)"\]`).FindStringSubmatch(df)
+	if copyTo == nil || entry == nil || copyTo[1] != entry[1] {
+		t.Errorf("ENTRYPOINT %v is not the binary copied from the build stage %v", entry, copyTo)
+	}
+}
