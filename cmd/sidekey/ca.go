@@ -4,10 +4,34 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
+
+	"github.com/sidekey/sidekey/internal/ca"
 )
 
-// runCA is replaced by its issue's work.
-func runCA(_ context.Context, _ []string, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "sidekey: this command is not built yet")
-	return 2
+// runCA implements "sidekey ca init --out DIR [--force]".
+func runCA(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "init" {
+		fmt.Fprintln(stderr, "sidekey ca: want \"init --out DIR\"")
+		return 2
+	}
+	fs := newFlagSet("ca init", "ca init --out DIR [--force]", stderr)
+	out := fs.String("out", "", "directory to write ca.crt and ca.key (0600) into")
+	force := fs.Bool("force", false, "replace an existing CA in DIR")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return flagExit(stderr, "ca init", err)
+	}
+	if *out == "" {
+		fmt.Fprintln(stderr, "sidekey ca init: --out DIR is required")
+		return 2
+	}
+	c, err := ca.Init(*out, *force)
+	if err != nil {
+		fmt.Fprintf(stderr, "sidekey ca init: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "wrote %s and %s (%s, valid until %s)\n",
+		filepath.Join(*out, ca.CertFile), filepath.Join(*out, ca.KeyFile),
+		c.Cert.Subject.CommonName, c.Cert.NotAfter.UTC().Format("2006-01-02"))
+	return 0
 }

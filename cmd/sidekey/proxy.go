@@ -2,12 +2,245 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sidekey/sidekey/internal/ca"
+	"github.com/sidekey/sidekey/internal/tenantauth"
+	"github.com/sidekey/sidekey/proxy"
+	"github.com/sidekey/sidekey/vaultstore"
 )
 
-// runProxy is replaced by its issue's work.
-func runProxy(_ context.Context, _ []string, _, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "sidekey: this command is not built yet")
-	return 2
+// proxyFlags are the flags of "sidekey proxy" (docs/proxy.md lists them).
+type proxyFlags struct {
+	listen, metricsListen string
+	caCert, caKey         string
+	tenantKeyFile         string
+	passthroughHosts      stringList
+	allowPlainHTTP        bool
+	allowCIDRs            stringList
+	upstreamCA            string
+	maxBodyBytes          int
+	maxHeaderBytes        int
+	readTimeout           time.Duration
+	writeTimeout          time.Duration
+	idleTimeout           time.Duration
+	upstreamTimeout       time.Duration
+	maxConns              int
+	scrub                 bool
+	leafValidity          time.Duration
+	cache                 vaultstore.CacheConfig
+	drainTimeout          time.Duration
+	logLevel              string
+	vault                 *vaultstore.Config
+}
+
+func proxyFlagSet(stderr io.Writer) (*flag.FlagSet, *proxyFlags) {
+	fs := newFlagSet("proxy", "proxy [flags]", stderr)
+	f := &proxyFlags{}
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address of the proxy")
+	fs.StringVar(&f.metricsListen, "metrics-listen", "127.0.0.1:9090", "address of /metrics, /healthz and /readyz")
+	fs.StringVar(&f.caCert, "ca-cert", "", "Sidekey CA certificate (PEM, from \"sidekey ca init\"); required")
+	fs.StringVar(&f.caKey, "ca-key", "", "Sidekey CA key (PEM); required")
+	fs.StringVar(&f.tenantKeyFile, "tenant-key-file", "", "tenant keys, one per line: the first signs, all verify; required")
+	fs.Var(&f.passthroughHosts, "passthrough-hosts", "host globs whose CONNECT tunnels pass through untouched (comma-separated or repeated)")
+	fs.BoolVar(&f.allowPlainHTTP, "allow-plain-http-injection", false, "allow injecting secrets into plain http:// upstreams")
+	fs.Var(&f.allowCIDRs, "allow-upstream-cidr", "CIDRs exempt from the loopback/private/link-local/metadata refusal (comma-separated or repeated)")
+	fs.StringVar(&f.upstreamCA, "upstream-ca", "", "PEM file of extra CAs trusted for upstream TLS, besides the system roots")
+	fs.IntVar(&f.maxBodyBytes, "max-body-bytes", proxy.DefaultMaxBodyBytes, "largest request body")
+	fs.IntVar(&f.maxHeaderBytes, "max-header-bytes", proxy.DefaultMaxHeaderBytes, "largest request line plus headers")
+	fs.DurationVar(&f.readTimeout, "read-timeout", proxy.DefaultReadTimeout, "time to read one request from a client")
+	fs.DurationVar(&f.writeTimeout, "write-timeout", proxy.DefaultWriteTimeout, "time to write one response to a client")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", proxy.DefaultIdleTimeout, "idle keep-alive limit of client and upstream connections")
+	fs.DurationVar(&f.upstreamTimeout, "upstream-timeout", proxy.DefaultUpstreamTimeout, "one upstream exchange: dial, TLS, request and response")
+	fs.IntVar(&f.maxConns, "max-conns", proxy.DefaultMaxConns, "concurrent client connections (and, separately, open tunnels)")
+	fs.BoolVar(&f.scrub, "scrub-responses", true, "replace injected values (8+ bytes) found in responses with their placeholders")
+	fs.DurationVar(&f.leafValidity, "leaf-validity", proxy.DefaultLeafValidity, "lifetime of the leaf certificates minted for intercepted hosts")
+	fs.DurationVar(&f.cache.TTL, "cache-ttl", 5*time.Minute, "fresh lifetime of a cached secret")
+	fs.IntVar(&f.cache.Size, "cache-size", 10000, "cached secrets")
+	fs.DurationVar(&f.cache.NegativeTTL, "negative-ttl", 2*time.Second, "lifetime of a cached not-found")
+	fs.DurationVar(&f.cache.MaxStale, "max-stale", 5*time.Minute, "how long past its TTL a value is served while Vault is unreachable")
+	fs.DurationVar(&f.cache.FeedInterval, "feed-interval", time.Second, "change-feed poll interval (rotation and archive propagation)")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", proxy.DefaultDrainTimeout, "graceful drain on SIGTERM")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.vault = addVaultFlags(fs)
+	return fs, f
+}
+
+// proxyConfig checks every flag and file, all at once, and returns the
+// proxy's Config (without its Resolver).
+func (f *proxyFlags) proxyConfig() (proxy.Config, error) {
+	var errs []error
+	cfg := proxy.Config{
+		AllowPlainHTTPInjection: f.allowPlainHTTP,
+		PassthroughHosts:        f.passthroughHosts,
+		ScrubResponses:          f.scrub,
+		MaxBodyBytes:            f.maxBodyBytes,
+		MaxHeaderBytes:          f.maxHeaderBytes,
+		ReadTimeout:             f.readTimeout,
+		WriteTimeout:            f.writeTimeout,
+		IdleTimeout:             f.idleTimeout,
+		UpstreamTimeout:         f.upstreamTimeout,
+		MaxConns:                f.maxConns,
+		DrainTimeout:            f.drainTimeout,
+		LeafValidity:            f.leafValidity,
+	}
+	positive := map[string]int{"--max-body-bytes": f.maxBodyBytes, "--max-header-bytes": f.maxHeaderBytes, "--max-conns": f.maxConns, "--cache-size": f.cache.Size}
+	for _, name := range []string{"--max-body-bytes", "--max-header-bytes", "--max-conns", "--cache-size"} {
+		if positive[name] <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive", name))
+		}
+	}
+	durations := map[string]time.Duration{"--read-timeout": f.readTimeout, "--write-timeout": f.writeTimeout, "--idle-timeout": f.idleTimeout,
+		"--upstream-timeout": f.upstreamTimeout, "--drain-timeout": f.drainTimeout, "--leaf-validity": f.leafValidity,
+		"--cache-ttl": f.cache.TTL, "--negative-ttl": f.cache.NegativeTTL, "--max-stale": f.cache.MaxStale, "--feed-interval": f.cache.FeedInterval}
+	for _, name := range []string{"--read-timeout", "--write-timeout", "--idle-timeout", "--upstream-timeout", "--drain-timeout", "--leaf-validity", "--cache-ttl", "--negative-ttl", "--max-stale", "--feed-interval"} {
+		if durations[name] <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive", name))
+		}
+	}
+	if f.caCert == "" || f.caKey == "" {
+		errs = append(errs, errors.New("--ca-cert and --ca-key are required (create them with \"sidekey ca init --out DIR\")"))
+	} else if authority, err := ca.Load(f.caCert, f.caKey); err != nil {
+		errs = append(errs, fmt.Errorf("--ca-cert/--ca-key: %w", err))
+	} else {
+		cfg.CA = authority
+	}
+	if f.tenantKeyFile == "" {
+		errs = append(errs, errors.New("--tenant-key-file is required"))
+	} else if keys, err := tenantauth.LoadKeyFile(f.tenantKeyFile); err != nil {
+		errs = append(errs, fmt.Errorf("--tenant-key-file: %w", err))
+	} else {
+		cfg.Keys = keys
+	}
+	for _, c := range f.allowCIDRs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--allow-upstream-cidr %q: %w", c, err))
+			continue
+		}
+		cfg.AllowUpstreamCIDRs = append(cfg.AllowUpstreamCIDRs, p.Masked())
+	}
+	if f.upstreamCA != "" {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		pemData, err := os.ReadFile(f.upstreamCA)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("--upstream-ca: %w", err))
+		case !pool.AppendCertsFromPEM(pemData):
+			errs = append(errs, fmt.Errorf("--upstream-ca: no PEM certificate in %s", f.upstreamCA))
+		default:
+			cfg.UpstreamRoots = pool
+		}
+	}
+	return cfg, errors.Join(errs...)
+}
+
+// runProxy implements "sidekey proxy".
+func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
+	fs, f := proxyFlagSet(stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return flagExit(stderr, "proxy", err)
+	}
+	cfg, err := f.proxyConfig()
+	if err != nil {
+		fmt.Fprintf(stderr, "sidekey proxy: %v\n", singleLine(err))
+		return 2
+	}
+	log, err := newLogger(f.logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "sidekey proxy: %v\n", err)
+		return 2
+	}
+	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
+
+	vcfg := *f.vault
+	vcfg.Logger = log.Named("vaultstore")
+	store, err := vaultstore.New(ctx, vcfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "sidekey proxy: vault: %v\n", err)
+		return 1
+	}
+	cache, err := vaultstore.NewCache(store, f.cache)
+	if err != nil {
+		fmt.Fprintf(stderr, "sidekey proxy: cache: %v\n", err)
+		return 2
+	}
+	cfg.Resolver = cache
+	cfg.Ping = store.Ping
+	p, err := proxy.New(cfg, log.Named("proxy"))
+	if err != nil {
+		fmt.Fprintf(stderr, "sidekey proxy: %v\n", singleLine(err))
+		return 2
+	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "sidekey proxy: --listen: %v\n", err)
+		return 1
+	}
+	mln, err := net.Listen("tcp", f.metricsListen)
+	if err != nil {
+		ln.Close() //nolint:errcheck,gosec // exiting
+		fmt.Fprintf(stderr, "sidekey proxy: --metrics-listen: %v\n", err)
+		return 1
+	}
+	log.Info("listening", zap.String("proxy", ln.Addr().String()), zap.String("metrics", mln.Addr().String()))
+	if err := serveProxy(ctx, log, p, store, cache, ln, mln); err != nil {
+		log.Error("proxy stopped", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+// serveProxy runs the store's token renewal, the cache's change feed, the
+// proxy and its ops listener until ctx ends; the ops listener stays up
+// until the proxy has drained.
+func serveProxy(ctx context.Context, log *zap.Logger, p *proxy.Proxy, store *vaultstore.Store, cache *vaultstore.Cache, ln, mln net.Listener) error {
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	for name, run := range map[string]func(context.Context) error{"vault token": store.Run, "change feed": cache.Run} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(bg); err != nil && bg.Err() == nil {
+				log.Error(name+" stopped", zap.Error(err))
+			}
+		}()
+	}
+	wg.Add(1)
+	var opsErr error
+	go func() { defer wg.Done(); opsErr = p.ServeOps(bg, mln) }()
+	err := p.Serve(ctx, ln)
+	stopBG()
+	wg.Wait()
+	return errors.Join(err, opsErr)
+}
+
+// singleLine joins a multi-error's lines with "; " so that a bad start prints
+// one clear line.
+func singleLine(err error) string {
+	var b []byte
+	for i, c := range []byte(err.Error()) {
+		if c == '\n' {
+			if i > 0 {
+				b = append(b, ';', ' ')
+			}
+			continue
+		}
+		b = append(b, c)
+	}
+	return string(b)
 }
