@@ -8,15 +8,34 @@ package vaultstore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/hashicorp/vault/api"
 	"go.uber.org/zap"
 
 	"github.com/sidekey/sidekey/internal/secret"
 )
 
-// errNotBuilt marks the stubs; the vaultstore issue replaces them.
+// errNotBuilt marks code not written yet.
 var errNotBuilt = errors.New("vaultstore: not built yet")
+
+// Defaults of Config.
+const (
+	DefaultMount   = "secret"
+	DefaultPrefix  = "sidekey"
+	DefaultTimeout = 10 * time.Second
+)
+
+const (
+	// rotateAttempts bounds the check-and-set retries of one rotation.
+	rotateAttempts = 3
+	// listParallel bounds the metadata reads of one List in flight.
+	listParallel = 8
+)
 
 // AuthConfig selects how the store logs in to Vault.
 type AuthConfig struct {
@@ -80,47 +99,386 @@ type RotateInput struct {
 	Actor        string
 }
 
-// Store reads and writes secrets in Vault.
+// Store reads and writes secrets in Vault. It is safe for concurrent use.
 type Store struct {
-	cfg Config
+	cfg    Config
+	client *api.Client
+	log    *zap.Logger
+	auth   authenticator
+
+	loginMu      sync.Mutex
+	token        *api.SecretAuth // the token in use
+	lastLogin    time.Time
+	tokenChanged chan struct{} // a login replaced the token
 }
 
 // New connects to Vault and logs in. Call Run to keep the token renewed.
-func New(ctx context.Context, cfg Config) (*Store, error) { return nil, errNotBuilt }
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	vc := api.DefaultConfig() // VAULT_ADDR, VAULT_CACERT, VAULT_SKIP_VERIFY, …
+	if vc.Error != nil {
+		return nil, fmt.Errorf("vaultstore: vault config: %w", vc.Error)
+	}
+	if cfg.Address != "" {
+		vc.Address = cfg.Address
+	}
+	if cfg.CACert != "" {
+		if err := vc.ConfigureTLS(&api.TLSConfig{CACert: cfg.CACert}); err != nil {
+			return nil, fmt.Errorf("vaultstore: vault CA %s: %w", cfg.CACert, err)
+		}
+	}
+	vc.MaxRetries = 0 // the store retries itself, within the caller's deadline
+	vc.Timeout = cfg.Timeout
+	client, err := api.NewClient(vc)
+	if err != nil {
+		return nil, fmt.Errorf("vaultstore: vault client: %w", err)
+	}
+	auth, err := newAuthenticator(cfg.Auth)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		cfg:          cfg,
+		client:       client,
+		log:          cfg.Logger.Named("vault"),
+		auth:         auth,
+		tokenChanged: make(chan struct{}, 1),
+	}
+	if err := s.login(ctx); err != nil {
+		return nil, err
+	}
+	// The first login is not a change Run must react to.
+	select {
+	case <-s.tokenChanged:
+	default:
+	}
+	return s, nil
+}
 
-// Run renews (and re-obtains) the Vault token until ctx ends.
-func (s *Store) Run(ctx context.Context) error { return errNotBuilt }
+// withDefaults fills in the defaults and checks the config.
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Mount == "" {
+		cfg.Mount = DefaultMount
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	cfg.Mount = strings.Trim(cfg.Mount, "/")
+	cfg.Prefix = strings.Trim(cfg.Prefix, "/")
+	if !validPath(cfg.Mount) {
+		return cfg, fmt.Errorf("vaultstore: invalid mount %q", cfg.Mount)
+	}
+	if !validPath(cfg.Prefix) {
+		return cfg, fmt.Errorf("vaultstore: invalid prefix %q", cfg.Prefix)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return cfg, nil
+}
+
+// validPath reports whether p is slash-separated segments of
+// [A-Za-z0-9_.-], none of them "." or "..".
+func validPath(p string) bool {
+	if p == "" {
+		return false
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		for i := 0; i < len(seg); i++ {
+			c := seg[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // Ping checks that Vault answers and the store's token is valid.
-func (s *Store) Ping(ctx context.Context) error { return errNotBuilt }
+func (s *Store) Ping(ctx context.Context) error {
+	return s.call(ctx, "lookup", "auth/token/lookup-self", func(ctx context.Context) error {
+		_, err := s.client.Auth().Token().LookupSelfWithContext(ctx)
+		return err
+	})
+}
+
+// target validates the tenant and normalises the alias.
+func target(t secret.Tenant, alias string) (string, error) {
+	verr := &secret.ValidationError{}
+	if err := t.Validate(); err != nil {
+		verr.Add("tenant", "%s", err.Error())
+	}
+	a, err := secret.NormalizeAlias(alias)
+	if err != nil {
+		verr.Add("alias", "%s", err.Error())
+	}
+	return a, verr.Err()
+}
 
 // Create stores a new secret (check-and-set create-only): ErrAliasTaken when
 // an active secret has the alias; an archived alias is created anew.
 func (s *Store) Create(ctx context.Context, t secret.Tenant, in CreateInput) (Metadata, error) {
-	return Metadata{}, errNotBuilt
+	alias, err := target(t, in.Alias)
+	verr := &secret.ValidationError{}
+	var ve *secret.ValidationError
+	if errors.As(err, &ve) {
+		verr.Fields = append(verr.Fields, ve.Fields...)
+	}
+	value, err := secret.ValidateValue(in.Type, in.Value)
+	if errors.As(err, &ve) {
+		verr.Fields = append(verr.Fields, ve.Fields...)
+	}
+	hosts, err := secret.NormalizeHostGlobs("allowed_hosts", in.AllowedHosts)
+	if errors.As(err, &ve) {
+		verr.Fields = append(verr.Fields, ve.Fields...)
+	} else if err := checkHosts(hosts); errors.As(err, &ve) {
+		verr.Fields = append(verr.Fields, ve.Fields...)
+	}
+	if err := verr.Err(); err != nil {
+		return Metadata{}, fmt.Errorf("vaultstore: create: %w", err)
+	}
+	keys, err := jsonKeys(in.Type, value)
+	if err != nil {
+		return Metadata{}, err
+	}
+
+	rel := secretRel(t, alias)
+	// Create-only: the write names the current version, 0 when the alias
+	// was never used, or the archived version, so that of concurrent
+	// creates exactly one succeeds.
+	cas := 0
+	meta, err := s.kvReadMetadata(ctx, rel)
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return Metadata{}, fmt.Errorf("vaultstore: create %s/%s: %w", t, alias, err)
+	case meta.Active:
+		return Metadata{}, fmt.Errorf("vaultstore: create %s/%s: %w", t, alias, ErrAliasTaken)
+	default:
+		cas = meta.CurrentVersion
+	}
+	version, created, err := s.kvWriteAt(ctx, rel, encodeData(in.Type, value, hosts), cas)
+	if errors.Is(err, ErrConflict) {
+		return Metadata{}, fmt.Errorf("vaultstore: create %s/%s: %w", t, alias, ErrAliasTaken)
+	}
+	if err != nil {
+		return Metadata{}, fmt.Errorf("vaultstore: create %s/%s: %w", t, alias, err)
+	}
+	d := describe{
+		typ: in.Type, hosts: hosts, jsonKeys: keys, version: version,
+		createdAt: created, createdBy: in.Actor, updatedBy: in.Actor,
+	}
+	if err := s.kvWriteMetadata(ctx, rel, d.custom()); err != nil {
+		// The value is stored; only its description is missing. Report
+		// the failure: the caller may not assume a half-written secret.
+		return Metadata{}, fmt.Errorf("vaultstore: create %s/%s: stored, but recording its metadata failed: %w", t, alias, err)
+	}
+	_ = s.recordChange(ctx, t, alias)
+	return Metadata{
+		Alias: alias, Type: in.Type, AllowedHosts: hosts, JSONKeys: keys,
+		CreatedAt: created, UpdatedAt: created, Version: version,
+	}, nil
+}
+
+// jsonKeys returns the top-level keys of a json secret (nil for others).
+func jsonKeys(typ secret.Type, v secret.Value) ([]string, error) {
+	if typ != secret.TypeJSON {
+		return nil, nil
+	}
+	keys, err := secret.ObjectKeys(v.JSON)
+	if err != nil {
+		return nil, fmt.Errorf("vaultstore: json keys: %w", err)
+	}
+	return keys, nil
 }
 
 // Rotate replaces the value (and optionally allowed_hosts).
 func (s *Store) Rotate(ctx context.Context, t secret.Tenant, alias string, in RotateInput) (Metadata, error) {
-	return Metadata{}, errNotBuilt
+	alias, err := target(t, alias)
+	if err != nil {
+		return Metadata{}, fmt.Errorf("vaultstore: rotate: %w", err)
+	}
+	var hosts []string
+	if in.AllowedHosts != nil {
+		hosts, err = secret.NormalizeHostGlobs("allowed_hosts", *in.AllowedHosts)
+		if err == nil {
+			err = checkHosts(hosts)
+		}
+		if err != nil {
+			return Metadata{}, fmt.Errorf("vaultstore: rotate: %w", err)
+		}
+	}
+	rel := secretRel(t, alias)
+	for attempt := 1; ; attempt++ {
+		meta, err := s.kvReadMetadata(ctx, rel)
+		if err != nil {
+			return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w", t, alias, err)
+		}
+		if !meta.Active {
+			return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w", t, alias, ErrNotFound)
+		}
+		cur := meta.toMetadata(alias)
+		typ := cur.Type
+		if !typ.Valid() {
+			// Metadata not (yet) recorded: trust the caller's type.
+			typ = in.Type
+		}
+		if in.Type != "" && in.Type != typ {
+			return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w: stored type is %s", t, alias, ErrTypeLocked, typ)
+		}
+		value, err := secret.ValidateValue(typ, in.Value)
+		if err != nil {
+			return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w", t, alias, err)
+		}
+		keys, err := jsonKeys(typ, value)
+		if err != nil {
+			return Metadata{}, err
+		}
+		newHosts := hosts
+		if in.AllowedHosts == nil {
+			newHosts = cur.AllowedHosts
+		}
+		version, updated, err := s.kvWriteAt(ctx, rel, encodeData(typ, value, newHosts), meta.CurrentVersion)
+		if errors.Is(err, ErrConflict) && attempt < rotateAttempts {
+			continue // another writer got in first: check again on its version
+		}
+		if err != nil {
+			return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w", t, alias, err)
+		}
+		d := describe{
+			typ: typ, hosts: newHosts, jsonKeys: keys, version: version,
+			createdAt: cur.CreatedAt, createdBy: meta.Custom[metaCreatedBy], updatedBy: in.Actor,
+		}
+		if err := s.kvWriteMetadata(ctx, rel, d.custom()); err != nil {
+			_ = s.recordChange(ctx, t, alias) // the new value is live: sidecars must drop the old one
+			return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: rotated, but recording its metadata failed: %w", t, alias, err)
+		}
+		_ = s.recordChange(ctx, t, alias)
+		return Metadata{
+			Alias: alias, Type: typ, AllowedHosts: newHosts, JSONKeys: keys,
+			CreatedAt: cur.CreatedAt, UpdatedAt: updated, Version: version,
+		}, nil
+	}
 }
 
 // Archive soft-deletes the current version and records who and when.
 func (s *Store) Archive(ctx context.Context, t secret.Tenant, alias, actor string) error {
-	return errNotBuilt
+	alias, err := target(t, alias)
+	if err != nil {
+		return fmt.Errorf("vaultstore: archive: %w", err)
+	}
+	rel := secretRel(t, alias)
+	meta, err := s.kvReadMetadata(ctx, rel)
+	if err != nil {
+		return fmt.Errorf("vaultstore: archive %s/%s: %w", t, alias, err)
+	}
+	if !meta.Active {
+		return fmt.Errorf("vaultstore: archive %s/%s: %w", t, alias, ErrNotFound)
+	}
+	if err := s.kvDelete(ctx, rel); err != nil {
+		return fmt.Errorf("vaultstore: archive %s/%s: %w", t, alias, err)
+	}
+	_ = s.recordChange(ctx, t, alias)
+	custom := meta.Custom
+	custom[metaArchivedAt] = time.Now().UTC().Format(time.RFC3339Nano)
+	custom[metaArchivedBy] = truncate(actor, maxActorLen)
+	if err := s.kvWriteMetadata(ctx, rel, custom); err != nil {
+		return fmt.Errorf("vaultstore: archive %s/%s: archived, but recording who and when failed: %w", t, alias, err)
+	}
+	return nil
 }
 
-// List returns the tenant's active secrets sorted by alias.
+// List returns the tenant's active secrets sorted by alias. It reads
+// metadata only, never a value.
 func (s *Store) List(ctx context.Context, t secret.Tenant) ([]Metadata, error) {
-	return nil, errNotBuilt
+	if err := t.Validate(); err != nil {
+		return nil, fmt.Errorf("vaultstore: list: %w", err)
+	}
+	dir := tenantRel(t)
+	keys, err := s.kvList(ctx, dir)
+	if err != nil {
+		return nil, fmt.Errorf("vaultstore: list %s: %w", t, err)
+	}
+	aliases := keys[:0]
+	for _, k := range keys {
+		if secret.ValidID(k) { // skips sub-directories ("x/") and foreign keys
+			aliases = append(aliases, k)
+		}
+	}
+	type result struct {
+		md     Metadata
+		active bool
+		err    error
+	}
+	results := make([]result, len(aliases))
+	sem := make(chan struct{}, listParallel)
+	var wg sync.WaitGroup
+	for i, a := range aliases {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			meta, err := s.kvReadMetadata(ctx, dir+a)
+			if errors.Is(err, ErrNotFound) {
+				return // removed since the list
+			}
+			results[i] = result{md: meta.toMetadata(a), active: meta.Active, err: err}
+		}()
+	}
+	wg.Wait()
+	out := make([]Metadata, 0, len(aliases))
+	for _, r := range results {
+		if r.err != nil {
+			return nil, fmt.Errorf("vaultstore: list %s: %w", t, r.err)
+		}
+		if r.active {
+			out = append(out, r.md)
+		}
+	}
+	slices.SortFunc(out, func(a, b Metadata) int { return strings.Compare(a.Alias, b.Alias) })
+	return out, nil
 }
 
 // Get returns one active secret's metadata.
 func (s *Store) Get(ctx context.Context, t secret.Tenant, alias string) (Metadata, error) {
-	return Metadata{}, errNotBuilt
+	alias, err := target(t, alias)
+	if err != nil {
+		return Metadata{}, fmt.Errorf("vaultstore: get: %w", err)
+	}
+	meta, err := s.kvReadMetadata(ctx, secretRel(t, alias))
+	if err != nil {
+		return Metadata{}, fmt.Errorf("vaultstore: get %s/%s: %w", t, alias, err)
+	}
+	if !meta.Active {
+		return Metadata{}, fmt.Errorf("vaultstore: get %s/%s: %w", t, alias, ErrNotFound)
+	}
+	return meta.toMetadata(alias), nil
 }
 
-// Read returns an active secret's value, for the proxy only.
+// Read returns an active secret's value, for the proxy only. It needs only
+// read access to the secret's data (the sidecar policy).
 func (s *Store) Read(ctx context.Context, t secret.Tenant, alias string) (secret.Secret, error) {
-	return secret.Secret{}, errNotBuilt
+	alias, err := target(t, alias)
+	if err != nil {
+		return secret.Secret{}, fmt.Errorf("vaultstore: read: %w", err)
+	}
+	data, _, err := s.kvRead(ctx, secretRel(t, alias))
+	if err != nil {
+		return secret.Secret{}, fmt.Errorf("vaultstore: read %s/%s: %w", t, alias, err)
+	}
+	sec, err := decodeData(data)
+	if err != nil {
+		return secret.Secret{}, fmt.Errorf("vaultstore: read %s/%s: %w", t, alias, err)
+	}
+	return sec, nil
 }
