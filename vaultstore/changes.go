@@ -288,12 +288,23 @@ func (s *Store) feedLogger() *zap.Logger {
 	return s.cfg.Logger.Named("changes")
 }
 
-// getFeed reads the feed document and its KV version.
+// getFeed reads the feed document and its KV version. A feed that does not
+// exist yet (or whose current version was deleted by hand) is the empty log,
+// at the version a check-and-set write must name.
 func (s *Store) getFeed(ctx context.Context) (changeLog, int, error) {
-	return changeLog{}, 0, errNotBuilt
+	data, version, err := s.kvRead(ctx, feedPath)
+	if errors.Is(err, ErrNotFound) {
+		return changeLog{}, version, nil
+	}
+	if err != nil {
+		return changeLog{}, 0, fmt.Errorf("vaultstore: change feed: %w", err)
+	}
+	l, err := decodeChangeLog(data)
+	return l, version, err
 }
 
-// putFeed writes the feed document with check-and-set.
+// putFeed writes the feed document with check-and-set on version cas.
 func (s *Store) putFeed(ctx context.Context, l changeLog, cas int) error {
-	return errNotBuilt
+	_, err := s.kvWrite(ctx, feedPath, l.encode(), cas)
+	return err
 }
