@@ -38,6 +38,9 @@ allow-upstream-cidr={{ join "," . }}
 {{- end }}
 allow-plain-http-injection={{ $s.allowPlainHTTPInjection }}
 scrub-responses={{ $s.scrubResponses }}
+{{- with $s.leafValidity }}
+leaf-validity={{ . }}
+{{- end }}
 {{- with $s.limits }}
 {{- if .maxBodyBytes }}
 max-body-bytes={{ int64 .maxBodyBytes }}
