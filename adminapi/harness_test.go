@@ -88,7 +88,13 @@ type harness struct {
 // newHarness starts the API over store; iss and aud are required.
 func newHarness(t *testing.T, store Store, mod ...func(*Config)) *harness {
 	t.Helper()
-	logs := &syncBuffer{}
+	return newHarnessLogs(t, store, &syncBuffer{}, mod...)
+}
+
+// newHarnessLogs is newHarness with the log buffer of the caller (which
+// may also receive the store's logs).
+func newHarnessLogs(t *testing.T, store Store, logs *syncBuffer, mod ...func(*Config)) *harness {
+	t.Helper()
 	cfg := Config{
 		Store:  store,
 		Auth:   AuthConfig{HS256Key: testKey, Issuer: testIss, Audience: testAud, Leeway: 30 * time.Second},
@@ -104,6 +110,13 @@ func newHarness(t *testing.T, store Store, mod ...func(*Config)) *harness {
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
 	return &harness{t: t, srv: srv, api: api, logs: logs}
+}
+
+// with returns the harness for subtest t, so that failures are t's.
+func (h *harness) with(t *testing.T) *harness {
+	c := *h
+	c.t = t
+	return &c
 }
 
 // response is what one call got back.

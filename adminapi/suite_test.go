@@ -53,6 +53,7 @@ func runRBACMatrix(t *testing.T, h *harness) {
 	admin := orgAdmin(t, orgA)
 	for i, c := range matrixCallers() {
 		t.Run(c.name, func(t *testing.T) {
+			h := h.with(t)
 			tok := c.token(t)
 			existing := fmt.Sprintf("rbac-m-%d", i)
 			created := fmt.Sprintf("rbac-n-%d", i)
@@ -241,6 +242,7 @@ func runValidation(t *testing.T, h *harness) {
 	before := h.snapshot(orgA, domX)
 	for _, c := range validationCases(t) {
 		t.Run(c.name, func(t *testing.T) {
+			h := h.with(t)
 			tok := c.token
 			if tok == "" {
 				tok = orgAdmin(t, orgA)
