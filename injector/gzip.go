@@ -4,8 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 
 	"github.com/klauspost/compress/gzip"
+)
+
+// Pools of gzip state, which is large (a writer holds about 1 MB).
+var (
+	gzipReaders sync.Pool // *gzip.Reader
+	gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
 )
 
 type encoding uint8
@@ -42,10 +49,17 @@ func parseEncoding(ce []byte) (encoding, *Error) {
 
 // gunzip decodes a gzip body of at most limit decoded bytes.
 func gunzip(body []byte, limit int) ([]byte, *Error) {
-	zr, err := gzip.NewReader(bytes.NewReader(body))
+	var zr *gzip.Reader
+	var err error
+	if pooled, ok := gzipReaders.Get().(*gzip.Reader); ok {
+		zr, err = pooled, pooled.Reset(bytes.NewReader(body))
+	} else {
+		zr, err = gzip.NewReader(bytes.NewReader(body))
+	}
 	if err != nil {
 		return nil, &Error{Code: CodeUnsupportedContentEncoding, Location: "body", Detail: "the body is not valid gzip", Err: err}
 	}
+	defer gzipReaders.Put(zr)
 	var buf bytes.Buffer
 	n, err := io.Copy(&buf, io.LimitReader(zr, int64(limit)+1))
 	if err != nil {
@@ -63,7 +77,10 @@ func gunzip(body []byte, limit int) ([]byte, *Error) {
 // gzipBytes encodes b with gzip at the default level.
 func gzipBytes(b []byte) ([]byte, error) {
 	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
+	buf.Grow(len(b)/2 + 64)
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(&buf)
 	_, err := zw.Write(b)
 	err = errors.Join(err, zw.Close())
 	if err != nil {

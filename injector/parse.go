@@ -151,7 +151,7 @@ func (c *cursor) next(from int) int {
 		if from >= len(c.b) {
 			return -1
 		}
-		j := bytes.Index(c.b[from:], openBraces)
+		j := indexOpen(c.b[from:])
 		if j < 0 {
 			return -1
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/sidekey/sidekey/internal/secret"
 )
@@ -161,38 +162,37 @@ func (w *Rewriter) userPass(v secret.Value) []byte {
 // writes the result into w.val: a string leaf as its content, anything
 // else as compact JSON.
 func (w *Rewriter) walkJSON(p *placeholder, raw json.RawMessage) (valueKind, *Error) {
-	cur := []byte(raw)
+	cur := bytes.TrimSpace(raw)
+	if firstByte(cur) != '{' {
+		return 0, errStoredJSON
+	}
 	for k := 0; k < p.nfields; k++ {
-		name := p.field(k)
-		notFound := func() *Error {
-			return &Error{Code: CodeFieldNotFound, Detail: "the JSON secret has no field \"" + p.fieldPath() + "\""}
-		}
+		var found, ok bool
 		switch firstByte(cur) {
 		case '{':
-			var obj map[string]json.RawMessage
-			if err := json.Unmarshal(cur, &obj); err != nil {
-				return 0, errStoredJSON
-			}
-			next, ok := obj[string(name)]
-			if !ok {
-				return 0, notFound()
-			}
-			cur = next
+			cur, found, ok = jsonMember(cur, p.field(k))
 		case '[':
-			var arr []json.RawMessage
-			if err := json.Unmarshal(cur, &arr); err != nil {
-				return 0, errStoredJSON
+			idx, valid := arrayIndex(p.field(k))
+			if !valid {
+				idx = -1
 			}
-			idx, ok := arrayIndex(name)
-			if !ok || idx >= len(arr) {
-				return 0, notFound()
-			}
-			cur = arr[idx]
+			cur, found, ok = jsonElement(cur, idx)
 		default:
-			return 0, notFound()
+			found, ok = false, true
+		}
+		if !ok {
+			return 0, errStoredJSON
+		}
+		if !found {
+			return 0, &Error{Code: CodeFieldNotFound, Detail: "the JSON secret has no field \"" + p.fieldPath() + "\""}
 		}
 	}
 	if firstByte(cur) == '"' {
+		content := cur[1 : len(cur)-1]
+		if bytes.IndexByte(content, '\\') < 0 && utf8.Valid(content) {
+			w.val = append(w.val[:0], content...)
+			return kindText, nil
+		}
 		var s string
 		if err := json.Unmarshal(cur, &s); err != nil {
 			return 0, errStoredJSON
@@ -201,7 +201,7 @@ func (w *Rewriter) walkJSON(p *placeholder, raw json.RawMessage) (valueKind, *Er
 		return kindText, nil
 	}
 	buf := bytes.NewBuffer(w.val[:0])
-	if err := json.Compact(buf, cur); err != nil || len(bytes.TrimSpace(cur)) == 0 {
+	if len(cur) == 0 || json.Compact(buf, cur) != nil {
 		return 0, errStoredJSON
 	}
 	w.val = buf.Bytes()

@@ -1,0 +1,146 @@
+package injector
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/sidekey/sidekey/internal/secret"
+)
+
+// benchResolver is a read-only map, as a warm cache would be.
+type benchResolver map[string]secret.Secret
+
+func (r benchResolver) Resolve(_ context.Context, alias string) (secret.Secret, error) {
+	s, ok := r[alias]
+	if !ok {
+		return secret.Secret{}, secret.ErrNotFound
+	}
+	return s, nil
+}
+
+func newBenchResolver() benchResolver {
+	r := benchResolver{}
+	for i := 0; i < 10; i++ {
+		r[fmt.Sprintf("token_%d", i)] = secret.Secret{Type: secret.TypeToken,
+			Value: secret.Value{Token: fmt.Sprintf("sk_live_%02d_4eC39HqLyjWDarjtT1zdp7dc", i)}}
+	}
+	r["cfg"] = secret.Secret{Type: secret.TypeJSON, Value: secret.Value{JSON: []byte(`{"region":"eu-west-1","key":"AKIA0123456789","nested":{"n":1}}`)}}
+	return r
+}
+
+// jsonDoc builds a JSON notification payload of about size bytes holding
+// the given placeholders in string values.
+func jsonDoc(size int, placeholders []string) []byte {
+	var b bytes.Buffer
+	b.WriteString(`{"notifications":[`)
+	for i := 0; b.Len() < size-200; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"id":%d,"to":"+4915112345%03d","channel":"sms","body":"Hello {name}, your order #%d has shipped.","meta":{"tries":0}}`, i, i%1000, i)
+	}
+	b.WriteString(`],"auth":{`)
+	for i, p := range placeholders {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"k%d":"%s"`, i, p)
+	}
+	b.WriteString(`}}`)
+	return b.Bytes()
+}
+
+var sink []byte
+
+// BenchmarkBodyNoPlaceholder1MiB: a 1 MiB JSON body without placeholder
+// must pass through without a copy.
+func BenchmarkBodyNoPlaceholder1MiB(b *testing.B) {
+	r := newBenchResolver()
+	body := jsonDoc(1<<20, nil)
+	ct := []byte("application/json")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		w := NewRewriter(context.Background(), r, Options{Host: "api.example.com"})
+		out, err := w.Body(body, ct, nil)
+		if err != nil || len(out) != len(body) {
+			b.Fatal(err)
+		}
+		sink = out
+		w.Release()
+	}
+}
+
+// BenchmarkBody4KiB10Placeholders: a 4 KiB JSON body with 10 placeholders.
+func BenchmarkBody4KiB10Placeholders(b *testing.B) {
+	r := newBenchResolver()
+	var phs []string
+	for i := 0; i < 9; i++ {
+		phs = append(phs, fmt.Sprintf("Bearer {{secrets.token_%d}}", i))
+	}
+	phs = append(phs, "{{ secrets.cfg.key | base64 }}")
+	body := jsonDoc(4096, phs)
+	ct := []byte("application/json; charset=utf-8")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		w := NewRewriter(context.Background(), r, Options{Host: "api.example.com"})
+		out, err := w.Body(body, ct, nil)
+		if err != nil || bytes.Contains(out, []byte("{{")) {
+			b.Fatal(err)
+		}
+		sink = out
+		w.Release()
+	}
+}
+
+// BenchmarkHeader: one header-only injection, the whole per-request cost.
+func BenchmarkHeader(b *testing.B) {
+	r := newBenchResolver()
+	v := []byte("Bearer {{secrets.token_1}}")
+	b.SetBytes(int64(len(v)))
+	b.ReportAllocs()
+	for b.Loop() {
+		w := NewRewriter(context.Background(), r, Options{Host: "api.example.com"})
+		out, err := w.HeaderValue(v)
+		if err != nil || len(out) <= len("Bearer ") {
+			b.Fatal(err)
+		}
+		sink = out
+		w.Release()
+	}
+}
+
+// BenchmarkGzipBody4KiB: the 4 KiB body gzip-encoded (decode, rewrite,
+// re-encode).
+func BenchmarkGzipBody4KiB(b *testing.B) {
+	r := newBenchResolver()
+	body := gz(b, jsonDoc(4096, []string{"{{secrets.token_1}}", "{{secrets.token_2}}"}))
+	ct, ce := []byte("application/json"), []byte("gzip")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		w := NewRewriter(context.Background(), r, Options{Host: "api.example.com"})
+		out, err := w.Body(body, ct, ce)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sink = out
+		w.Release()
+	}
+}
+
+// BenchmarkScrub64KiB: scrubbing a 64 KiB response that echoes one value.
+func BenchmarkScrub64KiB(b *testing.B) {
+	val := "sk_live_01_4eC39HqLyjWDarjtT1zdp7dc"
+	s := NewScrubber([]Injection{{Placeholder: "{{secrets.token_1}}", Value: []byte(val)}, {Placeholder: "{{secrets.token_2}}", Value: []byte("another-value-123")}})
+	resp := []byte(strings.Repeat("x", 32<<10) + val + strings.Repeat("y", 32<<10))
+	b.SetBytes(int64(len(resp)))
+	b.ReportAllocs()
+	for b.Loop() {
+		sink = s.Bytes(resp)
+	}
+}
