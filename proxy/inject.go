@@ -11,6 +11,33 @@ import (
 
 var openBraces = []byte("{{")
 
+// mayHoldPlaceholder reports whether b could hold a placeholder: "{{", or
+// in URL-encoded parts (path, query, form bodies) a percent-encoded brace,
+// since clients such as Go's net/http and Python requests escape braces.
+func mayHoldPlaceholder(b []byte, urlEncoded bool) bool {
+	if bytes.Contains(b, openBraces) {
+		return true
+	}
+	if !urlEncoded {
+		return false
+	}
+	for i := bytes.IndexByte(b, '%'); i >= 0 && i+2 < len(b); {
+		if b[i+1] == '7' && (b[i+2] == 'B' || b[i+2] == 'b') {
+			return true
+		}
+		j := bytes.IndexByte(b[i+1:], '%')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+func isForm(contentType []byte) bool {
+	return len(contentType) >= 33 && bytes.EqualFold(contentType[:33], []byte("application/x-www-form-urlencoded"))
+}
+
 // injection rewrites one request's placeholders. The Rewriter is made only
 // when some part holds "{{" (or the body is encoded), so requests without
 // placeholders never touch the injector or the store.
@@ -64,7 +91,7 @@ func (p *Proxy) inject(ctx *fasthttp.RequestCtx, st *reqState, d *dest, tenant s
 }
 
 func (in *injection) pathQuery(pq []byte) ([]byte, error) {
-	if !bytes.Contains(pq, openBraces) {
+	if !mayHoldPlaceholder(pq, true) {
 		return pq, nil
 	}
 	path, query := pq, []byte(nil)
@@ -73,7 +100,7 @@ func (in *injection) pathQuery(pq []byte) ([]byte, error) {
 		path, query, hasQuery = pq[:i], pq[i+1:], true
 	}
 	rw := in.rewriter()
-	if bytes.Contains(path, openBraces) {
+	if mayHoldPlaceholder(path, true) {
 		before := in.injected()
 		np, err := rw.Path(path)
 		if err != nil {
@@ -82,7 +109,7 @@ func (in *injection) pathQuery(pq []byte) ([]byte, error) {
 		in.count(0, before)
 		path = np
 	}
-	if bytes.Contains(query, openBraces) {
+	if mayHoldPlaceholder(query, true) {
 		before := in.injected()
 		nq, err := rw.Query(query)
 		if err != nil {
@@ -164,7 +191,7 @@ func (in *injection) body(req *fasthttp.Request) error {
 	}
 	ce := req.Header.ContentEncoding()
 	encoded := len(ce) > 0 && !bytes.EqualFold(ce, []byte("identity"))
-	if !encoded && !bytes.Contains(body, openBraces) {
+	if !encoded && !mayHoldPlaceholder(body, isForm(req.Header.ContentType())) {
 		return nil
 	}
 	rw := in.rewriter()

@@ -79,6 +79,11 @@ func (p *Proxy) serveRequest(ctx *fasthttp.RequestCtx, tc *tunnelConn) {
 	if err != nil {
 		code, msg := classify(err)
 		writeError(ctx, code, msg)
+		if code == CodeInvalidRequest || code == CodeHostNotAllowed && tc == nil {
+			// The rest of the connection cannot be trusted to be framed as
+			// the client meant.
+			ctx.SetConnectionClose()
+		}
 		p.m.failed(mode, code)
 		if ce := p.log.Check(zap.InfoLevel, "request refused"); ce != nil {
 			ce.Write(zap.String("code", string(code)), zap.String("mode", mode),
@@ -98,6 +103,11 @@ func (p *Proxy) serveRequest(ctx *fasthttp.RequestCtx, tc *tunnelConn) {
 // leaving the upstream's response in ctx.Response.
 func (p *Proxy) forward(ctx *fasthttp.RequestCtx, st *reqState, tc *tunnelConn, mode *string) (dest, secret.Tenant, error) {
 	req := &ctx.Request
+	if conflictingFraming(req.Header.RawHeaders()) {
+		// fasthttp lets Transfer-Encoding win; a proxy must refuse the
+		// ambiguity (RFC 9112 §6.3), or it smuggles the rest.
+		return dest{}, secret.Tenant{}, newError(CodeInvalidRequest, "both Content-Length and Transfer-Encoding are set")
+	}
 	uri := req.Header.RequestURI()
 	var (
 		d         dest
@@ -193,4 +203,30 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, st *reqState, tc *tunnelConn, 
 		limitAcceptEncoding(&req.Header)
 	}
 	return d, tenant, p.roundTrip(ctx, st, &d, scrub)
+}
+
+// conflictingFraming reports whether the raw header block holds both
+// Content-Length and Transfer-Encoding.
+func conflictingFraming(raw []byte) bool {
+	var cl, te bool
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		i := bytes.IndexByte(line, ':')
+		if i < 0 {
+			continue
+		}
+		name := bytes.TrimSpace(line[:i])
+		switch {
+		case bytes.EqualFold(name, []byte("content-length")):
+			cl = true
+		case bytes.EqualFold(name, []byte("transfer-encoding")):
+			te = true
+		}
+	}
+	return cl && te
 }

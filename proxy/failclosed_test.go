@@ -1,0 +1,167 @@
+package proxy
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/sidekey/sidekey/internal/secret"
+)
+
+var otherTenant = secret.Tenant{Org: "acme", Domain: "support"}
+
+// failCase is a request the proxy must refuse with code before anything
+// reaches the upstream.
+type failCase struct {
+	name  string
+	build func(base string) *http.Request
+	code  Code
+}
+
+func failCases(t *testing.T) []failCase {
+	return []failCase{
+		{"unknown alias", func(b string) *http.Request {
+			r := mustReq("GET", b+"/x", nil, "")
+			r.Header.Set("Authorization", "Bearer {{secrets.nope}}")
+			return r
+		}, CodeSecretNotFound},
+		{"another tenant's alias", func(b string) *http.Request {
+			r := mustReq("GET", b+"/x", nil, "")
+			r.Header.Set("Authorization", "Bearer {{secrets.support_only}}")
+			return r
+		}, CodeSecretNotFound},
+		{"host not in allowed_hosts", func(b string) *http.Request {
+			return mustReq("POST", b+"/x", []byte(`{"k":"{{secrets.elsewhere}}"}`), "application/json")
+		}, CodeHostNotAllowed},
+		{"CR/LF in a header value", func(b string) *http.Request {
+			r := mustReq("GET", b+"/x", nil, "")
+			r.Header.Set("X-Key", "{{secrets.crlf}}")
+			return r
+		}, CodeUnsafeHeaderValue},
+		{"missing field", func(b string) *http.Request {
+			return mustReq("GET", b+"/x?k={{secrets.cfg.nope}}", nil, "")
+		}, CodeFieldNotFound},
+		{"malformed placeholder", func(b string) *http.Request {
+			return mustReq("POST", b+"/x", []byte(`{{secrets.weather_fx | rot13}}`), "text/plain")
+		}, CodeInvalidPlaceholder},
+		{"bare username_password", func(b string) *http.Request {
+			return mustReq("POST", b+"/x", []byte(`{{secrets.twilio}}`), "text/plain")
+		}, CodeInvalidPlaceholder},
+		{"brotli body", func(b string) *http.Request {
+			r := mustReq("POST", b+"/x", []byte("\x1b\x03\x00\xf8\xa5\x02"), "application/json")
+			r.Header.Set("Content-Encoding", "br")
+			return r
+		}, CodeUnsupportedEncoding},
+		{"oversize body", func(b string) *http.Request {
+			return mustReq("POST", b+"/x", bytes.Repeat([]byte("a"), 64<<10+1), "text/plain")
+		}, CodeBodyTooLarge},
+		{"short nonce", func(b string) *http.Request {
+			r := mustReq("GET", b+"/x", nil, "")
+			r.Header.Set("Sidekey-Nonce", "short")
+			return r
+		}, CodeInvalidPlaceholder},
+	}
+}
+
+func failSecrets(tp *testProxy) {
+	for alias, s := range matrixSecrets() {
+		tp.resolver.put(testTenant, alias, s)
+	}
+	tp.resolver.put(otherTenant, "support_only", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: "support-secret-value"}})
+	tp.resolver.put(testTenant, "elsewhere", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: "elsewhere-value-123"}, AllowedHosts: []string{"api.other.example"}})
+	tp.resolver.put(testTenant, "crlf", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: "abc\r\nX-Injected: 1"}})
+}
+
+func TestFailClosed(t *testing.T) {
+	tp := startProxy(t, func(c *Config) { c.MaxBodyBytes = 64 << 10 })
+	failSecrets(tp)
+	tlsUp, plainUp := newUpstream(t, true), newUpstream(t, false)
+	runFailCases(t, tp, tlsUp, plainUp, failCases(t))
+}
+
+func runFailCases(t *testing.T, tp *testProxy, tlsUp, plainUp *upstream, cases []failCase) {
+	t.Helper()
+	for _, s := range senders() {
+		up := tlsUp
+		if !s.https {
+			up = plainUp
+		}
+		for _, fc := range cases {
+			t.Run(s.name+"/"+fc.name, func(t *testing.T) {
+				resp, body := s.send(t, tp, fc.build(strings.TrimSuffix(up.url(""), "/")))
+				wantError(t, resp, body, fc.code)
+				for _, v := range []string{simpleValue, trickyValue, upPass, cfgKey, "support-secret-value", "elsewhere-value-123"} {
+					if bytes.Contains(body, []byte(v)) {
+						t.Fatalf("the error body reveals a value (%s)", fp([]byte(v)))
+					}
+				}
+			})
+		}
+	}
+	if n := tlsUp.count() + plainUp.count(); n != 0 {
+		t.Fatalf("the upstreams received %d requests", n)
+	}
+}
+
+func TestPlainHTTPInjectionRefused(t *testing.T) {
+	tp := startProxy(t, nil) // AllowPlainHTTPInjection is off
+	failSecrets(tp)
+	up := newUpstream(t, false)
+	req := mustReq("GET", up.url("/x"), nil, "")
+	req.Header.Set("Authorization", "Bearer {{secrets.weather_fx}}")
+	resp, err := tp.client(testTenant).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	wantError(t, resp, body, CodePlainHTTPInjectionRefused)
+	// Without a placeholder, plain HTTP is forwarded.
+	resp, err = tp.client(testTenant).Get(up.url("/y"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || up.count() != 1 || up.requests()[0].URI != "/y" {
+		t.Fatalf("plain request: status %d, upstream saw %d", resp.StatusCode, up.count())
+	}
+}
+
+func TestStoreUnavailableColdCache(t *testing.T) {
+	tp := startProxy(t, nil)
+	tp.resolver.err = fmt.Errorf("fake: %w", secret.ErrUnavailable)
+	up := newUpstream(t, true)
+	req := mustReq("GET", up.url("/x"), nil, "")
+	req.Header.Set("Authorization", "Bearer {{secrets.weather_fx}}")
+	resp, body := absoluteRequest(t, tp, req, &testTenant)
+	wantError(t, resp, body, CodeStoreUnavailable)
+	if up.count() != 0 {
+		t.Fatal("the upstream received the request")
+	}
+}
+
+func TestStrictNonce(t *testing.T) {
+	tp := startProxy(t, nil)
+	failSecrets(tp)
+	up := newUpstream(t, true)
+	const nonce = "n0nce-0123456789abcdef"
+	req := mustReq("POST", up.url("/x"), []byte(`{"a":"{{`+nonce+`:secrets.weather_fx}}","user":"{{secrets.weather_fx}}"}`), "application/json")
+	req.Header.Set("Sidekey-Nonce", nonce)
+	resp, err := tp.client(testTenant).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	got := up.requests()[0]
+	want := `{"a":"` + simpleValue + `","user":"{{secrets.weather_fx}}"}`
+	wantEqual(t, "strict body", got.Body, []byte(want))
+	if got.Header.Get("Sidekey-Nonce") != "" {
+		t.Fatal("Sidekey-Nonce reached the upstream")
+	}
+}

@@ -1,0 +1,122 @@
+package proxy
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
+	"net/http"
+		"testing"
+	"time"
+)
+
+func TestSmugglingRefused(t *testing.T) {
+	tp := startProxy(t, nil)
+	failSecrets(tp)
+	up := newUpstream(t, true)
+	auth := "Proxy-Authorization: " + tp.authHeader(testTenant) + "\r\n"
+	target := up.url("/x")
+	host := upstreamHost + ":" + up.port()
+	tests := []struct {
+		name string
+		raw  string
+		code Code
+	}{
+		{"Content-Length and Transfer-Encoding", "POST " + target + " HTTP/1.1\r\nHost: " + host + "\r\n" + auth +
+			"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n", CodeInvalidRequest},
+		{"two Content-Lengths", "POST " + target + " HTTP/1.1\r\nHost: " + host + "\r\n" + auth +
+			"Content-Length: 4\r\nContent-Length: 40\r\n\r\nabcd", CodeInvalidRequest},
+		{"Transfer-Encoding other than chunked", "POST " + target + " HTTP/1.1\r\nHost: " + host + "\r\n" + auth +
+			"Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", CodeInvalidRequest},
+		{"CR in the request line", "GET " + target + "\rX HTTP/1.1\r\nHost: " + host + "\r\n" + auth + "\r\n", CodeInvalidRequest},
+		{"LF in the request line", "GET " + target + "\nX: y HTTP/1.1\r\nHost: " + host + "\r\n" + auth + "\r\n", CodeInvalidRequest},
+		{"bare CR in a header value", "GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\n" + auth + "X-A: a\rb\r\n\r\n", CodeInvalidRequest},
+		{"absolute URI and Host differ", "GET " + target + " HTTP/1.1\r\nHost: evil.example\r\n" + auth + "\r\n", CodeHostNotAllowed},
+		{"absolute URI and Host differ in port", "GET " + target + " HTTP/1.1\r\nHost: " + upstreamHost + ":1\r\n" + auth + "\r\n", CodeHostNotAllowed},
+		{"two Host headers", "GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\nHost: evil.example\r\n" + auth + "\r\n", CodeInvalidRequest},
+		{"origin-form to the proxy", "GET /x HTTP/1.1\r\nHost: " + host + "\r\n" + auth + "\r\n", CodeInvalidRequest},
+		{"placeholder in the host", "GET https://{{secrets.weather_fx}}.example/ HTTP/1.1\r\n" + auth + "\r\n", CodeInvalidRequest},
+		{"escaped placeholder in the host", "GET https://%7B%7Bsecrets.weather_fx%7D%7D.example/ HTTP/1.1\r\n" + auth + "\r\n", CodeInvalidRequest},
+		{"placeholder in the port", "GET https://" + upstreamHost + ":%7B%7Bsecrets.weather_fx%7D%7D/ HTTP/1.1\r\n" + auth + "\r\n", CodeInvalidRequest},
+		{"user info in the URI", "GET https://u:p@" + host + "/ HTTP/1.1\r\n" + auth + "\r\n", CodeInvalidRequest},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := rawRequest(t, tp.addr, tc.raw)
+			wantError(t, resp, body, tc.code)
+		})
+	}
+	if up.count() != 0 {
+		t.Fatalf("the upstream received %d requests", up.count())
+	}
+}
+
+// TestTunnelHostMismatch checks that inside an intercepted tunnel a request
+// for another host is refused: the CONNECT target is the destination.
+func TestTunnelHostMismatch(t *testing.T) {
+	tp := startProxy(t, nil)
+	up := newUpstream(t, true)
+	target := upstreamHost + ":" + up.port()
+	c, err := net.DialTimeout("tcp", tp.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\nProxy-Authorization: "+tp.authHeader(testTenant)+"\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %v %v", resp, err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(tp.ca.Cert)
+	tc := tls.Client(c, &tls.Config{ServerName: upstreamHost, RootCAs: pool, MinVersion: tls.VersionTLS12})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	tbr := bufio.NewReader(tc)
+	for _, tcase := range []struct {
+		name, raw string
+		code      Code
+	}{
+		{"Host header", "GET /x HTTP/1.1\r\nHost: other.upstream.test:" + up.port() + "\r\n\r\n", CodeHostNotAllowed},
+		{"absolute URI", "GET https://other.upstream.test:" + up.port() + "/x HTTP/1.1\r\nHost: " + target + "\r\n\r\n", CodeHostNotAllowed},
+	} {
+		t.Run(tcase.name, func(t *testing.T) {
+			_, _ = io.WriteString(tc, tcase.raw)
+			resp, err := http.ReadResponse(tbr, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			wantError(t, resp, body, tcase.code)
+		})
+	}
+	if up.count() != 0 {
+		t.Fatalf("the upstream received %d requests", up.count())
+	}
+}
+
+func TestSNIMismatchRefused(t *testing.T) {
+	tp := startProxy(t, nil)
+	up := newUpstream(t, true)
+	target := upstreamHost + ":" + up.port()
+	c, err := net.DialTimeout("tcp", tp.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c, "CONNECT "+target+" HTTP/1.0\r\nProxy-Authorization: "+tp.authHeader(testTenant)+"\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "CONNECT"})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("CONNECT: %v %v", resp, err)
+	}
+	tc := tls.Client(c, &tls.Config{ServerName: "evil.example", InsecureSkipVerify: true}) // #nosec G402 -- the handshake must fail on the proxy's side
+	if err := tc.Handshake(); err == nil {
+		t.Fatalf("handshake with a foreign SNI: %v", err)
+	}
+}
