@@ -191,12 +191,10 @@ if [[ $SIDEKEY == 1 ]]; then
 	hex 32 >"$OUT/tenant.keys"
 	echo >>"$OUT/tenant.keys"
 	chmod 600 "$OUT/tenant.keys"
-	cred=$("$ROOT/bin/sidekey" token proxy --key-file "$OUT/tenant.keys" --org bench --domain notify) ||
-		die "sidekey token proxy failed"
-	cred=$(printf '%s' "$cred" | tr -d '\r\n')
-	[[ $cred == *:* ]] || cred="bench.notify:$cred"
-	printf 'Basic %s\n' "$(printf '%s' "$cred" | base64 -w0)" >"$OUT/proxy-auth"
-	chmod 600 "$OUT/proxy-auth"
+	umask 077
+	"$ROOT/bin/sidekey" token proxy --key-file "$OUT/tenant.keys" --org bench --domain notify \
+		--format header >"$OUT/proxy-auth" || die "sidekey token proxy failed"
+	umask 022
 
 	"$ROOT/bin/sidekey" ca init --out "$OUT/ca" >"$OUT/ca.log" 2>&1 || die "sidekey ca init failed: $(cat "$OUT/ca.log")"
 else
