@@ -111,13 +111,16 @@ func (p *Proxy) pipe(client, upstream net.Conn, d dest) {
 		closeWrite(upstream)
 	}()
 	_, _ = io.Copy(client, upstream)
-	closeWrite(client)
+	// The upstream is done: end the client side too (a hijacked
+	// connection cannot half-close), which ends the copy above.
+	_ = client.SetReadDeadline(time.Unix(1, 0))
 	wg.Wait()
 	if ce := p.log.Check(zap.DebugLevel, "tunnel closed"); ce != nil {
 		ce.Write(zap.String("dest", d.authority))
 	}
 }
 
+// closeWrite half-closes c when it can, else closes it.
 func closeWrite(c net.Conn) {
 	type closeWriter interface{ CloseWrite() error }
 	if cw, ok := c.(closeWriter); ok {

@@ -171,8 +171,10 @@ func matrixCases(t *testing.T) []matrixCase {
 			},
 		},
 		{
-			name:  "query",
-			build: func(base string) *http.Request { return mustReq("GET", base+"/q?key={{secrets.weather_fx}}&t={{secrets.tricky}}", nil, "") },
+			name: "query",
+			build: func(base string) *http.Request {
+				return mustReq("GET", base+"/q?key={{secrets.weather_fx}}&t={{secrets.tricky}}", nil, "")
+			},
 			check: func(t *testing.T, got recorded) {
 				u, _ := url.Parse(got.URI)
 				wantEqual(t, "raw query key", []byte(strings.SplitN(u.RawQuery, "&", 2)[0]), []byte("key="+simpleValue))
@@ -184,8 +186,10 @@ func matrixCases(t *testing.T) []matrixCase {
 			},
 		},
 		{
-			name:  "path",
-			build: func(base string) *http.Request { return mustReq("GET", base+"/v1/{{secrets.weather_fx}}/{{secrets.tricky}}/end", nil, "") },
+			name: "path",
+			build: func(base string) *http.Request {
+				return mustReq("GET", base+"/v1/{{secrets.weather_fx}}/{{secrets.tricky}}/end", nil, "")
+			},
 			check: func(t *testing.T, got recorded) {
 				path, _, _ := strings.Cut(got.URI, "?")
 				segs := strings.Split(path, "/")
@@ -201,8 +205,10 @@ func matrixCases(t *testing.T) []matrixCase {
 			},
 		},
 		{
-			name:  "json",
-			build: func(base string) *http.Request { return mustReq("POST", base+"/j", []byte(jsonBody), "application/json") },
+			name: "json",
+			build: func(base string) *http.Request {
+				return mustReq("POST", base+"/j", []byte(jsonBody), "application/json")
+			},
 			check: func(t *testing.T, got recorded) {
 				var v struct {
 					Auth string          `json:"auth"`
@@ -226,8 +232,10 @@ func matrixCases(t *testing.T) []matrixCase {
 			},
 		},
 		{
-			name:  "form",
-			build: func(base string) *http.Request { return mustReq("POST", base+"/f", []byte("a={{secrets.tricky}}&b=plain"), "application/x-www-form-urlencoded") },
+			name: "form",
+			build: func(base string) *http.Request {
+				return mustReq("POST", base+"/f", []byte("a={{secrets.tricky}}&b=plain"), "application/x-www-form-urlencoded")
+			},
 			check: func(t *testing.T, got recorded) {
 				q, err := url.ParseQuery(string(got.Body))
 				if err != nil {
@@ -238,8 +246,10 @@ func matrixCases(t *testing.T) []matrixCase {
 			},
 		},
 		{
-			name:  "xml",
-			build: func(base string) *http.Request { return mustReq("POST", base+"/x", []byte("<r><k>{{secrets.tricky}}</k></r>"), "application/xml") },
+			name: "xml",
+			build: func(base string) *http.Request {
+				return mustReq("POST", base+"/x", []byte("<r><k>{{secrets.tricky}}</k></r>"), "application/xml")
+			},
 			check: func(t *testing.T, got recorded) {
 				var v struct {
 					K string `xml:"k"`

@@ -133,7 +133,7 @@ func (p *Proxy) Ready() bool { return p.ready.Load() && !p.draining.Load() }
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	go p.watchReadiness(ctx)
 	errc := make(chan error, 1)
-	go func() { errc <- p.outer.Serve(ln) }()
+	go func() { errc <- p.outer.Serve(lingerListener{ln}) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("proxy: serve: %w", err)

@@ -7,7 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-		"testing"
+	"testing"
 	"time"
 )
 
