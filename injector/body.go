@@ -3,6 +3,7 @@ package injector
 import (
 	"bytes"
 	"mime"
+	"strings"
 )
 
 // Body rewrites a request body encoded for its Content-Type. A gzip body is
@@ -49,7 +50,13 @@ func (w *Rewriter) body(b, contentType []byte, pt *part) ([]byte, error) {
 			return b, &Error{Code: CodeInvalidPlaceholder, Location: "body",
 				Detail: "a multipart/form-data body without a boundary parameter"}
 		}
-		pt.boundary = []byte(params["boundary"])
+		boundary := params["boundary"]
+		if strings.ContainsAny(boundary, "{}") {
+			return b, &Error{Code: CodeInvalidPlaceholder, Location: "body",
+				Detail: "a multipart boundary may not hold braces"}
+		}
+		pt.boundary = []byte(boundary)
+		pt.delim = []byte("--" + boundary)
 	}
 	return w.rewrite(b, pt)
 }
@@ -85,9 +92,10 @@ func hasSuffixFold(b []byte, suffix string) bool {
 	return len(b) >= len(suffix) && equalFold(b[len(b)-len(suffix):], suffix)
 }
 
-// jsonState tracks whether a position of a JSON body is inside a string.
-// It moves forward only; the rewriter sets pos past each placeholder, whose
-// text holds no quote or backslash.
+// jsonState tracks, moving forward only, whether a position of a body is
+// inside something: a string of a JSON body, a CDATA section of an XML body,
+// a part's header block of a multipart body. The rewriter sets pos past
+// each placeholder it replaces, whose text holds none of the markers.
 type jsonState struct {
 	pos int
 	in  bool
@@ -123,36 +131,44 @@ var quote = []byte{'"'}
 
 var cdataStart = []byte("<![CDATA[")
 
-// inCDATA reports whether position at of an XML body is inside a CDATA
-// section, where entity references are not decoded.
-func inCDATA(b []byte, at int) bool {
-	s := bytes.LastIndex(b[:at], cdataStart)
-	return s >= 0 && !bytes.Contains(b[s:at], cdataEnd)
+// advanceCDATA moves the state to position to of an XML body; in means
+// inside a CDATA section, where entity references are not decoded. Neither
+// marker holds a brace, so none straddles a placeholder.
+func (s *jsonState) advanceCDATA(b []byte, to int) {
+	i := s.pos
+	for i < to {
+		marker := cdataStart
+		if s.in {
+			marker = cdataEnd
+		}
+		j := bytes.Index(b[i:to], marker)
+		if j < 0 {
+			break
+		}
+		i += j + len(marker)
+		s.in = !s.in
+	}
+	s.pos = max(s.pos, to)
 }
 
 var crlfcrlf = []byte("\r\n\r\n")
 
-// inPartHeader reports whether position at of a multipart body lies in the
-// header block of a part (between a delimiter line and the blank line).
-func inPartHeader(b []byte, at int, boundary []byte) bool {
-	d := lastDelimiter(b[:at], boundary)
-	if d < 0 {
-		return false // preamble
-	}
-	e := bytes.Index(b[d:], crlfcrlf)
-	return e < 0 || d+e >= at
-}
-
-// lastDelimiter returns the index of the last "--boundary" in b, or -1.
-func lastDelimiter(b, boundary []byte) int {
-	for end := len(b); ; {
-		i := bytes.LastIndex(b[:end], boundary)
-		if i < 2 {
-			return -1
+// advancePart moves the state to position to of a multipart body; in means
+// inside the header block of a part, between a delimiter ("--" boundary)
+// and the blank line. The preamble counts as body.
+func (s *jsonState) advancePart(b []byte, to int, delim []byte) {
+	i := s.pos
+	for i < to {
+		marker := delim
+		if s.in {
+			marker = crlfcrlf
 		}
-		if b[i-1] == '-' && b[i-2] == '-' {
-			return i - 2
+		j := bytes.Index(b[i:to], marker)
+		if j < 0 {
+			break
 		}
-		end = i
+		i += j + len(marker)
+		s.in = !s.in
 	}
+	s.pos = max(s.pos, to)
 }

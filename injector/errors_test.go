@@ -153,3 +153,25 @@ func TestErrorMessage(t *testing.T) {
 		t.Fatalf("Error() = %q, want %q", got, want)
 	}
 }
+
+// TestManyPlaceholders checks a body with many placeholders (the dedup of
+// injections switches to a map) and that each distinct value is recorded
+// once.
+func TestManyPlaceholders(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < 200; i++ {
+		// 40 distinct placeholder texts, each used 5 times.
+		b.WriteString("{{" + strings.Repeat(" ", i%40) + "secrets.plain}} ")
+	}
+	w := rewriter(t, newResolver(), Options{})
+	out, err := w.Body([]byte(b.String()), []byte("text/plain"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(out), valPlain); got != 200 {
+		t.Fatalf("%d of 200 values injected", got)
+	}
+	if got := len(w.Injected()); got != 40 {
+		t.Fatalf("Injected() has %d entries, want 40", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 const (
 	maxPooledBuf       = 64 << 10
 	maxInternedAliases = 256
+	maxLinearDedup     = 32
 )
 
 var rewriterPool = sync.Pool{New: func() any { return new(Rewriter) }}
@@ -31,6 +32,7 @@ type Rewriter struct {
 	arena   []byte // injections: placeholder texts and values
 	injs    []injRecord
 	aliases map[string]string
+	seen    map[string]struct{} // injections, once there are many
 }
 
 // segment replaces in[start:end] with scratch[off:off+n].
@@ -70,6 +72,7 @@ func (w *Rewriter) Release() {
 	w.cache = w.cache[:0]
 	w.segs = w.segs[:0]
 	w.injs = w.injs[:0]
+	w.seen = nil
 	w.scratch = wipe(w.scratch)
 	w.val = wipe(w.val)
 	w.tmp = wipe(w.tmp)
@@ -107,6 +110,7 @@ type part struct {
 	kind     partKind
 	loc      string
 	boundary []byte // multipart only
+	delim    []byte // multipart only: "--" boundary
 	limit    int    // largest output allowed; 0 means none
 }
 
@@ -293,10 +297,24 @@ func (w *Rewriter) record(ph, val, encoded []byte) {
 }
 
 func (w *Rewriter) addInjection(ph, val []byte) {
-	for _, r := range w.injs {
-		if bytes.Equal(w.arena[r.ph:r.phEnd], ph) && bytes.Equal(w.arena[r.val:r.valEnd], val) {
+	if len(w.injs) < maxLinearDedup {
+		for _, r := range w.injs {
+			if bytes.Equal(w.arena[r.ph:r.phEnd], ph) && bytes.Equal(w.arena[r.val:r.valEnd], val) {
+				return
+			}
+		}
+	} else {
+		if w.seen == nil {
+			w.seen = make(map[string]struct{})
+			for _, r := range w.injs {
+				w.seen[string(w.arena[r.ph:r.phEnd])+"\x00"+string(w.arena[r.val:r.valEnd])] = struct{}{}
+			}
+		}
+		key := string(ph) + "\x00" + string(val) // a placeholder holds no NUL
+		if _, dup := w.seen[key]; dup {
 			return
 		}
+		w.seen[key] = struct{}{}
 	}
 	r := injRecord{ph: len(w.arena)}
 	w.arena = append(w.arena, ph...)
@@ -342,7 +360,8 @@ func (w *Rewriter) encode(b []byte, pt *part, at int, kind valueKind, js *jsonSt
 			w.scratch = append(w.scratch, '"')
 		}
 	case ctxXML:
-		if inCDATA(b, at) {
+		js.advanceCDATA(b, at)
+		if js.in {
 			if bytes.Contains(v, cdataEnd) {
 				return &Error{Code: CodeInvalidPlaceholder, Detail: "the value holds \"]]>\" and cannot stand in a CDATA section"}
 			}
@@ -357,7 +376,8 @@ func (w *Rewriter) encode(b []byte, pt *part, at int, kind valueKind, js *jsonSt
 		if bytes.Contains(v, pt.boundary) {
 			return &Error{Code: CodeInvalidPlaceholder, Detail: "the value contains the multipart boundary"}
 		}
-		if inPartHeader(b, at, pt.boundary) && !headerSafe(v) {
+		js.advancePart(b, at, pt.delim)
+		if js.in && !headerSafe(v) {
 			return &Error{Code: CodeUnsafeHeaderValue, Detail: "the value holds a control character and stands in a part header"}
 		}
 		w.scratch = append(w.scratch, v...)
