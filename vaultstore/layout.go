@@ -186,7 +186,7 @@ func fitKeys(keys []string) string {
 // putChunked stores s under key, key.1, key.2, … in values of at most
 // metaValueMax bytes, split at rune boundaries, using at most max keys.
 func putChunked(m map[string]string, key, s string, max int) {
-	for i := 0; i < max && (i == 0 || s != ""); i++ {
+	for i := 0; i < max && s != ""; i++ { // Vault refuses empty custom metadata values
 		n := min(len(s), metaValueMax)
 		for n < len(s) && !utf8.RuneStart(s[n]) {
 			n--
