@@ -75,7 +75,11 @@ func casMismatch(re *api.ResponseError) bool {
 func vaultError(op, path string, err error) error {
 	var re *api.ResponseError
 	if errors.As(err, &re) {
-		return fmt.Errorf("%s %s: vault answered %d: %s", op, path, re.StatusCode, strings.Join(re.Errors, "; "))
+		msgs := make([]string, len(re.Errors))
+		for i, e := range re.Errors {
+			msgs[i] = strings.Join(strings.Fields(e), " ")
+		}
+		return fmt.Errorf("%s %s: vault answered %d: %s", op, path, re.StatusCode, strings.Join(msgs, "; "))
 	}
 	return fmt.Errorf("%s %s: %w", op, path, err)
 }
