@@ -75,6 +75,10 @@ bench-proxy-soak: ## Sidekey under load for SOAK_DURATION (default 300s), proxy 
 fuzz: ## Fuzz the injector for $(FUZZTIME) (FUZZTIME=30s make fuzz)
 	$(GO) test -run '^$$' -fuzz '^FuzzRewrite$$' -fuzztime $(FUZZTIME) ./injector/
 
+.PHONY: demo
+demo: build vault ## Run Sidekey end to end on loopback: Vault, admin, proxy, an upstream, curl
+	@scripts/demo.sh
+
 .PHONY: clean
 clean: ## Remove build output
 	rm -rf $(BIN)
