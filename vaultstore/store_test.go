@@ -67,7 +67,12 @@ func stTenant(t *testing.T) secret.Tenant {
 // stStore returns a store on srv with the given auth, logging to the test.
 func stStore(t *testing.T, srv *vaulttest.Server, auth AuthConfig) *Store {
 	t.Helper()
-	s, err := New(t.Context(), Config{Address: srv.Addr, Auth: auth, Timeout: 5 * time.Second, Logger: zaptest.NewLogger(t)})
+	return stStoreTimeout(t, srv, auth, 5*time.Second)
+}
+
+func stStoreTimeout(t *testing.T, srv *vaulttest.Server, auth AuthConfig, timeout time.Duration) *Store {
+	t.Helper()
+	s, err := New(t.Context(), Config{Address: srv.Addr, Auth: auth, Timeout: timeout, Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -558,34 +563,34 @@ func TestPolicies(t *testing.T) {
 
 	// Raw calls: the admin cannot hard-destroy, the sidecar cannot list.
 	path := "secret/%s/sidekey/" + secretRel(tn, "a")
-	raw := []struct {
-		name, token, method, path string
-		body                      map[string]any
-	}{
-		{"admin destroy", adminToken, http.MethodPut, fmt.Sprintf(path, "destroy"), map[string]any{"versions": []int{1}}},
-		{"admin delete metadata", adminToken, http.MethodDelete, fmt.Sprintf(path, "metadata"), nil},
-		{"admin undelete", adminToken, http.MethodPut, fmt.Sprintf(path, "undelete"), map[string]any{"versions": []int{1}}},
-		{"admin read data", adminToken, http.MethodGet, fmt.Sprintf(path, "data"), nil},
-		{"admin write outside prefix", adminToken, http.MethodPut, "secret/data/other", map[string]any{"data": map[string]any{"k": "v"}}},
-		{"sidecar list", sidecarToken, "LIST", "secret/metadata/sidekey/" + tenantRel(tn), nil},
-		{"sidecar read metadata", sidecarToken, http.MethodGet, fmt.Sprintf(path, "metadata"), nil},
-		{"sidecar read outside prefix", sidecarToken, http.MethodGet, "secret/data/other", nil},
+	adminC, sidecarC := srv.ClientWithToken(t, adminToken).Logical(), srv.ClientWithToken(t, sidecarToken).Logical()
+	ctx := t.Context()
+	raw := map[string]func() error{
+		"admin destroy": func() error {
+			_, err := adminC.WriteWithContext(ctx, fmt.Sprintf(path, "destroy"), map[string]any{"versions": []int{1}})
+			return err
+		},
+		"admin delete metadata": func() error { _, err := adminC.DeleteWithContext(ctx, fmt.Sprintf(path, "metadata")); return err },
+		"admin undelete": func() error {
+			_, err := adminC.WriteWithContext(ctx, fmt.Sprintf(path, "undelete"), map[string]any{"versions": []int{1}})
+			return err
+		},
+		"admin read data": func() error { _, err := adminC.ReadWithContext(ctx, fmt.Sprintf(path, "data")); return err },
+		"admin write outside prefix": func() error {
+			_, err := adminC.WriteWithContext(ctx, "secret/data/other", map[string]any{"data": map[string]any{"k": "v"}})
+			return err
+		},
+		"sidecar list": func() error {
+			_, err := sidecarC.ListWithContext(ctx, "secret/metadata/sidekey/"+tenantRel(tn))
+			return err
+		},
+		"sidecar read metadata":       func() error { _, err := sidecarC.ReadWithContext(ctx, fmt.Sprintf(path, "metadata")); return err },
+		"sidecar read outside prefix": func() error { _, err := sidecarC.ReadWithContext(ctx, "secret/data/other"); return err },
 	}
-	for _, r := range raw {
-		c := srv.ClientWithToken(t, r.token)
-		req := c.NewRequest(r.method, "/v1/"+r.path)
-		if r.body != nil {
-			if err := req.SetJSONBody(r.body); err != nil {
-				t.Fatal(err)
-			}
-		}
-		resp, err := c.RawRequestWithContext(t.Context(), req)
-		if resp != nil {
-			_ = resp.Body.Close()
-		}
+	for name, call := range raw {
 		var re *api.ResponseError
-		if !errors.As(err, &re) || re.StatusCode != http.StatusForbidden {
-			t.Errorf("%s: %v, want 403", r.name, err)
+		if err := call(); !errors.As(err, &re) || re.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: %v, want 403", name, err)
 		}
 	}
 	// Nothing was destroyed: the value is still there.
@@ -593,6 +598,7 @@ func TestPolicies(t *testing.T) {
 }
 
 func TestShortTTLTokenKeepsWorking(t *testing.T) {
+	t.Parallel() // waits on real time; overlaps with the others
 	srv := vaulttest.Shared(t)
 	const ttl = 2 * time.Second
 	token := srv.TokenTTL(t, ttl, srv.SidecarPolicy(t))
@@ -623,6 +629,7 @@ func TestShortTTLTokenKeepsWorking(t *testing.T) {
 }
 
 func TestRevokedTokenLeadsToReLogin(t *testing.T) {
+	t.Parallel() // waits on real time; overlaps with the others
 	srv := vaulttest.Shared(t)
 	roleID, secretID := srv.AppRole(t, srv.SidecarPolicy(t))
 	admin := stStore(t, srv, stToken(srv.AdminToken(t)))
@@ -645,6 +652,7 @@ func TestRevokedTokenLeadsToReLogin(t *testing.T) {
 }
 
 func TestAppRoleTokenPastMaxTTL(t *testing.T) {
+	t.Parallel() // waits on real time; overlaps with the others
 	srv := vaulttest.Shared(t)
 	// Tokens live 1s, renewable up to 10s: the store must log in again.
 	roleID, secretID := srv.AppRoleTTL(t, srv.SidecarPolicy(t), time.Second)
@@ -687,9 +695,10 @@ func TestLoginFailures(t *testing.T) {
 }
 
 func TestUnavailableWithinDeadlineAndRecovery(t *testing.T) {
+	t.Parallel() // waits on real time; overlaps with the others
 	srv := vaulttest.Start(t)
 	s := stStore(t, srv, stToken(srv.AdminToken(t)))
-	reader := stStore(t, srv, stToken(srv.SidecarToken(t)))
+	reader := stStoreTimeout(t, srv, stToken(srv.SidecarToken(t)), time.Second)
 	tn := stTenant(t)
 	var vals stValues
 	val := vals.new(t)
@@ -698,9 +707,12 @@ func TestUnavailableWithinDeadlineAndRecovery(t *testing.T) {
 	srv.Kill(t)
 	const deadline = 500 * time.Millisecond
 	for name, op := range map[string]func(ctx context.Context) error{
-		"read":   func(ctx context.Context) error { _, err := reader.Read(ctx, tn, "a"); return err },
-		"list":   func(ctx context.Context) error { _, err := s.List(ctx, tn); return err },
-		"create": func(ctx context.Context) error { _, err := s.Create(ctx, tn, CreateInput{Alias: "b", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}}); return err },
+		"read": func(ctx context.Context) error { _, err := reader.Read(ctx, tn, "a"); return err },
+		"list": func(ctx context.Context) error { _, err := s.List(ctx, tn); return err },
+		"create": func(ctx context.Context) error {
+			_, err := s.Create(ctx, tn, CreateInput{Alias: "b", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}})
+			return err
+		},
 	} {
 		ctx, cancel := context.WithTimeout(t.Context(), deadline)
 		began := time.Now()
@@ -717,7 +729,7 @@ func TestUnavailableWithinDeadlineAndRecovery(t *testing.T) {
 			t.Fatalf("%s with Vault down took %s with a deadline of %s", name, took, deadline)
 		}
 	}
-	// Without a deadline, Config.Timeout bounds the call.
+	// Without a deadline, Config.Timeout (1s here) bounds the call.
 	if _, err := reader.Read(context.Background(), tn, "a"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("read without deadline, Vault down: %v, want ErrUnavailable", err)
 	}

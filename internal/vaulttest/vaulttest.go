@@ -104,13 +104,13 @@ func Shared(t testing.TB) *Server {
 		}
 		s := &Server{bin: bin, shared: true, RootToken: randomToken()}
 		if err := s.start("127.0.0.1:0"); err != nil {
-			shared.err = err
+			shared.err = fmt.Errorf("vaulttest: %w", err)
 			return
 		}
 		shared.srv = s
 	})
 	if shared.err != nil {
-		t.Fatalf("vaulttest: %v", shared.err)
+		t.Fatal(shared.err)
 	}
 	return shared.srv
 }
@@ -120,7 +120,7 @@ func Shared(t testing.TB) *Server {
 // one.
 func Binary() (string, error) {
 	if p := os.Getenv(EnvBinary); p != "" {
-		if _, err := os.Stat(p); err != nil {
+		if _, err := os.Stat(p); err != nil { //nolint:gosec // test helper: the developer names the binary
 			return "", fmt.Errorf("vaulttest: %s=%s: %w (run `make vault`)", EnvBinary, p, err)
 		}
 		return p, nil
@@ -168,7 +168,7 @@ func (s *Server) start(listen string) error {
 	if s.dataDir != "" {
 		args = append(args, "-data-dir", s.dataDir)
 	}
-	cmd := exec.Command(s.bin, args...)
+	cmd := exec.Command(s.bin, args...) //nolint:gosec // test helper: runs the repository's bin/vaultdev or $SIDEKEY_VAULTDEV
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return fmt.Errorf("stdout pipe: %w", err)
