@@ -12,7 +12,7 @@ func BenchmarkCacheHit(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.Resolve(ctx, tenantA, "weather_fx"); err != nil {
+		if _, err := c.Resolve(ctx, cacheTenantA, "weather_fx"); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -26,7 +26,7 @@ func BenchmarkCacheHitParallel(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := c.Resolve(ctx, tenantA, "weather_fx"); err != nil {
+			if _, err := c.Resolve(ctx, cacheTenantA, "weather_fx"); err != nil {
 				b.Error(err)
 				return
 			}
@@ -37,12 +37,12 @@ func BenchmarkCacheHitParallel(b *testing.B) {
 func benchHitCache(b *testing.B) *Cache {
 	b.Helper()
 	f := newFakeBackend()
-	f.put(tenantA, "weather_fx", "tok-bench")
+	f.put(cacheTenantA, "weather_fx", "tok-bench")
 	c, err := newCache(f, CacheConfig{}, nil, defaultFetchTimeout)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := c.Resolve(context.Background(), tenantA, "weather_fx"); err != nil {
+	if _, err := c.Resolve(context.Background(), cacheTenantA, "weather_fx"); err != nil {
 		b.Fatal(err)
 	}
 	if f.reads.Load() != 1 {

@@ -2,8 +2,14 @@ package vaultstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/internal/vaulttest"
 )
 
 // fakeBackend is an in-memory store for the unit tests of the cache logic.
@@ -97,8 +104,8 @@ func (c *fakeClock) read() time.Duration     { return time.Duration(c.now.Load()
 func (c *fakeClock) advance(d time.Duration) { c.now.Add(int64(d)) }
 
 var (
-	tenantA = secret.Tenant{Org: "acme", Domain: "mail"}
-	tenantB = secret.Tenant{Org: "acme", Domain: "sms"}
+	cacheTenantA = secret.Tenant{Org: "acme", Domain: "mail"}
+	cacheTenantB = secret.Tenant{Org: "acme", Domain: "sms"}
 )
 
 func testCache(t *testing.T, f backend, cfg CacheConfig) (*Cache, *fakeClock) {
@@ -146,20 +153,20 @@ func TestCacheConfigDefaults(t *testing.T) {
 
 func TestCacheHitThenTTL(t *testing.T) {
 	f := newFakeBackend()
-	f.put(tenantA, "weather_fx", "tok-weather-1")
+	f.put(cacheTenantA, "weather_fx", "tok-weather-1")
 	c, clk := testCache(t, f, CacheConfig{TTL: time.Minute, MaxStale: 10 * time.Minute})
 
-	mustResolve(t, c, tenantA, "weather_fx", "tok-weather-1")
-	mustResolve(t, c, tenantA, "Weather_FX", "tok-weather-1") // aliases are case-insensitive
+	mustResolve(t, c, cacheTenantA, "weather_fx", "tok-weather-1")
+	mustResolve(t, c, cacheTenantA, "Weather_FX", "tok-weather-1") // aliases are case-insensitive
 	clk.advance(59 * time.Second)
-	mustResolve(t, c, tenantA, "weather_fx", "tok-weather-1")
+	mustResolve(t, c, cacheTenantA, "weather_fx", "tok-weather-1")
 	if n := f.reads.Load(); n != 1 {
 		t.Fatalf("Vault reads within the TTL = %d, want 1", n)
 	}
 
-	f.put(tenantA, "weather_fx", "tok-weather-2")
+	f.put(cacheTenantA, "weather_fx", "tok-weather-2")
 	clk.advance(2 * time.Second)
-	mustResolve(t, c, tenantA, "weather_fx", "tok-weather-2")
+	mustResolve(t, c, cacheTenantA, "weather_fx", "tok-weather-2")
 	if n := f.reads.Load(); n != 2 {
 		t.Fatalf("Vault reads after the TTL = %d, want 2", n)
 	}
@@ -171,11 +178,11 @@ func TestCacheHitThenTTL(t *testing.T) {
 
 func TestCacheTenantsAreSeparate(t *testing.T) {
 	f := newFakeBackend()
-	f.put(tenantA, "api", "tok-tenant-a")
-	f.put(tenantB, "api", "tok-tenant-b-longer")
+	f.put(cacheTenantA, "api", "tok-tenant-a")
+	f.put(cacheTenantB, "api", "tok-tenant-b-longer")
 	c, _ := testCache(t, f, CacheConfig{})
-	mustResolve(t, c, tenantA, "api", "tok-tenant-a")
-	mustResolve(t, c, tenantB, "api", "tok-tenant-b-longer")
+	mustResolve(t, c, cacheTenantA, "api", "tok-tenant-a")
+	mustResolve(t, c, cacheTenantB, "api", "tok-tenant-b-longer")
 	_, err := c.Resolve(context.Background(), secret.Tenant{Org: "other", Domain: "mail"}, "api")
 	if !errors.Is(err, ErrNotFound) {
 		t.Fatalf("other org: err = %v, want ErrNotFound", err)
@@ -184,7 +191,7 @@ func TestCacheTenantsAreSeparate(t *testing.T) {
 
 func TestCacheCoalescesMisses(t *testing.T) {
 	f := newFakeBackend()
-	f.put(tenantA, "weather_fx", "tok-coalesced")
+	f.put(cacheTenantA, "weather_fx", "tok-coalesced")
 	f.gate = make(chan struct{})
 	c, _ := testCache(t, f, CacheConfig{})
 
@@ -195,7 +202,7 @@ func TestCacheCoalescesMisses(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := c.Resolve(context.Background(), tenantA, "weather_fx")
+			s, err := c.Resolve(context.Background(), cacheTenantA, "weather_fx")
 			if err == nil && s.Value.Token != "tok-coalesced" {
 				err = errors.New("wrong value")
 			}
@@ -204,7 +211,7 @@ func TestCacheCoalescesMisses(t *testing.T) {
 	}
 	// Let the read finish only once every caller has missed, so that all
 	// 100 wait on the same read.
-	waitFor(t, func() bool { return c.Stats().Misses == n })
+	waitUntil(t, func() bool { return c.Stats().Misses == n })
 	close(f.gate)
 	wg.Wait()
 	close(errs)
@@ -218,8 +225,8 @@ func TestCacheCoalescesMisses(t *testing.T) {
 	}
 }
 
-// waitFor polls cond (a state, not a duration) for up to 10 s.
-func waitFor(t *testing.T, cond func() bool) {
+// waitUntil polls cond (a state, not a duration) for up to 10 s.
+func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()
 	for range 10000 {
 		if cond() {
@@ -232,17 +239,17 @@ func waitFor(t *testing.T, cond func() bool) {
 
 func TestCacheCallerGivingUpDoesNotFailOthers(t *testing.T) {
 	f := newFakeBackend()
-	f.put(tenantA, "api", "tok-patient")
+	f.put(cacheTenantA, "api", "tok-patient")
 	f.gate = make(chan struct{})
 	c, _ := testCache(t, f, CacheConfig{})
 
 	ctx, cancel := context.WithCancel(context.Background())
 	first := make(chan error, 1)
 	go func() {
-		_, err := c.Resolve(ctx, tenantA, "api")
+		_, err := c.Resolve(ctx, cacheTenantA, "api")
 		first <- err
 	}()
-	waitFor(t, func() bool { return c.Stats().Reads == 1 })
+	waitUntil(t, func() bool { return c.Stats().Reads == 1 })
 	cancel()
 	err := <-first
 	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
@@ -251,13 +258,13 @@ func TestCacheCallerGivingUpDoesNotFailOthers(t *testing.T) {
 
 	second := make(chan error, 1)
 	go func() {
-		s, err := c.Resolve(context.Background(), tenantA, "api")
+		s, err := c.Resolve(context.Background(), cacheTenantA, "api")
 		if err == nil && s.Value.Token != "tok-patient" {
 			err = errors.New("wrong value")
 		}
 		second <- err
 	}()
-	waitFor(t, func() bool { return c.Stats().Misses == 2 })
+	waitUntil(t, func() bool { return c.Stats().Misses == 2 })
 	close(f.gate)
 	if err := <-second; err != nil {
 		t.Fatal(err)
@@ -265,7 +272,7 @@ func TestCacheCallerGivingUpDoesNotFailOthers(t *testing.T) {
 	if got := f.reads.Load(); got != 1 {
 		t.Fatalf("reads = %d, want 1: the second caller should share the first read", got)
 	}
-	mustResolve(t, c, tenantA, "api", "tok-patient")
+	mustResolve(t, c, cacheTenantA, "api", "tok-patient")
 	if got := f.reads.Load(); got != 1 {
 		t.Fatalf("reads = %d after a hit, want 1", got)
 	}
@@ -275,22 +282,22 @@ func TestCacheNegative(t *testing.T) {
 	f := newFakeBackend()
 	c, clk := testCache(t, f, CacheConfig{NegativeTTL: 2 * time.Second})
 	for range 3 {
-		if _, err := c.Resolve(context.Background(), tenantA, "missing"); !errors.Is(err, ErrNotFound) {
+		if _, err := c.Resolve(context.Background(), cacheTenantA, "missing"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("err = %v, want ErrNotFound", err)
 		}
 	}
 	if got := f.reads.Load(); got != 1 {
 		t.Fatalf("reads for a cached not-found = %d, want 1", got)
 	}
-	f.put(tenantA, "missing", "tok-now-there")
+	f.put(cacheTenantA, "missing", "tok-now-there")
 	clk.advance(2 * time.Second)
-	mustResolve(t, c, tenantA, "missing", "tok-now-there")
+	mustResolve(t, c, cacheTenantA, "missing", "tok-now-there")
 	if st := c.Stats(); st.NegativeHits != 2 {
 		t.Fatalf("negative hits = %d, want 2", st.NegativeHits)
 	}
 
 	// An invalid alias is not found without asking Vault.
-	if _, err := c.Resolve(context.Background(), tenantA, "no spaces"); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Resolve(context.Background(), cacheTenantA, "no spaces"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("invalid alias: err = %v, want ErrNotFound", err)
 	}
 	if got := f.reads.Load(); got != 2 {
@@ -300,12 +307,12 @@ func TestCacheNegative(t *testing.T) {
 
 func TestCacheArchivedAfterTTL(t *testing.T) {
 	f := newFakeBackend()
-	f.put(tenantA, "api", "tok-archived")
+	f.put(cacheTenantA, "api", "tok-archived")
 	c, clk := testCache(t, f, CacheConfig{TTL: time.Minute})
-	mustResolve(t, c, tenantA, "api", "tok-archived")
-	f.remove(tenantA, "api")
+	mustResolve(t, c, cacheTenantA, "api", "tok-archived")
+	f.remove(cacheTenantA, "api")
 	clk.advance(time.Minute)
-	if _, err := c.Resolve(context.Background(), tenantA, "api"); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Resolve(context.Background(), cacheTenantA, "api"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("archived: err = %v, want ErrNotFound", err)
 	}
 	if c.Len() != 0 {
@@ -316,22 +323,22 @@ func TestCacheArchivedAfterTTL(t *testing.T) {
 func TestCacheSizeBound(t *testing.T) {
 	f := newFakeBackend()
 	for _, a := range []string{"a", "b", "c"} {
-		f.put(tenantA, a, "tok-"+a)
+		f.put(cacheTenantA, a, "tok-"+a)
 	}
 	c, _ := testCache(t, f, CacheConfig{Size: 2})
-	mustResolve(t, c, tenantA, "a", "tok-a")
-	mustResolve(t, c, tenantA, "b", "tok-b")
-	mustResolve(t, c, tenantA, "a", "tok-a") // a is now the most recent
-	mustResolve(t, c, tenantA, "c", "tok-c") // evicts b
+	mustResolve(t, c, cacheTenantA, "a", "tok-a")
+	mustResolve(t, c, cacheTenantA, "b", "tok-b")
+	mustResolve(t, c, cacheTenantA, "a", "tok-a") // a is now the most recent
+	mustResolve(t, c, cacheTenantA, "c", "tok-c") // evicts b
 	if c.Len() != 2 {
 		t.Fatalf("Len = %d, want 2", c.Len())
 	}
 	before := f.reads.Load()
-	mustResolve(t, c, tenantA, "a", "tok-a")
+	mustResolve(t, c, cacheTenantA, "a", "tok-a")
 	if f.reads.Load() != before {
 		t.Fatal("a was evicted, but b was the least recently used")
 	}
-	mustResolve(t, c, tenantA, "b", "tok-b")
+	mustResolve(t, c, cacheTenantA, "b", "tok-b")
 	if f.reads.Load() != before+1 {
 		t.Fatal("b was not evicted")
 	}
@@ -340,7 +347,7 @@ func TestCacheSizeBound(t *testing.T) {
 func TestCacheStaleWhileUnavailable(t *testing.T) {
 	core, logs := observer.New(zap.DebugLevel)
 	f := newFakeBackend()
-	f.put(tenantA, "api", "tok-stale-distinctive-5e1f")
+	f.put(cacheTenantA, "api", "tok-stale-distinctive-5e1f")
 	c, err := newCache(f, CacheConfig{TTL: time.Minute, MaxStale: 5 * time.Minute}, zap.New(core), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -348,33 +355,33 @@ func TestCacheStaleWhileUnavailable(t *testing.T) {
 	clk := &fakeClock{}
 	c.clock = clk.read
 
-	mustResolve(t, c, tenantA, "api", "tok-stale-distinctive-5e1f")
+	mustResolve(t, c, cacheTenantA, "api", "tok-stale-distinctive-5e1f")
 	f.setDown(true)
 
 	// Past the TTL: the refresh fails, the stale value is served.
 	clk.advance(2 * time.Minute)
-	mustResolve(t, c, tenantA, "api", "tok-stale-distinctive-5e1f")
+	mustResolve(t, c, cacheTenantA, "api", "tok-stale-distinctive-5e1f")
 	// Vault now known down: served at once (a background read probes).
 	clk.advance(2 * time.Minute)
-	mustResolve(t, c, tenantA, "api", "tok-stale-distinctive-5e1f")
+	mustResolve(t, c, cacheTenantA, "api", "tok-stale-distinctive-5e1f")
 	if st := c.Stats(); st.StaleServed != 2 {
 		t.Fatalf("stale served = %d, want 2", st.StaleServed)
 	}
 	// Past MaxStale after the read: store_unavailable.
 	clk.advance(time.Minute)
-	_, err = c.Resolve(context.Background(), tenantA, "api")
+	_, err = c.Resolve(context.Background(), cacheTenantA, "api")
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("past max-stale: err = %v, want ErrUnavailable", err)
 	}
 	// A value never read is unavailable, not "not found".
-	if _, err := c.Resolve(context.Background(), tenantA, "never_read"); !errors.Is(err, ErrUnavailable) {
+	if _, err := c.Resolve(context.Background(), cacheTenantA, "never_read"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("uncached while down: err = %v, want ErrUnavailable", err)
 	}
 
 	// Vault back: recovers without a restart, with the current value.
-	f.put(tenantA, "api", "tok-after-recovery")
+	f.put(cacheTenantA, "api", "tok-after-recovery")
 	f.setDown(false)
-	mustResolve(t, c, tenantA, "api", "tok-after-recovery")
+	mustResolve(t, c, cacheTenantA, "api", "tok-after-recovery")
 
 	for _, e := range logs.All() {
 		line := fmt.Sprint(e.Message, e.ContextMap())
@@ -389,12 +396,12 @@ func TestCacheStaleWhileUnavailable(t *testing.T) {
 
 func TestCacheNoStaleOnPermissionError(t *testing.T) {
 	f := &permissionBackend{fakeBackend: newFakeBackend()}
-	f.put(tenantA, "api", "tok-revoked")
+	f.put(cacheTenantA, "api", "tok-revoked")
 	c, clk := testCache(t, f, CacheConfig{TTL: time.Minute})
-	mustResolve(t, c, tenantA, "api", "tok-revoked")
+	mustResolve(t, c, cacheTenantA, "api", "tok-revoked")
 	f.deny.Store(true)
 	clk.advance(time.Minute)
-	_, err := c.Resolve(context.Background(), tenantA, "api")
+	_, err := c.Resolve(context.Background(), cacheTenantA, "api")
 	if !errors.Is(err, ErrPermission) {
 		t.Fatalf("err = %v, want ErrPermission (a refused token must not be papered over with stale values)", err)
 	}
@@ -410,4 +417,182 @@ func (p *permissionBackend) Read(ctx context.Context, t secret.Tenant, alias str
 		return secret.Secret{}, fmt.Errorf("fake: %w", ErrPermission)
 	}
 	return p.fakeBackend.Read(ctx, t, alias)
+}
+
+// ---- Against the real dev Vault (bin/vaultdev through internal/vaulttest).
+
+// vaultTap is a reverse proxy in front of a dev Vault that counts the
+// requests reaching Vault: reads of secret values and of the change feed.
+// It can hold secret reads (to line up concurrent misses) and refuse every
+// request (a network outage between the sidecar and Vault).
+type vaultTap struct {
+	URL         string
+	secretReads atomic.Int64
+	feedReads   atomic.Int64
+	refuse      atomic.Bool
+	hold        atomic.Pointer[chan struct{}]
+}
+
+func newVaultTap(t *testing.T, target string) *vaultTap {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	tap := &vaultTap{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tap.refuse.Load() {
+			panic(http.ErrAbortHandler) // drop the connection
+		}
+		if r.Method == http.MethodGet {
+			switch {
+			case strings.HasPrefix(r.URL.Path, "/v1/secret/data/sidekey/orgs/"):
+				tap.secretReads.Add(1)
+				if h := tap.hold.Load(); h != nil {
+					<-*h
+				}
+			case r.URL.Path == "/v1/secret/data/sidekey/"+feedPath:
+				tap.feedReads.Add(1)
+			}
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	tap.URL = srv.URL
+	return tap
+}
+
+// uniqueTenant returns a tenant no other test uses.
+func uniqueTenant(t *testing.T) secret.Tenant {
+	t.Helper()
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return secret.Tenant{Org: "org-" + hex.EncodeToString(b), Domain: "mail"}
+}
+
+// vaultStore connects a Store to addr with token.
+func vaultStore(t *testing.T, addr, token string, timeout time.Duration) *Store {
+	t.Helper()
+	s, err := New(context.Background(), Config{Address: addr, Auth: AuthConfig{Token: token}, Timeout: timeout})
+	if err != nil {
+		t.Fatalf("vaultstore.New: %v", err)
+	}
+	return s
+}
+
+func createToken(t *testing.T, s *Store, tn secret.Tenant, alias, token string) {
+	t.Helper()
+	if _, err := s.Create(context.Background(), tn, CreateInput{
+		Alias: alias, Type: secret.TypeToken, Value: secret.Value{Token: token}, Actor: "cache-test",
+	}); err != nil {
+		t.Fatalf("create %s: %v", alias, err)
+	}
+}
+
+func TestCacheVaultCoalescedMissesAndHits(t *testing.T) {
+	srv := vaulttest.Shared(t)
+	admin := vaultStore(t, srv.Addr, srv.AdminToken(t), 0)
+	tap := newVaultTap(t, srv.Addr)
+	sidecar := vaultStore(t, tap.URL, srv.SidecarToken(t), 0)
+	tn := uniqueTenant(t)
+	createToken(t, admin, tn, "weather_fx", "tok-vault-coalesced-7f3a")
+
+	c, err := NewCache(sidecar, CacheConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold := make(chan struct{})
+	tap.hold.Store(&hold)
+
+	const n = 100
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := c.Resolve(context.Background(), tn, "weather_fx")
+			if err == nil && s.Value.Token != "tok-vault-coalesced-7f3a" {
+				err = fmt.Errorf("wrong value of %d bytes", len(s.Value.Token))
+			}
+			errs <- err
+		}()
+	}
+	// Vault answers only once every caller has missed.
+	waitUntil(t, func() bool { return c.Stats().Misses == n })
+	tap.hold.Store(nil)
+	close(hold)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := tap.secretReads.Load(); got != 1 {
+		t.Fatalf("%d concurrent misses made %d Vault reads, want 1", n, got)
+	}
+
+	// Hits do no Vault I/O: counted, and with Vault cut off.
+	for range 1000 {
+		mustResolve(t, c, tn, "weather_fx", "tok-vault-coalesced-7f3a")
+	}
+	tap.refuse.Store(true)
+	mustResolve(t, c, tn, "weather_fx", "tok-vault-coalesced-7f3a")
+	if got := tap.secretReads.Load(); got != 1 {
+		t.Fatalf("hits made %d more Vault reads, want 0", got-1)
+	}
+	if st := c.Stats(); st.Hits != 1001 {
+		t.Fatalf("hits = %d, want 1001", st.Hits)
+	}
+}
+
+func TestCacheVaultOutage(t *testing.T) {
+	srv := vaulttest.Start(t)
+	admin := vaultStore(t, srv.Addr, srv.AdminToken(t), 0)
+	// A short store timeout: a read of a stopped Vault gives up after 1 s
+	// of retries.
+	sidecar := vaultStore(t, srv.Addr, srv.SidecarToken(t), time.Second)
+	tn := uniqueTenant(t)
+	const value = "tok-vault-outage-c0ffee"
+	createToken(t, admin, tn, "api", value)
+
+	c, err := NewCache(sidecar, CacheConfig{TTL: time.Minute, MaxStale: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &fakeClock{}
+	c.clock = clk.read
+	mustResolve(t, c, tn, "api", value)
+
+	srv.Stop(t)
+	// Fresh: served from memory, Vault is not asked.
+	mustResolve(t, c, tn, "api", value)
+	// Past the TTL: the refresh fails, the value is served stale.
+	clk.advance(2 * time.Minute)
+	mustResolve(t, c, tn, "api", value)
+	clk.advance(2 * time.Minute)
+	mustResolve(t, c, tn, "api", value)
+	if st := c.Stats(); st.StaleServed != 2 {
+		t.Fatalf("stale served %d times, want 2", st.StaleServed)
+	}
+	// Past max-stale: store_unavailable.
+	clk.advance(2 * time.Minute)
+	_, err = c.Resolve(context.Background(), tn, "api")
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("past max-stale with Vault stopped: err = %v, want ErrUnavailable", err)
+	}
+	if strings.Contains(err.Error(), value) {
+		t.Fatal("the error holds the secret value")
+	}
+
+	// Vault back: the same cache recovers.
+	srv.Restart(t)
+	mustResolve(t, c, tn, "api", value)
+	if _, err := c.Resolve(context.Background(), tn, "missing"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after recovery, unknown alias: err = %v, want ErrNotFound", err)
+	}
 }

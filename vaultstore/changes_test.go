@@ -7,6 +7,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/internal/vaulttest"
 )
 
 // memFeed is an in-memory KV entry with KV v2 check-and-set semantics.
@@ -32,12 +35,12 @@ func (m *memFeed) putFeed(_ context.Context, l changeLog, cas int) error {
 		return fmt.Errorf("mem feed: cas %d, version %d: %w", cas, m.version, ErrConflict)
 	}
 	// Store what Vault would store: the JSON form.
-	m.data = roundTrip(l.encode())
+	m.data = feedJSONRoundTrip(l.encode())
 	m.version++
 	return nil
 }
 
-func roundTrip(data map[string]any) map[string]any {
+func feedJSONRoundTrip(data map[string]any) map[string]any {
 	l, err := decodeChangeLog(data)
 	if err != nil {
 		panic(err)
@@ -175,30 +178,30 @@ func syncedCache(t *testing.T, f *fakeBackend, cfg CacheConfig) (*Cache, *fakeCl
 
 func TestFeedEvictsChangedKeysOnly(t *testing.T) {
 	f := newFakeBackend()
-	f.put(tenantA, "rotated", "tok-old")
-	f.put(tenantA, "kept", "tok-kept")
-	f.put(tenantB, "rotated", "tok-other-tenant")
+	f.put(cacheTenantA, "rotated", "tok-old")
+	f.put(cacheTenantA, "kept", "tok-kept")
+	f.put(cacheTenantB, "rotated", "tok-other-tenant")
 	c, _ := syncedCache(t, f, CacheConfig{})
-	mustResolve(t, c, tenantA, "rotated", "tok-old")
-	mustResolve(t, c, tenantA, "kept", "tok-kept")
-	mustResolve(t, c, tenantB, "rotated", "tok-other-tenant")
-	if _, err := c.Resolve(context.Background(), tenantA, "gone"); !errors.Is(err, ErrNotFound) {
+	mustResolve(t, c, cacheTenantA, "rotated", "tok-old")
+	mustResolve(t, c, cacheTenantA, "kept", "tok-kept")
+	mustResolve(t, c, cacheTenantB, "rotated", "tok-other-tenant")
+	if _, err := c.Resolve(context.Background(), cacheTenantA, "gone"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("gone: err = %v, want ErrNotFound", err)
 	}
 	reads := f.reads.Load()
 
-	f.put(tenantA, "rotated", "tok-new")
-	f.put(tenantA, "gone", "tok-gone-appeared")
+	f.put(cacheTenantA, "rotated", "tok-new")
+	f.put(cacheTenantA, "gone", "tok-gone-appeared")
 	if err := c.poll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	mustResolve(t, c, tenantA, "kept", "tok-kept")
-	mustResolve(t, c, tenantB, "rotated", "tok-other-tenant")
+	mustResolve(t, c, cacheTenantA, "kept", "tok-kept")
+	mustResolve(t, c, cacheTenantB, "rotated", "tok-other-tenant")
 	if f.reads.Load() != reads {
 		t.Fatal("unchanged keys were evicted")
 	}
-	mustResolve(t, c, tenantA, "rotated", "tok-new")
-	mustResolve(t, c, tenantA, "gone", "tok-gone-appeared")
+	mustResolve(t, c, cacheTenantA, "rotated", "tok-new")
+	mustResolve(t, c, cacheTenantA, "gone", "tok-gone-appeared")
 	if st := c.Stats(); st.Evictions != 1 || st.Flushes != 1 {
 		t.Fatalf("stats %+v: want 1 eviction (the not-found is not counted) and only the first-sync flush", st)
 	}
@@ -211,7 +214,7 @@ func TestFeedFlushes(t *testing.T) {
 	}{
 		{"fell behind the window", func(f *fakeBackend) {
 			for i := range feedSize + 1 {
-				f.put(tenantB, fmt.Sprintf("x%d", i), "tok-x")
+				f.put(cacheTenantB, fmt.Sprintf("x%d", i), "tok-x")
 			}
 		}},
 		{"feed reset", func(f *fakeBackend) {
@@ -228,9 +231,9 @@ func TestFeedFlushes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeBackend()
-			f.put(tenantA, "api", "tok-api")
+			f.put(cacheTenantA, "api", "tok-api")
 			c, _ := syncedCache(t, f, CacheConfig{})
-			mustResolve(t, c, tenantA, "api", "tok-api")
+			mustResolve(t, c, cacheTenantA, "api", "tok-api")
 			tc.change(f)
 			_ = c.poll(context.Background())
 			if c.Len() != 0 {
@@ -242,16 +245,16 @@ func TestFeedFlushes(t *testing.T) {
 
 func TestFeedFirstPollFlushes(t *testing.T) {
 	f := newFakeBackend()
-	f.put(tenantA, "api", "tok-before-sync")
+	f.put(cacheTenantA, "api", "tok-before-sync")
 	c, _ := testCache(t, f, CacheConfig{})
-	mustResolve(t, c, tenantA, "api", "tok-before-sync")
+	mustResolve(t, c, cacheTenantA, "api", "tok-before-sync")
 	if err := c.poll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if c.Len() != 0 {
 		t.Fatal("a value read before the first poll survived it")
 	}
-	mustResolve(t, c, tenantA, "api", "tok-before-sync")
+	mustResolve(t, c, cacheTenantA, "api", "tok-before-sync")
 	if err := c.poll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -264,16 +267,16 @@ func TestFeedFirstPollFlushes(t *testing.T) {
 // change happened: that read may have fetched the old value.
 func TestFeedEvictionBeatsReadInFlight(t *testing.T) {
 	f := newFakeBackend()
-	f.put(tenantA, "api", "tok-in-flight")
+	f.put(cacheTenantA, "api", "tok-in-flight")
 	c, _ := syncedCache(t, f, CacheConfig{})
 	f.gate = make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.Resolve(context.Background(), tenantA, "api")
+		_, err := c.Resolve(context.Background(), cacheTenantA, "api")
 		done <- err
 	}()
-	waitFor(t, func() bool { return c.Stats().Reads == 1 })
-	f.put(tenantA, "api", "tok-rotated-meanwhile")
+	waitUntil(t, func() bool { return c.Stats().Reads == 1 })
+	f.put(cacheTenantA, "api", "tok-rotated-meanwhile")
 	if err := c.poll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -290,15 +293,15 @@ func TestFeedEvictionBeatsReadInFlight(t *testing.T) {
 // from the last time the feed was read, not from the value's read.
 func TestFeedConfirmsValues(t *testing.T) {
 	f := newFakeBackend()
-	f.put(tenantA, "api", "tok-confirmed")
+	f.put(cacheTenantA, "api", "tok-confirmed")
 	c, clk := syncedCache(t, f, CacheConfig{TTL: time.Hour, MaxStale: time.Minute})
-	mustResolve(t, c, tenantA, "api", "tok-confirmed")
+	mustResolve(t, c, cacheTenantA, "api", "tok-confirmed")
 	clk.advance(50 * time.Second)
 	if err := c.poll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	clk.advance(50 * time.Second) // 100 s after the read, 50 s after the poll
-	mustResolve(t, c, tenantA, "api", "tok-confirmed")
+	mustResolve(t, c, cacheTenantA, "api", "tok-confirmed")
 	if f.reads.Load() != 1 {
 		t.Fatal("a value confirmed by the feed was read again")
 	}
@@ -310,24 +313,24 @@ func TestFeedConfirmsValues(t *testing.T) {
 		t.Fatal("poll of an unreachable feed succeeded")
 	}
 	clk.advance(11 * time.Second)
-	if _, err := c.Resolve(context.Background(), tenantA, "api"); !errors.Is(err, ErrUnavailable) {
+	if _, err := c.Resolve(context.Background(), cacheTenantA, "api"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("err = %v, want ErrUnavailable past max-stale", err)
 	}
 }
 
 func TestRunStopsWithContext(t *testing.T) {
 	f := newFakeBackend()
-	f.put(tenantA, "api", "tok-run")
+	f.put(cacheTenantA, "api", "tok-run")
 	c, _ := testCache(t, f, CacheConfig{FeedInterval: time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	waitFor(t, func() bool { return c.Stats().FeedPolls >= 3 })
+	waitUntil(t, func() bool { return c.Stats().FeedPolls >= 3 })
 
 	// A change is picked up by the loop.
-	mustResolve(t, c, tenantA, "api", "tok-run")
-	f.put(tenantA, "api", "tok-run-rotated")
-	waitFor(t, func() bool { return c.Len() == 0 })
+	mustResolve(t, c, cacheTenantA, "api", "tok-run")
+	f.put(cacheTenantA, "api", "tok-run-rotated")
+	waitUntil(t, func() bool { return c.Len() == 0 })
 
 	cancel()
 	select {
@@ -368,4 +371,143 @@ func (b *blockingFeed) readChanges(ctx context.Context) (changeLog, error) {
 	b.entered <- struct{}{}
 	<-ctx.Done()
 	return changeLog{}, ctx.Err()
+}
+
+// ---- Against the real dev Vault.
+
+// resolvesWithin polls c until check accepts its answer, for at most d after
+// the change was made. The bound is the feed's correctness promise ("within
+// about two seconds"), not a speed measurement.
+func resolvesWithin(t *testing.T, c *Cache, tn secret.Tenant, alias string, d time.Duration, check func(secret.Secret, error) bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		s, err := c.Resolve(context.Background(), tn, alias)
+		if check(s, err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/%s: the change did not reach the cache within %v (last err: %v)", tn, alias, d, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestFeedVaultPropagation(t *testing.T) {
+	srv := vaulttest.Shared(t)
+	admin := vaultStore(t, srv.Addr, srv.AdminToken(t), 0)
+	tap := newVaultTap(t, srv.Addr)
+	sidecar := vaultStore(t, tap.URL, srv.SidecarToken(t), 0)
+	tn := uniqueTenant(t)
+	const cached = 20
+	for i := range cached {
+		createToken(t, admin, tn, fmt.Sprintf("s%02d", i), fmt.Sprintf("tok-feed-%02d-v1", i))
+	}
+
+	c, err := NewCache(sidecar, CacheConfig{}) // TTL 5m: only the feed can make changes visible
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	waitUntil(t, func() bool { return c.Stats().FeedPolls >= 1 }) // first sync done
+	for i := range cached {
+		mustResolve(t, c, tn, fmt.Sprintf("s%02d", i), fmt.Sprintf("tok-feed-%02d-v1", i))
+	}
+
+	// Idle: one feed read per poll, and no read per cached secret.
+	reads, polls, feedReads := tap.secretReads.Load(), c.Stats().FeedPolls, tap.feedReads.Load()
+	waitUntil(t, func() bool { return c.Stats().FeedPolls >= polls+3 })
+	dPolls := c.Stats().FeedPolls - polls
+	dFeed := tap.feedReads.Load() - feedReads
+	if d := tap.secretReads.Load() - reads; d != 0 {
+		t.Fatalf("%d Vault reads of secrets while idle with %d cached, want 0", d, cached)
+	}
+	if dFeed < int64(dPolls) || dFeed > int64(dPolls)+1 { // +1: a poll in flight
+		t.Fatalf("%d feed reads for %d polls, want one per poll", dFeed, dPolls)
+	}
+
+	// Rotate through the admin store: the sidecar's cache serves the new
+	// value within 2 s, re-reading only the rotated secret.
+	reads = tap.secretReads.Load()
+	if _, err := admin.Rotate(context.Background(), tn, "s07", RotateInput{Value: secret.Value{Token: "tok-feed-07-v2-rotated"}, Actor: "cache-test"}); err != nil {
+		t.Fatal(err)
+	}
+	resolvesWithin(t, c, tn, "s07", 2*time.Second, func(s secret.Secret, err error) bool {
+		return err == nil && s.Value.Token == "tok-feed-07-v2-rotated"
+	})
+	for i := range cached {
+		if i != 7 {
+			mustResolve(t, c, tn, fmt.Sprintf("s%02d", i), fmt.Sprintf("tok-feed-%02d-v1", i))
+		}
+	}
+	if d := tap.secretReads.Load() - reads; d != 1 {
+		t.Fatalf("a rotation cost %d Vault reads of secrets, want 1", d)
+	}
+
+	// Archive: unusable within 2 s.
+	if err := admin.Archive(context.Background(), tn, "s03", "cache-test"); err != nil {
+		t.Fatal(err)
+	}
+	resolvesWithin(t, c, tn, "s03", 2*time.Second, func(_ secret.Secret, err error) bool {
+		return errors.Is(err, ErrNotFound)
+	})
+
+	// Create of an alias that was looked up (and cached as not found).
+	if _, err := c.Resolve(context.Background(), tn, "late"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("late: err = %v, want ErrNotFound", err)
+	}
+	createToken(t, admin, tn, "late", "tok-feed-late")
+	resolvesWithin(t, c, tn, "late", 2*time.Second, func(s secret.Secret, err error) bool {
+		return err == nil && s.Value.Token == "tok-feed-late"
+	})
+}
+
+// Admin replicas append concurrently to the real feed with check-and-set:
+// no entry is lost and the sequence has no gap.
+func TestFeedVaultConcurrentAdmins(t *testing.T) {
+	srv := vaulttest.Start(t) // a feed of its own
+	token := srv.AdminToken(t)
+	admins := []*Store{vaultStore(t, srv.Addr, token, 0), vaultStore(t, srv.Addr, token, 0)}
+	tn := uniqueTenant(t)
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			createToken(t, admins[i%2], tn, fmt.Sprintf("c%02d", i), "tok-concurrent-admin")
+		}()
+	}
+	wg.Wait()
+
+	sidecar := vaultStore(t, srv.Addr, srv.SidecarToken(t), 0)
+	l, err := sidecar.readChanges(context.Background())
+	if err != nil {
+		t.Fatalf("the sidecar cannot read the feed: %v", err)
+	}
+	if l.Seq != n || len(l.Entries) != n {
+		t.Fatalf("feed seq %d with %d entries after %d creates, want %d", l.Seq, len(l.Entries), n, n)
+	}
+	seen := map[string]bool{}
+	for _, e := range l.Entries {
+		if e.Org != tn.Org || e.Domain != tn.Domain {
+			t.Fatalf("entry %d names another tenant", e.Seq)
+		}
+		seen[e.Alias] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct aliases in the feed, want %d", len(seen), n)
+	}
+	// The sidecar may read the feed but not write it.
+	if err := sidecar.putFeed(context.Background(), l.appended(changeEntry{Org: "x", Domain: "y", Alias: "z"}), n); !errors.Is(err, ErrPermission) {
+		t.Fatalf("sidecar write of the feed: err = %v, want ErrPermission", err)
+	}
 }
