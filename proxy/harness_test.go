@@ -333,3 +333,11 @@ func newKeysForTest(keys ...string) (*tenantauth.Keys, error) {
 	}
 	return tenantauth.NewKeys(bs...)
 }
+
+// httptestServer serves h on loopback and returns its base URL.
+func httptestServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	s := httptest.NewServer(h)
+	t.Cleanup(s.Close)
+	return s.URL
+}

@@ -3,6 +3,8 @@ package proxy
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sidekey/sidekey/vaultstore"
 )
 
 // Request modes, the "mode" label of sidekey_proxy_requests_total.
@@ -95,4 +97,30 @@ func (m *metrics) ok(mode string) { m.okByMode[mode].Inc() }
 
 func (m *metrics) failed(mode string, code Code) {
 	m.requests.WithLabelValues(mode, string(code)).Inc()
+}
+
+// cacheStatser is implemented by *vaultstore.Cache.
+type cacheStatser interface {
+	Stats() vaultstore.CacheStats
+}
+
+// registerCacheStats exports the cache's counters (hits, misses, stale
+// serving, Vault reads, feed polls) as sidekey_cache_* counters.
+func (m *metrics) registerCacheStats(c cacheStatser) {
+	counter := func(name, help string, get func(vaultstore.CacheStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(get(c.Stats())) })
+	}
+	m.reg.MustRegister(
+		counter("sidekey_cache_hits_total", "Secrets answered from the cache.", func(s vaultstore.CacheStats) uint64 { return s.Hits }),
+		counter("sidekey_cache_negative_hits_total", "Not-founds answered from the cache.", func(s vaultstore.CacheStats) uint64 { return s.NegativeHits }),
+		counter("sidekey_cache_misses_total", "Resolutions that needed Vault.", func(s vaultstore.CacheStats) uint64 { return s.Misses }),
+		counter("sidekey_cache_vault_reads_total", "Vault reads started (coalesced misses count once).", func(s vaultstore.CacheStats) uint64 { return s.Reads }),
+		counter("sidekey_cache_stale_served_total", "Values served past their TTL while Vault was unreachable.", func(s vaultstore.CacheStats) uint64 { return s.StaleServed }),
+		counter("sidekey_cache_unavailable_total", "Resolutions answered store_unavailable.", func(s vaultstore.CacheStats) uint64 { return s.Unavailable }),
+		counter("sidekey_cache_evictions_total", "Entries evicted by the change feed.", func(s vaultstore.CacheStats) uint64 { return s.Evictions }),
+		counter("sidekey_cache_flushes_total", "Whole-cache flushes.", func(s vaultstore.CacheStats) uint64 { return s.Flushes }),
+		counter("sidekey_cache_feed_polls_total", "Successful change-feed polls.", func(s vaultstore.CacheStats) uint64 { return s.FeedPolls }),
+		counter("sidekey_cache_feed_errors_total", "Failed change-feed polls.", func(s vaultstore.CacheStats) uint64 { return s.FeedErrors }),
+	)
 }

@@ -79,6 +79,9 @@ func New(cfg Config, log *zap.Logger) (*Proxy, error) {
 	p.inner = p.newServer("sidekey-proxy-tls")
 	p.inner.ConnState = p.connState
 	p.m = newMetrics(func() float64 { return float64(p.outer.GetOpenConnectionsCount()) })
+	if cs, ok := cfg.Resolver.(cacheStatser); ok {
+		p.m.registerCacheStats(cs)
+	}
 	leaves, err := newLeafCache(cfg.CA, cfg.LeafValidity, cfg.LeafCacheSize, p.m.leafIssued.Inc)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,203 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/internal/vaulttest"
+	"github.com/sidekey/sidekey/vaultstore"
+)
+
+// vaultEnv is a real dev Vault with an admin store (to write secrets, as
+// the admin API does) and the sidecar's cached reader (sidecar policy).
+type vaultEnv struct {
+	srv   *vaulttest.Server
+	admin *vaultstore.Store
+	side  *vaultstore.Store
+	cache *vaultstore.Cache
+}
+
+func startVault(t *testing.T) *vaultEnv {
+	t.Helper()
+	srv := vaulttest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	admin, err := vaultstore.New(ctx, vaultstore.Config{Address: srv.Addr, Auth: vaultstore.AuthConfig{Token: srv.AdminToken(t)}, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	side, err := vaultstore.New(ctx, vaultstore.Config{Address: srv.Addr, Auth: vaultstore.AuthConfig{Token: srv.SidecarToken(t)}, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := vaultstore.NewCache(side, vaultstore.CacheConfig{FeedInterval: 250 * time.Millisecond, NegativeTTL: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = cache.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return &vaultEnv{srv: srv, admin: admin, side: side, cache: cache}
+}
+
+func (v *vaultEnv) create(t *testing.T, tn secret.Tenant, alias string, s secret.Secret) {
+	t.Helper()
+	_, err := v.admin.Create(context.Background(), tn, vaultstore.CreateInput{
+		Alias: alias, Type: s.Type, Value: s.Value, AllowedHosts: s.AllowedHosts, Actor: "proxy-e2e",
+	})
+	if err != nil {
+		t.Fatalf("create %s/%s: %v", tn, alias, err)
+	}
+}
+
+// startVaultProxy runs a proxy whose resolver is the vaultstore cache.
+func startVaultProxy(t *testing.T, v *vaultEnv, mutate func(*Config)) *testProxy {
+	t.Helper()
+	return startProxy(t, func(c *Config) {
+		c.Resolver = v.cache
+		c.Ping = v.side.Ping
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+}
+
+func TestE2EVaultInjectionMatrix(t *testing.T) {
+	v := startVault(t)
+	for alias, s := range matrixSecrets() {
+		v.create(t, testTenant, alias, s)
+	}
+	tp := startVaultProxy(t, v, func(c *Config) { c.AllowPlainHTTPInjection = true })
+	runMatrix(t, tp, newUpstream(t, true), newUpstream(t, false))
+}
+
+func TestE2EVaultFailClosed(t *testing.T) {
+	v := startVault(t)
+	for alias, s := range matrixSecrets() {
+		v.create(t, testTenant, alias, s)
+	}
+	v.create(t, otherTenant, "support_only", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: "support-secret-value"}})
+	v.create(t, testTenant, "elsewhere", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: "elsewhere-value-123"}, AllowedHosts: []string{"api.other.example"}})
+	v.create(t, testTenant, "crlf", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: "abc\r\nX-Injected: 1"}})
+	tp := startVaultProxy(t, v, func(c *Config) { c.MaxBodyBytes = 64 << 10 })
+	runFailCases(t, tp, newUpstream(t, true), newUpstream(t, false), failCases(t))
+}
+
+// TestE2EArchivePropagates archives a secret that the proxy has cached and
+// checks that the proxy refuses it within two seconds.
+func TestE2EArchivePropagates(t *testing.T) {
+	v := startVault(t)
+	v.create(t, testTenant, "weather_fx", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: simpleValue}})
+	tp := startVaultProxy(t, v, nil)
+	up := newUpstream(t, true)
+	send := func() (*http.Response, []byte) {
+		req := mustReq("GET", up.url("/x"), nil, "")
+		req.Header.Set("Authorization", "Bearer {{secrets.weather_fx}}")
+		resp, err := tp.client(testTenant).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
+	}
+	if resp, body := send(); resp.StatusCode != 200 {
+		t.Fatalf("before archive: %d %s", resp.StatusCode, body)
+	}
+	if err := v.admin.Archive(context.Background(), testTenant, "weather_fx", "proxy-e2e"); err != nil {
+		t.Fatal(err)
+	}
+	archived := time.Now()
+	forwarded := up.count()
+	var resp *http.Response
+	var body []byte
+	for {
+		resp, body = send()
+		if resp.StatusCode != 200 || time.Since(archived) > 2*time.Second {
+			break
+		}
+		forwarded = up.count()
+		time.Sleep(100 * time.Millisecond)
+	}
+	wantError(t, resp, body, CodeSecretNotFound)
+	if up.count() != forwarded {
+		t.Fatal("a refused request reached the upstream")
+	}
+	t.Logf("archive refused after %v", time.Since(archived).Round(time.Millisecond))
+}
+
+// TestE2EVaultDownColdCache stops Vault before any secret is cached.
+func TestE2EVaultDownColdCache(t *testing.T) {
+	v := startVault(t)
+	v.create(t, testTenant, "weather_fx", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: simpleValue}})
+	tp := startVaultProxy(t, v, nil)
+	up := newUpstream(t, true)
+	v.srv.Stop(t)
+	req := mustReq("GET", up.url("/x"), nil, "")
+	req.Header.Set("Authorization", "Bearer {{secrets.weather_fx}}")
+	resp, body := absoluteRequest(t, tp, req, &testTenant)
+	wantError(t, resp, body, CodeStoreUnavailable)
+	if up.count() != 0 {
+		t.Fatal("the upstream received the request")
+	}
+}
+
+// TestE2EReadiness checks /readyz turns ready once Vault answered and the
+// metrics carry no value.
+func TestE2EReadinessAndMetrics(t *testing.T) {
+	v := startVault(t)
+	v.create(t, testTenant, "weather_fx", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: simpleValue}})
+	tp := startVaultProxy(t, v, nil)
+	ops := httptestServer(t, tp.p.OpsHandler())
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(ops + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still %d", resp.StatusCode)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	up := newUpstream(t, true)
+	up.answer = echoAnswer
+	req := mustReq("GET", up.url("/x"), nil, "")
+	req.Header.Set("Authorization", "Bearer {{secrets.weather_fx}}")
+	resp, err := tp.client(testTenant).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	mresp, err := http.Get(ops + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mresp.Body.Close()
+	metricsText, _ := io.ReadAll(mresp.Body)
+	for _, want := range []string{
+		`sidekey_proxy_requests_total{code="ok",mode="intercepted"} 1`,
+		`sidekey_proxy_injections_total{location="header"} 1`,
+		`sidekey_proxy_scrubbed_total{part="header"} 1`,
+		`sidekey_cache_misses_total 1`,
+		"sidekey_proxy_upstream_seconds_bucket",
+		"sidekey_proxy_secret_resolve_seconds_bucket",
+	} {
+		if !strings.Contains(string(metricsText), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(string(metricsText), simpleValue) || strings.Contains(string(metricsText), "weather_fx") {
+		t.Fatal("metrics carry a value or an alias")
+	}
+
+}
