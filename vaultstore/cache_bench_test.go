@@ -2,7 +2,11 @@ package vaultstore
 
 import (
 	"context"
+	"errors"
 	"testing"
+
+	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/internal/vaulttest"
 )
 
 // BenchmarkCacheHit measures Resolve on a fresh entry: no Vault I/O, and the
@@ -54,4 +58,42 @@ func benchHitCache(b *testing.B) *Cache {
 		}
 	})
 	return c
+}
+
+// BenchmarkCacheColdRead measures Resolve on a miss: one read of the real
+// dev Vault over loopback HTTP (sidecar token), decoding, and filling the
+// cache. The cache is flushed before every iteration.
+func BenchmarkCacheColdRead(b *testing.B) {
+	srv := vaulttest.Shared(b)
+	admin, err := New(context.Background(), Config{Address: srv.Addr, Auth: AuthConfig{Token: srv.AdminToken(b)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sidecar, err := New(context.Background(), Config{Address: srv.Addr, Auth: AuthConfig{Token: srv.SidecarToken(b)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tn := secret.Tenant{Org: "bench", Domain: "cold"}
+	if _, err := admin.Create(context.Background(), tn, CreateInput{
+		Alias: "weather_fx", Type: secret.TypeToken, Value: secret.Value{Token: "tok-bench-cold"},
+	}); err != nil && !errors.Is(err, ErrAliasTaken) {
+		b.Fatal(err)
+	}
+	c, err := NewCache(sidecar, CacheConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		c.mu.Lock()
+		c.flushLocked()
+		c.mu.Unlock()
+		if _, err := c.Resolve(ctx, tn, "weather_fx"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if st := c.Stats(); st.Reads != st.Misses {
+		b.Fatalf("%d misses made %d reads", st.Misses, st.Reads)
+	}
 }
