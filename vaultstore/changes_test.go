@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -346,6 +348,20 @@ func TestRunStopsWithContext(t *testing.T) {
 	if f.polls.Load() != polls {
 		t.Fatal("the feed was polled after Run returned")
 	}
+	assertNoRunGoroutine(t)
+}
+
+// assertNoRunGoroutine fails when a goroutine is still inside Cache.Run or
+// a poll.
+func assertNoRunGoroutine(t *testing.T) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	for _, fn := range []string{"vaultstore.(*Cache).Run", "vaultstore.(*Cache).poll"} {
+		if strings.Contains(stacks, fn) {
+			t.Fatalf("a goroutine is still in %s after Run returned", fn)
+		}
+	}
 }
 
 // A poll stuck on an unresponsive Vault ends with Run's context.
@@ -360,6 +376,7 @@ func TestRunStopsDuringSlowPoll(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Run returned %v, want nil", err)
 	}
+	assertNoRunGoroutine(t)
 }
 
 type blockingFeed struct {
