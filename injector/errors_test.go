@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sidekey/sidekey/internal/secret"
@@ -25,10 +26,19 @@ func inBody(contentType, contentEncoding string) partFunc {
 	}
 }
 
+// testGzipWriters keeps gzip writers between calls of gz: a new writer
+// costs about 1 MB, which would dominate the fuzz target.
+var testGzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return zw
+}}
+
 func gz(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
+	zw := testGzipWriters.Get().(*gzip.Writer)
+	defer testGzipWriters.Put(zw)
+	zw.Reset(&buf)
 	if _, err := zw.Write(b); err != nil {
 		t.Fatal(err)
 	}
