@@ -110,7 +110,8 @@ func toAPIError(err error) *apiError {
 		return wrap(CodeConflict, "the secret was changed concurrently; retry")
 	case errors.Is(err, vaultstore.ErrUnavailable),
 		errors.Is(err, vaultstore.ErrPermission),
-		errors.Is(err, context.DeadlineExceeded):
+		errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, context.Canceled):
 		return wrap(CodeStoreUnavailable, "the secret store is unavailable; retry later")
 	default:
 		return wrap(CodeInternal, "internal error")

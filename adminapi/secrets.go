@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -215,7 +216,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, req *request) (i
 	if err := verr.Err(); err != nil {
 		return 0, nil, err
 	}
-	m, err := s.store.Create(r.Context(), req.tenant, vaultstore.CreateInput{
+	m, err := s.store.Create(writeContext(r), req.tenant, vaultstore.CreateInput{
 		Alias: alias, Type: typ, Value: value, AllowedHosts: hosts, Actor: req.claims.Subject,
 	})
 	if err != nil {
@@ -276,7 +277,7 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request, req *request) (i
 	if err != nil {
 		return 0, nil, err
 	}
-	m, err := s.store.Rotate(r.Context(), req.tenant, alias, vaultstore.RotateInput{
+	m, err := s.store.Rotate(writeContext(r), req.tenant, alias, vaultstore.RotateInput{
 		Type: cur.Type, Value: value, AllowedHosts: hosts, Actor: req.claims.Subject,
 	})
 	if err != nil {
@@ -296,10 +297,17 @@ func (s *Server) archive(_ http.ResponseWriter, r *http.Request, req *request) (
 		return 0, nil, err
 	}
 	req.rec.typ = cur.Type
-	if err := s.store.Archive(r.Context(), req.tenant, alias, req.claims.Subject); err != nil {
+	if err := s.store.Archive(writeContext(r), req.tenant, alias, req.claims.Subject); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, nil
+}
+
+// writeContext is the context of a store write: a client that hangs up
+// does not cancel a write half-way, so the audit line tells what happened.
+// The store bounds the write with its own timeout (vaultstore.Config.Timeout).
+func writeContext(r *http.Request) context.Context {
+	return context.WithoutCancel(r.Context())
 }
 
 // checkValue validates a request's value for type t and bounds its size.
