@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/internal/vaulttest"
@@ -526,5 +531,44 @@ func TestFeedVaultConcurrentAdmins(t *testing.T) {
 	// The sidecar may read the feed but not write it.
 	if err := sidecar.putFeed(context.Background(), l.appended(changeEntry{Org: "x", Domain: "y", Alias: "z"}), n); !errors.Is(err, ErrPermission) {
 		t.Fatalf("sidecar write of the feed: err = %v, want ErrPermission", err)
+	}
+}
+
+// A change that cannot be recorded does not fail the secret write: the
+// write is reported as done and the failure is logged, without the value.
+func TestFeedVaultRecordFailureKeepsWrite(t *testing.T) {
+	srv := vaulttest.Shared(t)
+	// The admin policy without the feed paths.
+	hcl := filepath.Join(t.TempDir(), "no-feed.hcl")
+	rules := `path "secret/data/sidekey/orgs/*" { capabilities = ["create", "update", "delete"] }
+path "secret/metadata/sidekey/orgs/*" { capabilities = ["read", "list", "update"] }
+path "auth/token/lookup-self" { capabilities = ["read"] }
+path "auth/token/renew-self" { capabilities = ["update"] }`
+	if err := os.WriteFile(hcl, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv.WritePolicy(t, "sidekey-admin-no-feed", hcl)
+	core, logs := observer.New(zap.WarnLevel)
+	admin, err := New(context.Background(), Config{
+		Address: srv.Addr, Auth: AuthConfig{Token: srv.Token(t, "sidekey-admin-no-feed")}, Logger: zap.New(core),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn := uniqueTenant(t)
+	const value = "tok-unrecorded-9d2c"
+	createToken(t, admin, tn, "api", value)
+
+	sidecar := vaultStore(t, srv.Addr, srv.SidecarToken(t), 0)
+	got, err := sidecar.Read(context.Background(), tn, "api")
+	if err != nil || got.Value.Token != value {
+		t.Fatalf("the secret write was lost: err = %v", err)
+	}
+	warned := logs.FilterMessageSnippet("change not recorded").All()
+	if len(warned) != 1 {
+		t.Fatalf("%d warnings about the unrecorded change, want 1", len(warned))
+	}
+	if line := fmt.Sprint(warned[0].Message, warned[0].ContextMap()); strings.Contains(line, value) {
+		t.Fatal("the warning holds the secret value")
 	}
 }
