@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // chromiumPath is Debian's Chromium, which `make deps` installs.
@@ -52,8 +53,30 @@ func TestBrowser(t *testing.T) {
 		name string
 		run  func(t *testing.T)
 	}{
-		{"sign in as org admin and open a domain", func(t *testing.T) {
+		{"a token the server refuses is explained in plain words", func(t *testing.T) {
 			b.do(t, chromedp.Navigate(env.URL+"/"), chromedp.WaitVisible(chromedp.ID("signin-token")))
+			// Well-formed claims, signed with a key the server does not know.
+			b.do(t,
+				chromedp.SendKeys(chromedp.ID("signin-token"), foreignToken(t)),
+				chromedp.Click(chromedp.ID("signin-submit")),
+				chromedp.WaitVisible(chromedp.ID("signin-error")),
+			)
+			if got := b.text(t, "#signin-error"); got != "Your session has expired or the token is no longer valid. Sign in again." {
+				t.Fatalf("sign-in error = %q", got)
+			}
+			if stored := b.eval(t, `String(sessionStorage.getItem("sidekey.token"))`); stored != "null" {
+				t.Fatal("a refused token stayed in sessionStorage")
+			}
+			b.do(t,
+				chromedp.SendKeys(chromedp.ID("signin-token"), "not-a-token"),
+				chromedp.Click(chromedp.ID("signin-submit")),
+			)
+			if got := b.text(t, "#signin-error"); !strings.HasPrefix(got, "This is not an API token") {
+				t.Fatalf("sign-in error for garbage = %q", got)
+			}
+			b.do(t, chromedp.Evaluate[chromedp.Void](`document.getElementById("signin-token").value = ""`))
+		}},
+		{"sign in as org admin and open a domain", func(t *testing.T) {
 			b.do(t,
 				chromedp.SendKeys(chromedp.ID("signin-token"), orgAdmin),
 				chromedp.Click(chromedp.ID("signin-submit")),
@@ -179,7 +202,8 @@ func TestBrowser(t *testing.T) {
 			if n := b.eval(t, `String(document.querySelectorAll("#secrets-body tr").length)`); n != "3" {
 				t.Fatalf("rows = %s, want 3", n)
 			}
-			b.shot(t, shots, "secrets-list")
+			b.do(t, chromedp.WaitVisible(chromedp.CSS(`#macro-list [data-reference="{{secrets.gcp_config.client_id}}"]`)))
+			b.shotFull(t, shots, "secrets-list")
 		}},
 		{"the Macro Manager copies a reference in one click", func(t *testing.T) {
 			refs := b.eval(t, `[...document.querySelectorAll("#macro-list .macro-ref")].map(e => e.textContent).join("\n")`)
@@ -343,6 +367,23 @@ func TestBrowser(t *testing.T) {
 	b.checkConsole(t)
 }
 
+// foreignToken is an org admin token for acme signed with a key of its own.
+func foreignToken(t *testing.T) string {
+	t.Helper()
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"sub": "mallory", "role": "org_admin", "org": "acme", "domains": []string{"shop"},
+		"exp": time.Now().Add(time.Hour).Unix(),
+	}).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // values are the secret values typed into the page.
 type values struct {
 	token, token2, username, password, json, jsonInvalid, otherToken string
@@ -431,9 +472,15 @@ func startBrowser(t *testing.T, origin string) *browserT {
 			if err != nil {
 				return
 			}
+			text := m.String()
+			// Chrome logs every API error answer as a failed load; the
+			// steps that expect one check the page instead.
+			if strings.Contains(m.URL, "/v1/") && strings.Contains(text, "Failed to load resource") {
+				continue
+			}
 			if m.Type == chromedp.ConsoleError || m.IsException() || m.Type == chromedp.ConsoleWarning {
 				b.mu.Lock()
-				b.console = append(b.console, fmt.Sprintf("%s %s:%d: %s", m.Type, m.URL, m.Line+1, m))
+				b.console = append(b.console, fmt.Sprintf("%s %s:%d: %s", m.Type, m.URL, m.Line+1, text))
 				b.mu.Unlock()
 			}
 		}
@@ -468,8 +515,29 @@ func (b *browserT) do(t *testing.T, actions ...chromedp.Action[chromedp.Void]) {
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatalf("browser: %v", err)
+		t.Fatalf("browser: %v; page state: %s", err, b.state())
 	}
+}
+
+// state describes the page for a failure message: what is open and where
+// the focus is. It reads no input values.
+func (b *browserT) state() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({
+		hash: location.hash,
+		drawerOpen: document.getElementById("drawer").open,
+		archiveOpen: document.getElementById("archive-dialog").open,
+		focus: document.activeElement && (document.activeElement.id || document.activeElement.tagName),
+		rows: [...document.querySelectorAll("#secrets-body tr")].map(r => r.dataset.alias),
+		banner: document.getElementById("banner").hidden ? "" : document.getElementById("banner-text").textContent,
+		formError: document.getElementById("form-error").textContent,
+		archiveError: document.getElementById("archive-error").textContent,
+	})`))
+	if err != nil {
+		return "unknown (" + err.Error() + ")"
+	}
+	return s
 }
 
 func (b *browserT) eval(t *testing.T, js string) string {
@@ -591,11 +659,26 @@ func (b *browserT) waitAttr(t *testing.T, sel, attr, want string) {
 	}
 }
 
+// shot writes a screenshot of the viewport; shotFull one of the whole page.
 func (b *browserT) shot(t *testing.T, dir, name string) {
+	t.Helper()
+	b.screenshot(t, dir, name, chromedp.CaptureScreenshot())
+}
+
+func (b *browserT) shotFull(t *testing.T, dir, name string) {
+	t.Helper()
+	b.screenshot(t, dir, name, chromedp.FullScreenshot(100))
+}
+
+func (b *browserT) screenshot(t *testing.T, dir, name string, capture chromedp.Action[[]byte]) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	// The transient toast would hide part of the page.
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById("toast").classList.remove("show")`)); err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	png, err := chromedp.Run(ctx, capture)
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}

@@ -89,7 +89,8 @@ function fieldErrors(err) {
 
 async function api(method, path, body) {
   const url = `/v1/orgs/${encodeURIComponent(state.org)}/domains/${encodeURIComponent(state.domain)}${path}`;
-  const headers = { Authorization: `Bearer ${state.token}`, Accept: 'application/json' };
+  const token = state.token;
+  const headers = { Authorization: `Bearer ${token}`, Accept: 'application/json' };
   const init = { method, headers, cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -113,7 +114,8 @@ async function api(method, path, body) {
   if (!res.ok) {
     const e = (data && data.error) || {};
     const err = new APIError(res.status, e.code || statusCode(res.status), e.message || '', e.fields);
-    if (err.code === 'unauthenticated') expireSession();
+    // A late answer to a session that has already ended changes nothing.
+    if (err.code === 'unauthenticated' && token === state.token) expireSession();
     throw err;
   }
   return data;
