@@ -81,15 +81,7 @@ func newAuthenticator(cfg AuthConfig) (authenticator, error) {
 		if jwt == "" {
 			jwt = DefaultKubernetesJWTFile
 		}
-		opts := []kubernetes.LoginOption{kubernetes.WithServiceAccountTokenPath(jwt)}
-		if cfg.MountPath != "" {
-			opts = append(opts, kubernetes.WithMountPath(cfg.MountPath))
-		}
-		a, err := kubernetes.NewKubernetesAuth(cfg.Role, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("vaultstore: kubernetes auth: %w", err)
-		}
-		return &methodAuth{method: MethodKubernetes, m: a}, nil
+		return &kubeAuth{role: cfg.Role, jwtFile: jwt, mount: cfg.MountPath}, nil
 	default:
 		return nil, fmt.Errorf("vaultstore: unknown auth method %q (want token, approle or kubernetes)", cfg.Method)
 	}
@@ -153,6 +145,33 @@ func (a *methodAuth) login(ctx context.Context, c *api.Client) (*api.SecretAuth,
 		return nil, errors.New("login answered without a token")
 	}
 	return sec.Auth, nil
+}
+
+// kubeAuth logs in with the pod's service account token. The file is read
+// at every login: Kubernetes rotates projected tokens, and vault/api's
+// helper would keep the one it read first.
+type kubeAuth struct {
+	role, jwtFile, mount string
+}
+
+func (a *kubeAuth) name() string { return MethodKubernetes }
+
+func (a *kubeAuth) canRelogin() bool { return true }
+
+func (a *kubeAuth) login(ctx context.Context, c *api.Client) (*api.SecretAuth, error) {
+	raw, err := os.ReadFile(a.jwtFile)
+	if err != nil {
+		return nil, fmt.Errorf("read service account token: %w", err)
+	}
+	opts := []kubernetes.LoginOption{kubernetes.WithServiceAccountToken(strings.TrimSpace(string(raw)))}
+	if a.mount != "" {
+		opts = append(opts, kubernetes.WithMountPath(a.mount))
+	}
+	m, err := kubernetes.NewKubernetesAuth(a.role, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return (&methodAuth{method: MethodKubernetes, m: m}).login(ctx, c)
 }
 
 // login obtains a token, retrying transient failures within ctx.

@@ -683,12 +683,18 @@ func TestLoginFailures(t *testing.T) {
 		{"wrong secret id", AuthConfig{Method: MethodAppRole, RoleID: roleID, SecretID: "00000000-0000-0000-0000-000000000000"}, ErrPermission},
 		{"unknown method", AuthConfig{Method: "ldap"}, nil},
 		{"kubernetes without role", AuthConfig{Method: MethodKubernetes}, nil},
+		{"kubernetes token file missing", AuthConfig{Method: MethodKubernetes, Role: "r", JWTFile: "/nonexistent/token"}, nil},
+		{"token file missing", AuthConfig{TokenFile: "/nonexistent/token"}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(t.Context(), Config{Address: srv.Addr, Auth: tc.auth, Timeout: 5 * time.Second})
 			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
 				t.Fatalf("New: %v, want %v", err, tc.want)
+			}
+			// A local mistake is reported as such, not as an outage.
+			if errors.Is(err, ErrUnavailable) {
+				t.Fatalf("New: %v, want a configuration error, not ErrUnavailable", err)
 			}
 		})
 	}

@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -40,8 +43,15 @@ func classify(err error) errKind {
 	}
 	var re *api.ResponseError
 	if !errors.As(err, &re) {
-		// No HTTP answer: refused, reset, DNS, TLS handshake, EOF.
-		return kindTransient
+		// No HTTP answer: refused, reset, DNS, TLS handshake, EOF. Other
+		// failures (a token file that cannot be read, a malformed
+		// answer) do not heal by retrying.
+		var ue *url.Error
+		var oe *net.OpError
+		if errors.As(err, &ue) || errors.As(err, &oe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return kindTransient
+		}
+		return kindPermanent
 	}
 	switch {
 	case re.StatusCode == http.StatusForbidden:

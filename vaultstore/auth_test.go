@@ -1,0 +1,158 @@
+package vaultstore
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/internal/vaulttest"
+)
+
+// TestKubernetesLogin logs in with Vault's real Kubernetes auth method. The
+// Kubernetes API that Vault asks to review the service account token is a
+// stand-in (no cluster runs here) that accepts exactly the one token.
+func TestKubernetesLogin(t *testing.T) {
+	srv := vaulttest.Shared(t)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saJWT, err := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
+		"iss":                                    "kubernetes/serviceaccount",
+		"sub":                                    "system:serviceaccount:sidekey:sidekey-proxy",
+		"kubernetes.io/serviceaccount/namespace": "sidekey",
+		"kubernetes.io/serviceaccount/service-account.name": "sidekey-proxy",
+		"kubernetes.io/serviceaccount/service-account.uid":  "uid-1",
+	}).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var reviews atomic.Int64
+	kube := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/apis/authentication.k8s.io/v1/tokenreviews" {
+			http.NotFound(w, r)
+			return
+		}
+		var review struct {
+			Spec struct {
+				Token string `json:"token"`
+			} `json:"spec"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&review); err != nil {
+			http.Error(w, "bad review", http.StatusBadRequest)
+			return
+		}
+		reviews.Add(1)
+		status := map[string]any{"authenticated": false}
+		if review.Spec.Token == saJWT {
+			status = map[string]any{"authenticated": true, "user": map[string]any{
+				"username": "system:serviceaccount:sidekey:sidekey-proxy", "uid": "uid-1",
+			}}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "status": status,
+		})
+	}))
+	t.Cleanup(kube.Close)
+
+	root := srv.Client(t).Logical()
+	if _, err := root.Write("auth/kubernetes/config", map[string]any{
+		"kubernetes_host": kube.URL, "disable_local_ca_jwt": true,
+	}); err != nil {
+		t.Fatalf("configure kubernetes auth: %v", err)
+	}
+	if _, err := root.Write("auth/kubernetes/role/sidecar", map[string]any{
+		"bound_service_account_names":      []string{"sidekey-proxy"},
+		"bound_service_account_namespaces": []string{"sidekey"},
+		"token_policies":                   []string{srv.SidecarPolicy(t)},
+		"token_no_default_policy":          true,
+		"token_ttl":                        "1h",
+	}); err != nil {
+		t.Fatalf("write kubernetes role: %v", err)
+	}
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "token"), filepath.Join(dir, "other")
+	if err := os.WriteFile(good, []byte(saJWT+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
+		"iss":                                    "kubernetes/serviceaccount",
+		"kubernetes.io/serviceaccount/namespace": "sidekey",
+		"kubernetes.io/serviceaccount/service-account.name": "sidekey-proxy",
+		"kubernetes.io/serviceaccount/service-account.uid":  "uid-2",
+	}).SignedString(key)
+	if err := os.WriteFile(bad, []byte(other), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	admin := stStore(t, srv, stToken(srv.AdminToken(t)))
+	tn := stTenant(t)
+	var vals stValues
+	val := vals.new(t)
+	mustCreate(t, admin, tn, CreateInput{Alias: "a", Type: secret.TypeToken, Value: secret.Value{Token: val}})
+
+	s := stStore(t, srv, AuthConfig{Method: MethodKubernetes, Role: "sidecar", JWTFile: good})
+	mustReadToken(t, s, tn, "a", val)
+	if reviews.Load() == 0 {
+		t.Fatal("Vault never asked the Kubernetes API to review the token")
+	}
+	if _, err := New(t.Context(), Config{Address: srv.Addr, Auth: AuthConfig{Method: MethodKubernetes, Role: "sidecar", JWTFile: bad}}); err == nil {
+		t.Fatal("login with a token the Kubernetes API rejects succeeded")
+	}
+}
+
+// TestRunLeavesNoGoroutine checks that Run and its lifetime watcher end with
+// the context (no other test runs a store's Run concurrently: the tests that
+// do are parallel, and parallel tests start after this one).
+func TestRunLeavesNoGoroutine(t *testing.T) {
+	srv := vaulttest.Shared(t)
+	s := stStore(t, srv, stToken(srv.TokenTTL(t, 2*time.Second, srv.SidecarPolicy(t))))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	// Let the watcher renew at least once.
+	deadline := time.Now().Add(10 * time.Second)
+	for !hasGoroutine("LifetimeWatcher") {
+		if time.Now().After(deadline) {
+			t.Fatal("no lifetime watcher running")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not stop with its context")
+	}
+	for _, fn := range []string{"LifetimeWatcher", "(*Store).Run", "(*Store).watch", "(*Store).reloginLoop"} {
+		if hasGoroutine(fn) {
+			t.Errorf("a goroutine in %s is left after Run returned", fn)
+		}
+	}
+}
+
+func hasGoroutine(fn string) bool {
+	buf := make([]byte, 1<<20)
+	n := runtime.Stack(buf, true)
+	return strings.Contains(string(buf[:n]), fn)
+}
