@@ -155,8 +155,11 @@ func (p *Proxy) kickTunnels(force bool) {
 	p.tunnelMu.Lock()
 	defer p.tunnelMu.Unlock()
 	for c, tc := range p.tunnelConns {
-		if force || (tc != nil && tc.idle.Load()) {
-			_ = c.SetDeadline(time.Unix(1, 0))
+		switch {
+		case tc != nil && (force || tc.idle.Load()):
+			tc.end()
+		case tc == nil && force:
+			_ = c.SetDeadline(past)
 		}
 	}
 }

@@ -84,6 +84,12 @@ type upstream struct {
 
 func newUpstream(t *testing.T, useTLS bool) *upstream {
 	t.Helper()
+	return newUpstreamFor(t, useTLS, upstreamHost)
+}
+
+// newUpstreamFor starts an upstream whose certificate names host.
+func newUpstreamFor(t *testing.T, useTLS bool, host string) *upstream {
+	t.Helper()
 	u := &upstream{}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -100,7 +106,7 @@ func newUpstream(t *testing.T, useTLS bool) *upstream {
 	})
 	if useTLS {
 		u.srv = httptest.NewUnstartedServer(h)
-		u.srv.TLS = &tls.Config{Certificates: []tls.Certificate{upstreamCert(t)}}
+		u.srv.TLS = &tls.Config{Certificates: []tls.Certificate{upstreamCert(t, host)}}
 		u.srv.StartTLS()
 	} else {
 		u.srv = httptest.NewServer(h)
@@ -143,13 +149,13 @@ var (
 
 // upstreamCert returns a certificate for upstreamHost and 127.0.0.1 from
 // a test CA that the proxy trusts through Config.UpstreamRoots.
-func upstreamCert(t *testing.T) tls.Certificate {
+func upstreamCert(t *testing.T, host string) tls.Certificate {
 	t.Helper()
 	upstreamCAOnce.Do(func() { upstreamCA, upstreamCAErr = ca.New("upstream test CA", time.Hour) })
 	if upstreamCAErr != nil {
 		t.Fatal(upstreamCAErr)
 	}
-	leaf, err := upstreamCA.Issue(upstreamHost, time.Now(), time.Hour)
+	leaf, err := upstreamCA.Issue(host, time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +163,7 @@ func upstreamCert(t *testing.T) tls.Certificate {
 }
 
 func upstreamRoots(t *testing.T) *x509.CertPool {
-	upstreamCert(t)
+	upstreamCert(t, upstreamHost)
 	pool := x509.NewCertPool()
 	pool.AddCert(upstreamCA.Cert)
 	return pool
@@ -221,17 +227,30 @@ var testKeys = func() *tenantauth.Keys {
 // one), allowing loopback upstreams unless mutate says otherwise.
 func startProxy(t *testing.T, mutate func(*Config)) *testProxy {
 	t.Helper()
+	return startProxyWithLogger(t, zap.NewNop(), mutate)
+}
+
+var loopbackCIDRs = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+func testCA(t *testing.T) *ca.CA {
+	t.Helper()
 	authority, err := ca.New("Sidekey test CA", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return authority
+}
+
+func startProxyWithLogger(t *testing.T, log *zap.Logger, mutate func(*Config)) *testProxy {
+	t.Helper()
+	authority := testCA(t)
 	res := newFakeResolver()
 	cfg := Config{
 		Resolver:           res,
 		Keys:               testKeys,
 		CA:                 authority,
 		UpstreamRoots:      upstreamRoots(t),
-		AllowUpstreamCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		AllowUpstreamCIDRs: loopbackCIDRs,
 		ScrubResponses:     true,
 		LookupNetIP:        loopbackLookup,
 		DrainTimeout:       2 * time.Second,
@@ -239,7 +258,7 @@ func startProxy(t *testing.T, mutate func(*Config)) *testProxy {
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	p, err := New(cfg, zap.NewNop())
+	p, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

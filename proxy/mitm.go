@@ -22,6 +22,33 @@ type tunnelConn struct {
 	dest   dest
 	raw    net.Conn    // the hijacked client connection
 	idle   atomic.Bool // between requests (set by the inner server's ConnState)
+	ended  atomic.Bool // kicked by a drain: every deadline is in the past
+}
+
+var past = time.Unix(1, 0)
+
+// end makes every pending and future read or write fail, which ends the
+// inner server's loop on this connection.
+func (tc *tunnelConn) end() {
+	tc.ended.Store(true)
+	_ = tc.raw.SetDeadline(past)
+}
+
+// SetDeadline keeps an ended connection's deadline in the past (the inner
+// server sets its idle deadline after each request).
+func (tc *tunnelConn) SetDeadline(t time.Time) error {
+	if tc.ended.Load() {
+		t = past
+	}
+	return tc.Conn.SetDeadline(t)
+}
+
+// SetReadDeadline: see SetDeadline.
+func (tc *tunnelConn) SetReadDeadline(t time.Time) error {
+	if tc.ended.Load() {
+		t = past
+	}
+	return tc.Conn.SetReadDeadline(t)
 }
 
 // connState follows intercepted connections between requests; during a
@@ -34,7 +61,7 @@ func (p *Proxy) connState(c net.Conn, s fasthttp.ConnState) {
 	idle := s == fasthttp.StateIdle
 	tc.idle.Store(idle)
 	if idle && p.draining.Load() {
-		_ = tc.raw.SetDeadline(time.Unix(1, 0))
+		tc.end()
 	}
 }
 

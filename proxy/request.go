@@ -93,6 +93,9 @@ func (p *Proxy) serveRequest(ctx *fasthttp.RequestCtx, tc *tunnelConn) {
 		return
 	}
 	p.m.ok(mode)
+	if tc != nil && p.draining.Load() {
+		ctx.SetConnectionClose() // the inner server has no listener to stop
+	}
 	if ce := p.log.Check(zap.DebugLevel, "request"); ce != nil {
 		ce.Write(zap.String("mode", mode), zap.String("tenant", tenant.String()),
 			zap.String("dest", d.authority), zap.Int("status", ctx.Response.StatusCode()))

@@ -152,14 +152,21 @@ func (p *Proxy) drain() error {
 	defer cancel()
 	var wg sync.WaitGroup
 	var outerErr error
-	wg.Add(2)
-	go func() { defer wg.Done(); outerErr = p.outer.ShutdownWithContext(dctx) }()
-	go func() { defer wg.Done(); _ = p.inner.ShutdownWithContext(dctx) }()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		outerErr = p.outer.ShutdownWithContext(dctx)
+		p.log.Debug("listener drained")
+	}()
+	// The inner server has no listener, so its Shutdown would not stop it:
+	// intercepted connections close after their request in flight
+	// (serveRequest) or at once when idle (connState, kickTunnels).
 	p.kickTunnels(false)
 	tunnelsDone := make(chan struct{})
 	go func() { p.tunnelWG.Wait(); close(tunnelsDone) }()
 	select {
 	case <-tunnelsDone:
+		p.log.Debug("tunnels closed")
 	case <-dctx.Done():
 		p.kickTunnels(true)
 		<-tunnelsDone

@@ -1,0 +1,198 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/sidekey/sidekey/internal/secret"
+)
+
+func TestConnectToIPAddress(t *testing.T) {
+	tp := startProxy(t, nil)
+	tp.resolver.put(testTenant, "weather_fx", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: simpleValue}, AllowedHosts: []string{"127.0.0.1"}})
+	up := newUpstreamFor(t, true, "127.0.0.1")
+	req := mustReq("GET", "https://127.0.0.1:"+up.port()+"/ip", nil, "")
+	req.Header.Set("Authorization", "Bearer {{secrets.weather_fx}}")
+	resp, err := tp.client(testTenant).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	leaf := resp.TLS.PeerCertificates[0]
+	if len(leaf.IPAddresses) != 1 || !leaf.IPAddresses[0].Equal(net.ParseIP("127.0.0.1")) {
+		t.Fatalf("leaf names %v %v, want the IP address", leaf.DNSNames, leaf.IPAddresses)
+	}
+	wantEqual(t, "Authorization", []byte(up.requests()[0].Header.Get("Authorization")), []byte("Bearer "+simpleValue))
+}
+
+func TestResponseHeadersStripped(t *testing.T) {
+	tp := startProxy(t, nil)
+	up := newUpstream(t, true)
+	up.answer = func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		h := w.Header()
+		h.Set("Sidekey-Error", "secret_not_found")
+		h.Set("Proxy-Authenticate", "Basic")
+		h.Set("Connection", "X-Hop")
+		h.Set("X-Hop", "1")
+		h.Set("Keep-Alive", "timeout=5")
+		h.Set("X-Kept", "yes")
+		_, _ = w.Write([]byte("ok"))
+	}
+	for _, mode := range []string{"CONNECT", "absolute"} {
+		t.Run(mode, func(t *testing.T) {
+			req := mustReq("GET", up.url("/x"), nil, "")
+			var resp *http.Response
+			if mode == "CONNECT" {
+				var err error
+				resp, err = tp.client(testTenant).Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			} else {
+				resp, _ = absoluteRequest(t, tp, req, &testTenant)
+			}
+			for _, h := range []string{"Sidekey-Error", "Proxy-Authenticate", "X-Hop", "Keep-Alive"} {
+				if resp.Header.Get(h) != "" {
+					t.Errorf("%s reached the sender", h)
+				}
+			}
+			if resp.Header.Get("X-Kept") != "yes" {
+				t.Error("an end-to-end header was dropped")
+			}
+		})
+	}
+}
+
+func TestHeaderLimit(t *testing.T) {
+	tp := startProxy(t, func(c *Config) { c.MaxHeaderBytes = 4096 })
+	up := newUpstream(t, true)
+	raw := "GET " + up.url("/x") + " HTTP/1.1\r\nHost: " + upstreamHost + ":" + up.port() + "\r\nX-Big: " + strings.Repeat("a", 8192) + "\r\n\r\n"
+	resp, body := rawRequest(t, tp.addr, raw)
+	wantError(t, resp, body, CodeHeadersTooLarge)
+	if up.count() != 0 {
+		t.Fatal("the upstream received the request")
+	}
+}
+
+// TestGracefulDrain cancels the proxy while a request is in flight: the
+// request completes, new connections are refused, Serve returns.
+func TestGracefulDrain(t *testing.T) {
+	authority := testCA(t)
+	core, logs := observer.New(zapcore.DebugLevel)
+	p, err := New(Config{
+		Resolver: newFakeResolver(), Keys: testKeys, CA: authority, UpstreamRoots: upstreamRoots(t),
+		AllowUpstreamCIDRs: loopbackCIDRs, LookupNetIP: loopbackLookup, DrainTimeout: 5 * time.Second,
+	}, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- p.Serve(ctx, ln) }()
+
+	up := newUpstream(t, true)
+	inHandler := make(chan struct{})
+	release := make(chan struct{})
+	up.answer = func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		close(inHandler)
+		<-release
+		_, _ = w.Write([]byte("finished"))
+	}
+	tp := &testProxy{p: p, addr: ln.Addr().String(), keys: testKeys, ca: authority}
+	var wg sync.WaitGroup
+	var body []byte
+	var reqErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		resp, err := tp.client(testTenant).Get(up.url("/slow"))
+		if err != nil {
+			reqErr = err
+			return
+		}
+		defer resp.Body.Close()
+		body, reqErr = io.ReadAll(resp.Body)
+	}()
+	<-inHandler
+	cancel()
+	// Wait until the proxy stopped accepting, then finish the request.
+	for p.Ready() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if reqErr != nil || string(body) != "finished" {
+		t.Fatalf("in-flight request: %q, %v", body, reqErr)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if _, err := net.DialTimeout("tcp", tp.addr, time.Second); err == nil {
+		t.Fatal("the proxy still accepts connections after the drain")
+	}
+	if logs.FilterMessage("drained").Len() != 1 {
+		t.Fatal("no drained log line")
+	}
+}
+
+// TestLogsCarryNoSecrets runs requests that succeed and fail at debug level
+// and checks that no value or credential appears in any log line.
+func TestLogsCarryNoSecrets(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	tp := startProxyWithLogger(t, zap.New(core), func(c *Config) { c.AllowPlainHTTPInjection = true })
+	failSecrets(tp)
+	up := newUpstream(t, true)
+	up.answer = echoAnswer
+	for _, h := range []string{"Bearer {{secrets.weather_fx}}", "{{secrets.crlf}}", "{{secrets.nope}}"} {
+		req := mustReq("GET", up.url("/x"), nil, "")
+		req.Header.Set("Authorization", h)
+		resp, err := tp.client(testTenant).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	resp, _ := rawRequest(t, tp.addr, "GET "+up.url("/x")+" HTTP/1.1\r\nHost: "+upstreamHost+":"+up.port()+"\r\nProxy-Authorization: Basic "+b64("acme.billing:wrong-credential-value")+"\r\n\r\n")
+	if resp.StatusCode != 407 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if logs.Len() == 0 {
+		t.Fatal("nothing was logged")
+	}
+	cred := tp.keys.Sign(testTenant)
+	for _, e := range logs.All() {
+		line := e.Message
+		for _, f := range e.Context {
+			line += " " + f.Key + "=" + f.String
+			if f.Interface != nil {
+				if err, ok := f.Interface.(error); ok {
+					line += " " + err.Error()
+				}
+			}
+		}
+		for _, bad := range []string{simpleValue, "X-Injected", cred, "wrong-credential-value"} {
+			if strings.Contains(line, bad) {
+				t.Fatalf("a log line carries a value or credential (%s)", fp([]byte(bad)))
+			}
+		}
+	}
+
+}
