@@ -734,8 +734,10 @@ func (e *backend) do(t *testing.T, token, method, path, body string) (int, []byt
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
+	if cerr := resp.Body.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		t.Fatalf("%s %s: read: %v", method, path, err)
 	}

@@ -1,7 +1,6 @@
 package ui_test
 
 import (
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -11,21 +10,11 @@ import (
 	"github.com/sidekey/sidekey/adminapi/ui"
 )
 
-func get(t *testing.T, h http.Handler, method, path string) *http.Response {
-	t.Helper()
+// serve runs one request through h and returns the recorded response.
+func serve(h http.Handler, method, path string) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
-	return rec.Result()
-}
-
-func body(t *testing.T, resp *http.Response) string {
-	t.Helper()
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return rec
 }
 
 func TestHandlerServesThePageAndAssets(t *testing.T) {
@@ -42,12 +31,12 @@ func TestHandlerServesThePageAndAssets(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.path, func(t *testing.T) {
-			resp := get(t, h, http.MethodGet, tc.path)
-			b := body(t, resp)
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("status = %d", resp.StatusCode)
+			resp := serve(h, http.MethodGet, tc.path)
+			b := resp.Body.String()
+			if resp.Code != http.StatusOK {
+				t.Fatalf("status = %d", resp.Code)
 			}
-			if got := resp.Header.Get("Content-Type"); got != tc.contentType {
+			if got := resp.Header().Get("Content-Type"); got != tc.contentType {
 				t.Errorf("Content-Type = %q, want %q", got, tc.contentType)
 			}
 			if !strings.Contains(b, tc.contains) {
@@ -59,11 +48,11 @@ func TestHandlerServesThePageAndAssets(t *testing.T) {
 				"Cache-Control":           "no-cache",
 				"X-Frame-Options":         "DENY",
 			} {
-				if got := resp.Header.Get(k); got != want {
+				if got := resp.Header().Get(k); got != want {
 					t.Errorf("%s = %q, want %q", k, got, want)
 				}
 			}
-			etag := resp.Header.Get("ETag")
+			etag := resp.Header().Get("ETag")
 			if etag == "" {
 				t.Fatal("no ETag")
 			}
@@ -81,21 +70,17 @@ func TestHandlerServesThePageAndAssets(t *testing.T) {
 func TestHandlerRefusesOtherPathsAndMethods(t *testing.T) {
 	h := ui.Handler()
 	for _, path := range []string{"/assets/", "/assets/missing.js", "/static/app.js", "/ui.go", "/../go.mod", "/v1/orgs"} {
-		resp := get(t, h, http.MethodGet, path)
-		_ = body(t, resp)
-		if resp.StatusCode != http.StatusNotFound {
-			t.Errorf("GET %s = %d, want 404", path, resp.StatusCode)
+		if code := serve(h, http.MethodGet, path).Code; code != http.StatusNotFound {
+			t.Errorf("GET %s = %d, want 404", path, code)
 		}
 	}
-	resp := get(t, h, http.MethodHead, "/")
-	if b := body(t, resp); resp.StatusCode != http.StatusOK || b != "" {
-		t.Errorf("HEAD / = %d with %d body bytes, want 200 and none", resp.StatusCode, len(b))
+	if resp := serve(h, http.MethodHead, "/"); resp.Code != http.StatusOK || resp.Body.Len() != 0 {
+		t.Errorf("HEAD / = %d with %d body bytes, want 200 and none", resp.Code, resp.Body.Len())
 	}
 	for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodDelete} {
-		resp := get(t, h, m, "/")
-		_ = body(t, resp)
-		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" {
-			t.Errorf("%s / = %d (Allow %q), want 405 with Allow: GET, HEAD", m, resp.StatusCode, resp.Header.Get("Allow"))
+		resp := serve(h, m, "/")
+		if resp.Code != http.StatusMethodNotAllowed || resp.Header().Get("Allow") != "GET, HEAD" {
+			t.Errorf("%s / = %d (Allow %q), want 405 with Allow: GET, HEAD", m, resp.Code, resp.Header().Get("Allow"))
 		}
 	}
 }
@@ -105,7 +90,7 @@ func TestHandlerRefusesOtherPathsAndMethods(t *testing.T) {
 // files that the handler does not serve.
 func TestPageFitsTheCSP(t *testing.T) {
 	h := ui.Handler()
-	page := body(t, get(t, h, http.MethodGet, "/"))
+	page := serve(h, http.MethodGet, "/").Body.String()
 	if m := regexp.MustCompile(`<script(?:\s[^>]*)?>`).FindAllString(page, -1); len(m) == 0 {
 		t.Fatal("the page loads no script")
 	} else {
@@ -130,19 +115,15 @@ func TestPageFitsTheCSP(t *testing.T) {
 		t.Fatalf("found %d asset references, want the script, the style sheet and the icon", len(refs))
 	}
 	for _, r := range refs {
-		resp := get(t, h, http.MethodGet, r[1])
-		_ = body(t, resp)
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("the page references %s, served with %d", r[1], resp.StatusCode)
+		if code := serve(h, http.MethodGet, r[1]).Code; code != http.StatusOK {
+			t.Errorf("the page references %s, served with %d", r[1], code)
 		}
 	}
 	// Modules import each other by relative path: each import must exist.
-	app := body(t, get(t, h, http.MethodGet, "/assets/app.js"))
+	app := serve(h, http.MethodGet, "/assets/app.js").Body.String()
 	for _, m := range regexp.MustCompile(`from '\./([^']+)'`).FindAllStringSubmatch(app, -1) {
-		resp := get(t, h, http.MethodGet, "/assets/"+m[1])
-		_ = body(t, resp)
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("app.js imports %s, served with %d", m[1], resp.StatusCode)
+		if code := serve(h, http.MethodGet, "/assets/"+m[1]).Code; code != http.StatusOK {
+			t.Errorf("app.js imports %s, served with %d", m[1], code)
 		}
 	}
 }
@@ -152,7 +133,7 @@ func TestPageFitsTheCSP(t *testing.T) {
 func TestScriptsRenderNoHTML(t *testing.T) {
 	h := ui.Handler()
 	for _, path := range []string{"/assets/app.js", "/assets/jsoncheck.js"} {
-		src := body(t, get(t, h, http.MethodGet, path))
+		src := serve(h, http.MethodGet, path).Body.String()
 		for _, sink := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "localStorage", "console.log"} {
 			if strings.Contains(src, sink) {
 				t.Errorf("%s uses %s", path, sink)
