@@ -93,7 +93,7 @@ func newHarness(t *testing.T, store Store, mod ...func(*Config)) *harness {
 
 // newHarnessLogs is newHarness with the log buffer of the caller (which
 // may also receive the store's logs).
-func newHarnessLogs(t *testing.T, store Store, logs *syncBuffer, mod ...func(*Config)) *harness {
+func newHarnessLogs(t testing.TB, store Store, logs *syncBuffer, mod ...func(*Config)) *harness {
 	t.Helper()
 	cfg := Config{
 		Store:  store,
@@ -109,7 +109,11 @@ func newHarnessLogs(t *testing.T, store Store, logs *syncBuffer, mod ...func(*Co
 	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
-	return &harness{t: t, srv: srv, api: api, logs: logs}
+	h := &harness{srv: srv, api: api, logs: logs}
+	if tt, ok := t.(*testing.T); ok {
+		h.t = tt
+	}
+	return h
 }
 
 // with returns the harness for subtest t, so that failures are t's.

@@ -20,6 +20,15 @@ import (
 // so the leak test scans its lines too.
 func newVaultHarness(t *testing.T, srv *vaulttest.Server, mod ...func(*Config)) *harness {
 	t.Helper()
+	h := newVaultHarnessTB(t, srv, mod...)
+	h.t = t
+	return h
+}
+
+// newVaultHarnessTB serves benchmarks too (their harness has no *testing.T:
+// only its server is used).
+func newVaultHarnessTB(t testing.TB, srv *vaulttest.Server, mod ...func(*Config)) *harness {
+	t.Helper()
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	store, err := vaultstore.New(ctx, vaultstore.Config{
