@@ -291,7 +291,7 @@ func itoa(n int) string {
 // when its encoding changed it beyond recognition, the encoded form too.
 func (w *Rewriter) record(ph, val, encoded []byte) {
 	w.addInjection(ph, val)
-	if !bytes.Contains(encoded, val) {
+	if len(encoded) != len(val) && !bytes.Contains(encoded, val) {
 		w.addInjection(ph, encoded)
 	}
 }
