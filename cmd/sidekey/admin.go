@@ -8,10 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/sidekey/sidekey/adminapi"
 	"github.com/sidekey/sidekey/adminapi/ui"
@@ -52,8 +54,35 @@ func newAdminFlags(stderr io.Writer) (*flag.FlagSet, *adminFlags) {
 	return fs, f
 }
 
-// authConfig checks the flags that configure authentication and reads the
-// key file.
+// check validates every flag at once and reads the key file. Its error is
+// one line naming each bad flag.
+func (f *adminFlags) check() (adminapi.AuthConfig, error) {
+	var errs []error
+	auth, err := f.authConfig()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if f.maxValueBytes <= 0 {
+		errs = append(errs, errors.New("--max-value-bytes must be positive"))
+	}
+	if f.shutdownTimeout <= 0 {
+		errs = append(errs, errors.New("--shutdown-timeout must be positive"))
+	}
+	for _, o := range f.corsOrigins {
+		if err := checkOrigin(o); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if _, err := zapcore.ParseLevel(f.logLevel); err != nil {
+		errs = append(errs, fmt.Errorf("--log-level: %w", err))
+	}
+	if len(errs) > 0 {
+		return auth, oneLine(errs)
+	}
+	return auth, nil
+}
+
+// authConfig reads the key file of the authentication flags.
 func (f *adminFlags) authConfig() (adminapi.AuthConfig, error) {
 	ac := adminapi.AuthConfig{Issuer: f.issuer, Audience: f.audience, Leeway: f.leeway}
 	switch {
@@ -83,6 +112,19 @@ func (f *adminFlags) authConfig() (adminapi.AuthConfig, error) {
 	return ac, nil
 }
 
+// checkOrigin accepts "*" or a browser origin: http(s)://host[:port].
+func checkOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+		return fmt.Errorf("--cors-origins: %q is not an origin such as https://console.example.com", o)
+	}
+	return nil
+}
+
 // adminUI returns the web UI served at "/".
 func adminUI() http.Handler { return ui.Handler() }
 
@@ -95,15 +137,9 @@ func runAdmin(ctx context.Context, args []string, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sidekey admin: %v\n", err)
 		return 1
 	}
-	auth, err := f.authConfig()
+	auth, err := f.check()
 	if err != nil {
 		return fail(err)
-	}
-	if f.maxValueBytes <= 0 {
-		return fail(errors.New("--max-value-bytes must be positive"))
-	}
-	if f.shutdownTimeout <= 0 {
-		return fail(errors.New("--shutdown-timeout must be positive"))
 	}
 	log, err := newLogger(f.logLevel)
 	if err != nil {
