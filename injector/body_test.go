@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"io"
 	"mime/multipart"
 	"net/url"
@@ -149,7 +150,7 @@ func TestMultipartBody(t *testing.T) {
 	got := map[string]string{}
 	for {
 		p, err := mr.NextPart()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

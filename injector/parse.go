@@ -292,11 +292,11 @@ func (p *placeholder) parse(c *cursor, start int) (end int, ref bool, bad string
 	}
 
 	i = j
-	if ch, w := c.at(i); ch != '.' || w == 0 {
+	ch, w := c.at(i)
+	if ch != '.' || w == 0 {
 		return 0, true, "expected \".ALIAS\" after \"secrets\""
-	} else {
-		i += w
 	}
+	i += w
 	n := 0
 	for {
 		ch, w := c.at(i)
@@ -353,15 +353,16 @@ func (p *placeholder) parse(c *cursor, start int) (end int, ref bool, bad string
 			break
 		}
 		i = c.skipSpace(i + w)
-		var name [16]byte
+		var nameBuf [16]byte
+		name := nameBuf[:0]
 		m := 0
 		for {
 			ch, w := c.at(i)
 			if w == 0 || !isIdent(ch) {
 				break
 			}
-			if m < len(name) {
-				name[m] = ch
+			if len(name) < cap(name) {
+				name = append(name, ch)
 			}
 			m++
 			i += w
@@ -370,14 +371,14 @@ func (p *placeholder) parse(c *cursor, start int) (end int, ref bool, bad string
 			return 0, true, "missing filter name after \"|\""
 		}
 		f := filter(0)
-		if m <= len(name) {
-			f = lookupFilter(name[:m])
+		if m == len(name) {
+			f = lookupFilter(name)
 		}
 		if f == 0 {
 			if m > len(name) {
 				return 0, true, "unknown filter"
 			}
-			return 0, true, "unknown filter \"" + string(name[:m]) + "\" (want base64, base64url, urlencode, basic or json)"
+			return 0, true, "unknown filter \"" + string(name) + "\" (want base64, base64url, urlencode, basic or json)"
 		}
 		if p.nfilters == maxFilters {
 			return 0, true, "more than 8 filters"
@@ -387,7 +388,7 @@ func (p *placeholder) parse(c *cursor, start int) (end int, ref bool, bad string
 		i = c.skipSpace(i)
 	}
 
-	ch, w := c.at(i)
+	ch, w = c.at(i)
 	ch2, w2 := c.at(i + w)
 	if w == 0 || w2 == 0 || ch != '}' || ch2 != '}' {
 		return 0, true, "expected \"}}\""
