@@ -10,6 +10,7 @@
 # Settings (environment): ROUNDS=3 WARMUP=2s DURATION=10s LIGHT_WARMUP=1s
 # LIGHT_DURATION=5s CONNS=32 IDLE_CONNS=1000 SOAK_DURATION=300s PIN=1
 # SIDEKEY=1 PEERS=1 PORT_BASE=18400 OUT=<dir> SIDEKEY_EXTRA_FLAGS="..."
+# ONLY=<bash regex of case names>, e.g. ONLY='-1c$' for the light-load cases.
 #
 # Every process it starts is stopped by PID on exit, error or Ctrl-C.
 set -euo pipefail
@@ -103,6 +104,26 @@ start() {
 		"$@" >"$OUT/$name.log" 2>&1 &
 	fi
 	PID_OF[$name]=$!
+}
+
+# set_affinity CPUS NAME...: move every thread of running processes.
+set_affinity() {
+	local cpus=$1 name
+	shift
+	for name; do
+		taskset -apc "$cpus" "${PID_OF[$name]}" >/dev/null || die "taskset of $name failed"
+	done
+}
+
+# pin_again: proxies back on CPU 1, the rest on CPU 0.
+pin_again() {
+	local name
+	for name in "${!PID_OF[@]}"; do
+		case $name in
+		sidekey | squid | mitm) set_affinity 1 "$name" ;;
+		*) set_affinity 0 "$name" ;;
+		esac
+	done
 }
 
 # wait_port NAME PORT [SECONDS]: until something listens, or NAME died.
@@ -252,7 +273,9 @@ fi
 # --- cases -----------------------------------------------------------------------
 # case_args CASE: sets ARGS to the loadgen flags of the case.
 case_args() {
-	local c=${1%-1c}
+	local c=${1%-unpinned}
+	c=${c%-crosscore}
+	c=${c%-1c}
 	local auth=(-proxy-auth-file "$OUT/proxy-auth")
 	case $c in
 	direct) ARGS=(-route direct -addr "$UP" -upstream "$UP") ;;
@@ -271,8 +294,9 @@ loadgen() {
 	local c=$1 r=$2
 	shift 2
 	case_args "$c"
-	local rc=0
-	on 0 "$OUT/bin/loadgen" -case "$c" -round "$r" -values "$OUT/values.json" \
+	local rc=0 cpu=0
+	[[ $c == *-crosscore ]] && cpu=1 # the generator on the other core than the upstream
+	on "$cpu" "$OUT/bin/loadgen" -case "$c" -round "$r" -values "$OUT/values.json" \
 		-control "127.0.0.1:$CTL_PORT" -upstream-pid "${PID_OF[upstream]}" -clk-tck "$CLK_TCK" \
 		-out "$OUT/results.jsonl" "${ARGS[@]}" "$@" >/dev/null || rc=$?
 	case $rc in
@@ -288,16 +312,36 @@ loadgen() {
 
 HEAVY=(direct)
 LIGHT=(direct-1c)
+[[ $PIN == 1 ]] && LIGHT+=(direct-1c-crosscore)
+UNPINNED=()
 IDLE=()
 if [[ $SIDEKEY == 1 ]]; then
 	HEAVY+=(sidekey-plain-noph sidekey-plain-inject sidekey-connect-inject)
 	LIGHT+=(sidekey-plain-inject-1c sidekey-connect-inject-1c)
 	IDLE+=(sidekey-idle-plain sidekey-idle-connect)
+	# Light load once more with every process free to run on any CPU: with
+	# pinning, each request crosses cores four times (generator -> proxy ->
+	# upstream -> proxy -> generator) while the direct baseline stays on one.
+	[[ $PIN == 1 ]] && UNPINNED=(direct-1c-unpinned sidekey-plain-inject-1c-unpinned sidekey-connect-inject-1c-unpinned)
 fi
 if [[ $PEERS == 1 ]]; then
 	HEAVY+=(squid-plain mitm-connect-inject)
 	LIGHT+=(squid-plain-1c mitm-connect-inject-1c)
 	IDLE+=(squid-idle-plain mitm-idle-connect)
+fi
+
+# ONLY (a bash regex) keeps the cases whose names match.
+if [[ -n ${ONLY:-} ]]; then
+	keep() {
+		local -n list=$1
+		local out=() c
+		for c in "${list[@]}"; do [[ $c =~ $ONLY ]] && out+=("$c"); done
+		list=("${out[@]}")
+	}
+	keep HEAVY
+	keep LIGHT
+	keep UNPINNED
+	keep IDLE
 fi
 
 START=$SECONDS
@@ -316,6 +360,16 @@ else
 		for c in "${LIGHT[@]}"; do
 			loadgen "$c" "$round" -conns 1 -warmup "$LIGHT_WARMUP" -duration "$LIGHT_DURATION"
 		done
+		if ((${#UNPINNED[@]})); then
+			log "round $round of $ROUNDS: 1 connection, every process unpinned"
+			set_affinity "0-$(($(nproc) - 1))" "${!PID_OF[@]}"
+			PIN=0
+			for c in "${UNPINNED[@]}"; do
+				loadgen "$c" "$round" -conns 1 -warmup "$LIGHT_WARMUP" -duration "$LIGHT_DURATION"
+			done
+			PIN=1
+			pin_again
+		fi
 	done
 	log "memory: $IDLE_CONNS idle keep-alive connections per proxy"
 	for c in "${IDLE[@]}"; do

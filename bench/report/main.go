@@ -84,10 +84,14 @@ var cases = []struct{ name, desc string }{
 	{"squid-plain", "Squid, plain forward (values already in the request)"},
 	{"mitm-connect-inject", "mitmproxy, CONNECT + TLS interception, injecting addon"},
 	{"direct-1c", "direct, 1 connection (light load)"},
+	{"direct-1c-crosscore", "direct, 1 connection, generator on CPU 1, upstream on CPU 0"},
 	{"sidekey-plain-inject-1c", "Sidekey http:// injecting, 1 connection"},
 	{"sidekey-connect-inject-1c", "Sidekey CONNECT+TLS injecting, 1 connection"},
 	{"squid-plain-1c", "Squid plain forward, 1 connection"},
 	{"mitm-connect-inject-1c", "mitmproxy intercepting + addon, 1 connection"},
+	{"direct-1c-unpinned", "direct, 1 connection, unpinned"},
+	{"sidekey-plain-inject-1c-unpinned", "Sidekey http:// injecting, 1 connection, unpinned"},
+	{"sidekey-connect-inject-1c-unpinned", "Sidekey CONNECT+TLS injecting, 1 connection, unpinned"},
 }
 
 func run(w io.Writer) error {
@@ -300,12 +304,13 @@ func writeRatios(w io.Writer, byCase map[string][]result) {
 		}
 	}
 	p50 := func(r result) float64 { return r.P50us }
-	direct := load(byCase["direct-1c"])
-	for _, c := range []struct{ name, label string }{
-		{"sidekey-plain-inject-1c", "http:// injecting"},
-		{"sidekey-connect-inject-1c", "CONNECT+TLS injecting"},
+	for _, c := range []struct{ name, base, label string }{
+		{"sidekey-plain-inject-1c", "direct-1c", "http:// injecting, pinned"},
+		{"sidekey-connect-inject-1c", "direct-1c", "CONNECT+TLS injecting, pinned"},
+		{"sidekey-plain-inject-1c-unpinned", "direct-1c-unpinned", "http:// injecting, unpinned"},
+		{"sidekey-connect-inject-1c-unpinned", "direct-1c-unpinned", "CONNECT+TLS injecting, unpinned"},
 	} {
-		rs := load(byCase[c.name])
+		rs, direct := load(byCase[c.name]), load(byCase[c.base])
 		if len(rs) == 0 || len(direct) == 0 {
 			continue
 		}
