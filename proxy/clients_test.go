@@ -101,7 +101,7 @@ func TestRealClients(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		out := new(bytes.Buffer)
 		_, _ = out.ReadFrom(resp.Body)
 		check(t, tlsUp, before, out.Bytes())

@@ -102,11 +102,11 @@ func TestE2EArchivePropagates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		body, _ := io.ReadAll(resp.Body)
 		return resp, body
 	}
-	if resp, body := send(); resp.StatusCode != 200 {
+	if resp, body := send(); resp.StatusCode != 200 { //nolint:bodyclose // send read and closed the body
 		t.Fatalf("before archive: %d %s", resp.StatusCode, body)
 	}
 	if err := v.admin.Archive(context.Background(), testTenant, "weather_fx", "proxy-e2e"); err != nil {
@@ -117,7 +117,7 @@ func TestE2EArchivePropagates(t *testing.T) {
 	var resp *http.Response
 	var body []byte
 	for {
-		resp, body = send()
+		resp, body = send() //nolint:bodyclose // send read and closed the body
 		if resp.StatusCode != 200 || time.Since(archived) > 2*time.Second {
 			break
 		}
@@ -140,7 +140,7 @@ func TestE2EVaultDownColdCache(t *testing.T) {
 	v.srv.Stop(t)
 	req := mustReq("GET", up.url("/x"), nil, "")
 	req.Header.Set("Authorization", "Bearer {{secrets.weather_fx}}")
-	resp, body := absoluteRequest(t, tp, req, &testTenant)
+	resp, body := absoluteRequest(t, tp, req, &testTenant) //nolint:bodyclose // the helper read and closed the body
 	wantError(t, resp, body, CodeStoreUnavailable)
 	if up.count() != 0 {
 		t.Fatal("the upstream received the request")
@@ -160,7 +160,7 @@ func TestE2EReadinessAndMetrics(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode == 200 {
 			break
 		}
@@ -177,12 +177,12 @@ func TestE2EReadinessAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	mresp, err := http.Get(ops + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer mresp.Body.Close()
+	defer func() { _ = mresp.Body.Close() }()
 	metricsText, _ := io.ReadAll(mresp.Body)
 	for _, want := range []string{
 		`sidekey_proxy_requests_total{code="ok",mode="intercepted"} 1`,

@@ -91,7 +91,7 @@ func runFailCases(t *testing.T, tp *testProxy, tlsUp, plainUp *upstream, cases [
 		}
 		for _, fc := range cases {
 			t.Run(s.name+"/"+fc.name, func(t *testing.T) {
-				resp, body := s.send(t, tp, fc.build(strings.TrimSuffix(up.url(""), "/")))
+				resp, body := s.send(t, tp, fc.build(strings.TrimSuffix(up.url(""), "/"))) //nolint:bodyclose // the helper read and closed the body
 				wantError(t, resp, body, fc.code)
 				for _, v := range []string{simpleValue, trickyValue, upPass, cfgKey, "support-secret-value", "elsewhere-value-123"} {
 					if bytes.Contains(body, []byte(v)) {
@@ -117,14 +117,14 @@ func TestPlainHTTPInjectionRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	wantError(t, resp, body, CodePlainHTTPInjectionRefused)
 	// Without a placeholder, plain HTTP is forwarded.
 	resp, err = tp.client(testTenant).Get(up.url("/y"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != 200 || up.count() != 1 || up.requests()[0].URI != "/y" {
 		t.Fatalf("plain request: status %d, upstream saw %d", resp.StatusCode, up.count())
 	}
@@ -136,7 +136,7 @@ func TestStoreUnavailableColdCache(t *testing.T) {
 	up := newUpstream(t, true)
 	req := mustReq("GET", up.url("/x"), nil, "")
 	req.Header.Set("Authorization", "Bearer {{secrets.weather_fx}}")
-	resp, body := absoluteRequest(t, tp, req, &testTenant)
+	resp, body := absoluteRequest(t, tp, req, &testTenant) //nolint:bodyclose // the helper read and closed the body
 	wantError(t, resp, body, CodeStoreUnavailable)
 	if up.count() != 0 {
 		t.Fatal("the upstream received the request")
@@ -154,7 +154,7 @@ func TestStrictNonce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}

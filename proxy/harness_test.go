@@ -285,7 +285,7 @@ func rawRequest(t *testing.T, addr string, raw string) (*http.Response, []byte) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(c, raw); err != nil {
 		t.Fatal(err)
@@ -294,7 +294,7 @@ func rawRequest(t *testing.T, addr string, raw string) (*http.Response, []byte) 
 	if err != nil {
 		t.Fatalf("read response: %v", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(resp.Body)
 	return resp, body
 }
@@ -307,7 +307,7 @@ func absoluteRequest(t *testing.T, tp *testProxy, req *http.Request, tenant *sec
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
 	if tenant != nil {
 		req.Header.Set("Proxy-Authorization", tp.authHeader(*tenant))
@@ -322,7 +322,7 @@ func absoluteRequest(t *testing.T, tp *testProxy, req *http.Request, tenant *sec
 	if err != nil {
 		t.Fatalf("read response: %v", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(resp.Body)
 	return resp, body
 }

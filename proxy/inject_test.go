@@ -56,7 +56,7 @@ func senders() []sender {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		body, _ := io.ReadAll(resp.Body)
 		return resp, body
 	}
@@ -321,7 +321,7 @@ func runMatrix(t *testing.T, tp *testProxy, tlsUp, plainUp *upstream) {
 		for _, mc := range matrixCases(t) {
 			t.Run(s.name+"/"+mc.name, func(t *testing.T) {
 				before := up.count()
-				resp, body := s.send(t, tp, mc.build(strings.TrimSuffix(up.url(""), "/")))
+				resp, body := s.send(t, tp, mc.build(strings.TrimSuffix(up.url(""), "/"))) //nolint:bodyclose // the helper read and closed the body
 				if resp.StatusCode != http.StatusOK {
 					t.Fatalf("status %d Sidekey-Error %q: %s", resp.StatusCode, resp.Header.Get("Sidekey-Error"), body)
 				}

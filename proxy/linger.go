@@ -33,8 +33,8 @@ type lingerConn struct{ *net.TCPConn }
 
 // Close half-closes, drains briefly, then closes.
 func (c *lingerConn) Close() error {
-	if err := c.TCPConn.CloseWrite(); err == nil {
-		_ = c.TCPConn.SetReadDeadline(time.Now().Add(lingerTimeout))
+	if err := c.CloseWrite(); err == nil {
+		_ = c.SetReadDeadline(time.Now().Add(lingerTimeout))
 		_, _ = io.CopyN(io.Discard, c.TCPConn, lingerMax)
 	}
 	return c.TCPConn.Close()

@@ -27,7 +27,7 @@ func TestConnectToIPAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
@@ -61,9 +61,9 @@ func TestResponseHeadersStripped(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				resp.Body.Close()
+				_ = resp.Body.Close()
 			} else {
-				resp, _ = absoluteRequest(t, tp, req, &testTenant)
+				resp, _ = absoluteRequest(t, tp, req, &testTenant) //nolint:bodyclose // the helper read and closed the body
 			}
 			for _, h := range []string{"Sidekey-Error", "Proxy-Authenticate", "X-Hop", "Keep-Alive"} {
 				if resp.Header.Get(h) != "" {
@@ -81,7 +81,7 @@ func TestHeaderLimit(t *testing.T) {
 	tp := startProxy(t, func(c *Config) { c.MaxHeaderBytes = 4096 })
 	up := newUpstream(t, true)
 	raw := "GET " + up.url("/x") + " HTTP/1.1\r\nHost: " + upstreamHost + ":" + up.port() + "\r\nX-Big: " + strings.Repeat("a", 8192) + "\r\n\r\n"
-	resp, body := rawRequest(t, tp.addr, raw)
+	resp, body := rawRequest(t, tp.addr, raw) //nolint:bodyclose // the helper read and closed the body
 	wantError(t, resp, body, CodeHeadersTooLarge)
 	if up.count() != 0 {
 		t.Fatal("the upstream received the request")
@@ -128,7 +128,7 @@ func TestGracefulDrain(t *testing.T) {
 			reqErr = err
 			return
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		body, reqErr = io.ReadAll(resp.Body)
 	}()
 	<-inHandler
@@ -168,9 +168,9 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 	}
-	resp, _ := rawRequest(t, tp.addr, "GET "+up.url("/x")+" HTTP/1.1\r\nHost: "+upstreamHost+":"+up.port()+"\r\nProxy-Authorization: Basic "+b64("acme.billing:wrong-credential-value")+"\r\n\r\n")
+	resp, _ := rawRequest(t, tp.addr, "GET "+up.url("/x")+" HTTP/1.1\r\nHost: "+upstreamHost+":"+up.port()+"\r\nProxy-Authorization: Basic "+b64("acme.billing:wrong-credential-value")+"\r\n\r\n") //nolint:bodyclose // the helper read and closed the body
 	if resp.StatusCode != 407 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}

@@ -22,7 +22,7 @@ func TestRoutingModesWithoutPlaceholders(t *testing.T) {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != 200 || string(body) != "upstream ok" {
 			t.Fatalf("got %d %q", resp.StatusCode, body)
 		}
@@ -52,7 +52,7 @@ func TestRoutingModesWithoutPlaceholders(t *testing.T) {
 		req.Header.Set("Sidekey-Nonce", "0123456789abcdef0123")
 		req.Header.Set("Connection", "X-Drop")
 		req.Header.Set("X-Drop", "1")
-		resp, body := absoluteRequest(t, tp, req, &testTenant)
+		resp, body := absoluteRequest(t, tp, req, &testTenant) //nolint:bodyclose // the helper read and closed the body
 		if resp.StatusCode != 200 || string(body) != "upstream ok" {
 			t.Fatalf("got %d %q", resp.StatusCode, body)
 		}
@@ -72,7 +72,7 @@ func TestRoutingModesWithoutPlaceholders(t *testing.T) {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != 200 || string(body) != "upstream ok" {
 			t.Fatalf("got %d %q", resp.StatusCode, body)
 		}
@@ -89,7 +89,7 @@ func TestRoutingModesWithoutPlaceholders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.ProtoMajor != 1 {
 			t.Fatalf("proto %s", resp.Proto)
 		}
@@ -111,7 +111,7 @@ func TestStreamingResponse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	n, err := io.Copy(io.Discard, resp.Body)
 	if err != nil || n != int64(20*len(chunk)) {
 		t.Fatalf("read %d bytes, err %v", n, err)
@@ -138,7 +138,7 @@ func TestTenantAuth(t *testing.T) {
 			if tc.auth != "" {
 				raw += "Proxy-Authorization: " + tc.auth + "\r\n"
 			}
-			resp, body := rawRequest(t, tp.addr, raw+"\r\n")
+			resp, body := rawRequest(t, tp.addr, raw+"\r\n") //nolint:bodyclose // the helper read and closed the body
 			wantError(t, resp, body, tc.code)
 			if resp.Header.Get("Proxy-Authenticate") == "" {
 				t.Fatal("no Proxy-Authenticate challenge")
@@ -149,7 +149,7 @@ func TestTenantAuth(t *testing.T) {
 			if tc.auth != "" {
 				raw += "Proxy-Authorization: " + tc.auth + "\r\n"
 			}
-			resp, body := rawRequest(t, tp.addr, raw+"\r\n")
+			resp, body := rawRequest(t, tp.addr, raw+"\r\n") //nolint:bodyclose // the helper read and closed the body
 			wantError(t, resp, body, tc.code)
 		})
 	}
@@ -168,7 +168,7 @@ func TestPassthrough(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.TLS.PeerCertificates[0].Issuer.CommonName != "upstream test CA" {
 		t.Fatalf("passthrough presented a certificate from %q", resp.TLS.PeerCertificates[0].Issuer.CommonName)
 	}
@@ -186,19 +186,22 @@ func TestDestinationForbidden(t *testing.T) {
 	tp := startProxy(t, func(c *Config) { c.AllowUpstreamCIDRs = nil })
 	tp.resolver.put(testTenant, "tok", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: "tok-value-123456"}})
 	t.Run("CONNECT by name resolving to loopback", func(t *testing.T) {
-		_, err := tp.client(testTenant).Get(up.url("/x"))
+		resp, err := tp.client(testTenant).Get(up.url("/x"))
+		if err == nil {
+			_ = resp.Body.Close()
+		}
 		if err == nil || !strings.Contains(err.Error(), "Forbidden") {
 			t.Fatalf("want the CONNECT refused with 403, got %v", err)
 		}
 	})
 	t.Run("absolute https to 127.0.0.1", func(t *testing.T) {
 		req, _ := http.NewRequest("GET", "https://127.0.0.1:"+up.port()+"/x", nil)
-		resp, body := absoluteRequest(t, tp, req, &testTenant)
+		resp, body := absoluteRequest(t, tp, req, &testTenant) //nolint:bodyclose // the helper read and closed the body
 		wantError(t, resp, body, CodeDestinationForbidden)
 	})
 	t.Run("absolute http to [::1]", func(t *testing.T) {
 		req, _ := http.NewRequest("GET", "http://[::1]:"+up.port()+"/x", nil)
-		resp, body := absoluteRequest(t, tp, req, &testTenant)
+		resp, body := absoluteRequest(t, tp, req, &testTenant) //nolint:bodyclose // the helper read and closed the body
 		wantError(t, resp, body, CodeDestinationForbidden)
 	})
 	if up.count() != 0 {

@@ -43,7 +43,7 @@ func TestSmugglingRefused(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, body := rawRequest(t, tp.addr, tc.raw)
+			resp, body := rawRequest(t, tp.addr, tc.raw) //nolint:bodyclose // the helper read and closed the body
 			wantError(t, resp, body, tc.code)
 		})
 	}
@@ -62,7 +62,7 @@ func TestTunnelHostMismatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	_, _ = io.WriteString(c, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\nProxy-Authorization: "+tp.authHeader(testTenant)+"\r\n\r\n")
 	br := bufio.NewReader(c)
@@ -70,6 +70,7 @@ func TestTunnelHostMismatch(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("CONNECT: %v %v", resp, err)
 	}
+	_ = resp.Body.Close()
 	pool := x509.NewCertPool()
 	pool.AddCert(tp.ca.Cert)
 	tc := tls.Client(c, &tls.Config{ServerName: upstreamHost, RootCAs: pool, MinVersion: tls.VersionTLS12})
@@ -91,7 +92,7 @@ func TestTunnelHostMismatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			wantError(t, resp, body, tcase.code)
 		})
 	}
@@ -108,13 +109,14 @@ func TestSNIMismatchRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	_, _ = io.WriteString(c, "CONNECT "+target+" HTTP/1.0\r\nProxy-Authorization: "+tp.authHeader(testTenant)+"\r\n\r\n")
 	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "CONNECT"})
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("CONNECT: %v %v", resp, err)
 	}
+	_ = resp.Body.Close()
 	tc := tls.Client(c, &tls.Config{ServerName: "evil.example", InsecureSkipVerify: true}) // #nosec G402 -- the handshake must fail on the proxy's side
 	if err := tc.Handshake(); err == nil {
 		t.Fatalf("handshake with a foreign SNI: %v", err)
