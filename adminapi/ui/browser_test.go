@@ -205,6 +205,32 @@ func TestBrowser(t *testing.T) {
 			b.do(t, chromedp.WaitVisible(chromedp.CSS(`#macro-list [data-reference="{{secrets.gcp_config.client_id}}"]`)))
 			b.shotFull(t, shots, "secrets-list")
 		}},
+		{"an alias taken meanwhile is explained on the alias", func(t *testing.T) {
+			b.openAdd(t)
+			// Another admin creates the alias while this page's list is stale.
+			env.Create(t, orgAdmin, "acme", "shop", `{"alias":"twilio","type":"token","value":{"token":"`+vals.otherToken+`"}}`)
+			b.do(t,
+				chromedp.SendKeys(chromedp.ID("f-alias"), "twilio"),
+				chromedp.SendKeys(chromedp.ID("f-token"), vals.token),
+				chromedp.Click(chromedp.ID("drawer-submit")),
+				chromedp.WaitVisible(chromedp.ID("f-alias-error")),
+			)
+			if got := b.text(t, "#f-alias-error"); !strings.HasPrefix(got, "An active secret in this domain already uses this alias.") {
+				t.Fatalf("alias error = %q", got)
+			}
+			if got := b.eval(t, `document.getElementById("f-alias").getAttribute("aria-invalid")`); got != "true" {
+				t.Fatalf("alias aria-invalid = %q, want true", got)
+			}
+			// The list catches up, and Cancel clears what was typed.
+			b.do(t,
+				chromedp.WaitVisible(chromedp.CSS(`tr[data-alias="twilio"]`)),
+				chromedp.Click(chromedp.ID("drawer-cancel")),
+				chromedp.WaitNotVisible(chromedp.ID("drawer")),
+			)
+			if got := env.StoredToken(t, "acme", "shop", "twilio"); got != vals.otherToken {
+				t.Fatalf("the refused create changed the stored token (%d bytes)", len(got))
+			}
+		}},
 		{"the Macro Manager copies a reference in one click", func(t *testing.T) {
 			refs := b.eval(t, `[...document.querySelectorAll("#macro-list .macro-ref")].map(e => e.textContent).join("\n")`)
 			for _, want := range []string{"{{secrets.weather_fx}}", "{{secrets.smtp_login.username}}", "{{secrets.smtp_login.password}}", "{{secrets.gcp_config}}", "{{secrets.gcp_config.client_id}}"} {

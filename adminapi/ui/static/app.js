@@ -823,8 +823,10 @@ function showSubmitError(err) {
     }
   }
   if (err.code === 'alias_taken') {
-    showFieldError('f-alias-error', 'An active secret in this domain already uses this alias.');
+    // Someone else created it meanwhile: say so, and show it in the list.
+    showFieldError('f-alias-error', 'An active secret in this domain already uses this alias. Choose another alias, or edit the existing secret.');
     $('f-alias').focus();
+    loadAll();
     return;
   }
   const box = $('form-error');
