@@ -96,6 +96,55 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	if !json.Valid(OpenAPI()) {
 		t.Error("OpenAPI() is not JSON")
 	}
+
+	// Every $ref resolves.
+	var tree any
+	if err := json.Unmarshal(r.body, &tree); err != nil {
+		t.Fatal(err)
+	}
+	refs := 0
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if ref, ok := v["$ref"].(string); ok {
+				refs++
+				if resolvePointer(tree, ref) == nil {
+					t.Errorf("$ref %s does not resolve", ref)
+				}
+			}
+			for _, c := range v {
+				walk(c)
+			}
+		case []any:
+			for _, c := range v {
+				walk(c)
+			}
+		}
+	}
+	walk(tree)
+	if refs == 0 {
+		t.Error("no $ref found: the walk looked at nothing")
+	}
+}
+
+// resolvePointer follows a local JSON pointer ("#/components/schemas/X").
+func resolvePointer(root any, ref string) any {
+	p, ok := strings.CutPrefix(ref, "#/")
+	if !ok {
+		return nil
+	}
+	cur := root
+	for _, part := range strings.Split(p, "/") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		if cur, ok = m[part]; !ok {
+			return nil
+		}
+	}
+	return cur
 }
 
 func TestUnknownPathsAndMethods(t *testing.T) {
