@@ -165,3 +165,67 @@ func TestUnknownPathsAndMethods(t *testing.T) {
 		t.Errorf("/ without a UI: %d", r.status)
 	}
 }
+
+// TestOpenAPIShapes checks real responses against the documented schemas:
+// every key answered is documented, and every required key is answered.
+func TestOpenAPIShapes(t *testing.T) {
+	var doc map[string]any
+	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	schema := func(name string) (props map[string]any, required []string) {
+		s, _ := resolvePointer(doc, "#/components/schemas/"+name).(map[string]any)
+		props, _ = s["properties"].(map[string]any)
+		for _, r := range s["required"].([]any) {
+			required = append(required, r.(string))
+		}
+		return props, required
+	}
+	check := func(what, name string, obj map[string]any) {
+		t.Helper()
+		props, required := schema(name)
+		for k := range obj {
+			if _, ok := props[k]; !ok {
+				t.Errorf("%s answers %q, which schema %s does not document", what, k, name)
+			}
+		}
+		for _, k := range required {
+			if _, ok := obj[k]; !ok {
+				t.Errorf("%s lacks %q, required by schema %s", what, k, name)
+			}
+		}
+	}
+	decode := func(r response) map[string]any {
+		t.Helper()
+		var m map[string]any
+		if err := json.Unmarshal(r.body, &m); err != nil {
+			t.Fatalf("body is not a JSON object: %v", err)
+		}
+		return m
+	}
+
+	h := newHarness(t, newFakeStore())
+	tok := orgAdmin(t, orgA)
+	h.mustCreate(upBody("smtp", "u", "p"))
+	check("create", "Secret", decode(h.do("POST", basePath+"/secrets", tok, tokenBody("tok", "v"))))
+	check("get", "Secret", decode(h.do("GET", basePath+"/secrets/tok", tok, nil)))
+	check("rotate", "Secret", decode(h.do("PUT", basePath+"/secrets/tok", tok, map[string]any{"value": map[string]any{"token": "w"}})))
+	list := decode(h.do("GET", basePath+"/secrets", tok, nil))
+	check("list", "SecretList", list)
+	for _, s := range list["secrets"].([]any) {
+		check("list item", "Secret", s.(map[string]any))
+	}
+	macros := decode(h.do("GET", basePath+"/macros", tok, nil))
+	check("macros", "MacroList", macros)
+	for _, m := range macros["macros"].([]any) {
+		check("macro", "Macro", m.(map[string]any))
+	}
+	e := decode(h.do("POST", basePath+"/secrets", tok, tokenBody("", "")))
+	check("error", "Error", e)
+	detail := e["error"].(map[string]any)
+	for _, f := range detail["fields"].([]any) {
+		if fm := f.(map[string]any); fm["field"] == nil || fm["message"] == nil || len(fm) != 2 {
+			t.Errorf("field error %v", fm)
+		}
+	}
+}
