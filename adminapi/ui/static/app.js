@@ -384,7 +384,7 @@ function renderSecrets() {
   $('secrets-body').replaceChildren(...rows);
   $('secrets-table').hidden = rows.length === 0;
   $('secrets-empty').hidden = rows.length !== 0;
-  $('secrets-count').textContent = rows.length === 1 ? '1 active secret' : `${rows.length} active secrets`;
+  $('secrets-count').textContent = rows.length === 0 ? '' : rows.length === 1 ? '1 active secret' : `${rows.length} active secrets`;
 }
 
 function formatDate(iso) {
