@@ -165,3 +165,19 @@ func TestStrictNonce(t *testing.T) {
 		t.Fatal("Sidekey-Nonce reached the upstream")
 	}
 }
+
+// TestGzipBombRefused checks that a small gzip body that decodes past the
+// body limit is refused, not expanded.
+func TestGzipBombRefused(t *testing.T) {
+	tp := startProxy(t, func(c *Config) { c.MaxBodyBytes = 64 << 10 })
+	failSecrets(tp)
+	up := newUpstream(t, true)
+	bomb := gz(t, append([]byte(`{"a":"{{secrets.weather_fx}}","pad":"`), bytes.Repeat([]byte("a"), 1<<20)...))
+	req := mustReq("POST", up.url("/x"), bomb, "application/json")
+	req.Header.Set("Content-Encoding", "gzip")
+	resp, body := absoluteRequest(t, tp, req, &testTenant) //nolint:bodyclose // the helper read and closed the body
+	wantError(t, resp, body, CodeBodyTooLarge)
+	if up.count() != 0 {
+		t.Fatal("the upstream received the request")
+	}
+}

@@ -53,7 +53,7 @@ type injection struct {
 func (in *injection) rewriter() *injector.Rewriter {
 	if in.rw == nil {
 		in.st.tr = tenantResolver{r: in.p.cfg.Resolver, t: in.tenant, m: in.p.m}
-		in.rw = injector.NewRewriter(in.p.baseCtx, &in.st.tr, injector.Options{Host: in.d.host, Nonce: in.nonce})
+		in.rw = injector.NewRewriter(in.p.baseCtx, &in.st.tr, injector.Options{Host: in.d.host, Nonce: in.nonce, MaxBodySize: in.p.cfg.MaxBodyBytes})
 	}
 	return in.rw
 }
