@@ -232,7 +232,7 @@ func startProxy(t *testing.T, mutate func(*Config)) *testProxy {
 
 var loopbackCIDRs = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
-func testCA(t *testing.T) *ca.CA {
+func testCA(t testing.TB) *ca.CA {
 	t.Helper()
 	authority, err := ca.New("Sidekey test CA", time.Hour)
 	if err != nil {
