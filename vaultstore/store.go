@@ -277,7 +277,7 @@ func (s *Store) Create(ctx context.Context, t secret.Tenant, in CreateInput) (Me
 		typ: in.Type, hosts: hosts, jsonKeys: keys, version: version,
 		createdAt: created, createdBy: in.Actor, updatedBy: in.Actor,
 	}
-	if err := s.kvWriteMetadata(ctx, rel, d.custom()); err != nil {
+	if err := s.finishMetadata(ctx, rel, d.custom()); err != nil {
 		// The value is stored; only its description is missing. Report
 		// the failure: the caller may not assume a half-written secret.
 		return Metadata{}, fmt.Errorf("vaultstore: create %s/%s: stored, but recording its metadata failed: %w", t, alias, err)
@@ -287,6 +287,16 @@ func (s *Store) Create(ctx context.Context, t secret.Tenant, in CreateInput) (Me
 		Alias: alias, Type: in.Type, AllowedHosts: hosts, JSONKeys: keys,
 		CreatedAt: created, UpdatedAt: created, Version: version,
 	}, nil
+}
+
+// finishMetadata writes the custom metadata that completes a data write
+// that has already happened. It gets Config.Timeout of its own even when the
+// caller's deadline is spent or the caller gave up: leaving the metadata
+// behind the data is worse than finishing late.
+func (s *Store) finishMetadata(ctx context.Context, rel string, custom map[string]string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
+	defer cancel()
+	return s.kvWriteMetadata(ctx, rel, custom)
 }
 
 // jsonKeys returns the top-level keys of a json secret (nil for others).
@@ -358,7 +368,7 @@ func (s *Store) Rotate(ctx context.Context, t secret.Tenant, alias string, in Ro
 			typ: typ, hosts: newHosts, jsonKeys: keys, version: version,
 			createdAt: cur.CreatedAt, createdBy: meta.Custom[metaCreatedBy], updatedBy: in.Actor,
 		}
-		if err := s.kvWriteMetadata(ctx, rel, d.custom()); err != nil {
+		if err := s.finishMetadata(ctx, rel, d.custom()); err != nil {
 			_ = s.recordChange(ctx, t, alias) // the new value is live: sidecars must drop the old one
 			return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: rotated, but recording its metadata failed: %w", t, alias, err)
 		}
@@ -391,7 +401,7 @@ func (s *Store) Archive(ctx context.Context, t secret.Tenant, alias, actor strin
 	custom := meta.Custom
 	custom[metaArchivedAt] = time.Now().UTC().Format(time.RFC3339Nano)
 	custom[metaArchivedBy] = truncate(actor, maxActorLen)
-	if err := s.kvWriteMetadata(ctx, rel, custom); err != nil {
+	if err := s.finishMetadata(ctx, rel, custom); err != nil {
 		return fmt.Errorf("vaultstore: archive %s/%s: archived, but recording who and when failed: %w", t, alias, err)
 	}
 	return nil
