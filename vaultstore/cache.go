@@ -253,11 +253,11 @@ func (c *Cache) miss(ctx context.Context, k cacheKey, t secret.Tenant, stale *en
 	if stale != nil && c.down.Load() && c.usable(stale, c.clock()) {
 		// Vault is known to be unreachable: answer now and let one
 		// background read find out whether it is back.
-		c.start(ctx, k, t)
+		c.start(k, t)
 		c.stats.staleServed.Add(1)
 		return stale.sec, nil
 	}
-	cl := c.start(ctx, k, t)
+	cl := c.start(k, t)
 	select {
 	case <-cl.done:
 		if cl.err == nil {
@@ -293,9 +293,10 @@ func unavailable(err error) bool {
 }
 
 // start returns the read in flight for k, starting one if there is none.
-// The read runs on its own goroutine with its own deadline, so that a caller
-// that gives up does not fail the others waiting on it.
-func (c *Cache) start(ctx context.Context, k cacheKey, t secret.Tenant) *call {
+// The read runs on its own goroutine with its own context and deadline: a
+// caller that gives up does not fail the others waiting on it, and no
+// caller's (request-scoped) context is kept beyond its Resolve.
+func (c *Cache) start(k cacheKey, t secret.Tenant) *call {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cl, ok := c.calls[k]; ok {
@@ -318,14 +319,14 @@ func (c *Cache) start(ctx context.Context, k cacheKey, t secret.Tenant) *call {
 	cl := &call{done: make(chan struct{})}
 	c.calls[k] = cl
 	c.stats.reads.Add(1)
-	go c.fetch(context.WithoutCancel(ctx), k, t, cl, c.gen)
+	go c.fetch(k, t, cl, c.gen)
 	return cl
 }
 
 // fetch does one Vault read for k and fills the cache with its answer,
 // unless an eviction happened meanwhile.
-func (c *Cache) fetch(ctx context.Context, k cacheKey, t secret.Tenant, cl *call, gen uint64) {
-	ctx, cancel := context.WithTimeout(ctx, c.fetchTimeout)
+func (c *Cache) fetch(k cacheKey, t secret.Tenant, cl *call, gen uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.fetchTimeout)
 	defer cancel()
 	begun := c.clock()
 	cl.sec, cl.err = c.src.Read(ctx, t, k.alias)
