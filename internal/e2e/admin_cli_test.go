@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -88,7 +87,12 @@ func TestAdminBinaryJWKS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	get := func(path, token string, hdr map[string]string) *http.Response {
+	type reply struct {
+		StatusCode int
+		Header     http.Header
+		Body       []byte
+	}
+	get := func(path, token string, hdr map[string]string) reply {
 		t.Helper()
 		req, err := http.NewRequest("GET", "http://"+addr+path, nil)
 		if err != nil {
@@ -104,10 +108,12 @@ func TestAdminBinaryJWKS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := io.ReadAll(resp.Body)
+		body, err := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
-		resp.Body = io.NopCloser(bytes.NewReader(body))
-		return resp
+		if err != nil {
+			t.Fatal(err)
+		}
+		return reply{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}
 	}
 
 	const list = "/v1/orgs/acme/domains/billing/secrets"
@@ -134,8 +140,7 @@ func TestAdminBinaryJWKS(t *testing.T) {
 		t.Errorf("API headers: %v", resp.Header)
 	}
 	resp = get("/", "", nil)
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || !strings.Contains(strings.ToLower(string(body)), "<html") ||
+	if resp.StatusCode != 200 || !strings.Contains(strings.ToLower(string(resp.Body)), "<html") ||
 		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
 		t.Errorf("UI at /: %d, CSP %q", resp.StatusCode, resp.Header.Get("Content-Security-Policy"))
 	}
