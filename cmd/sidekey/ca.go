@@ -18,7 +18,7 @@ func runCA(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("ca init", "ca init --out DIR [--force]", stderr)
 	out := fs.String("out", "", "directory to write ca.crt and ca.key (0600) into")
 	force := fs.Bool("force", false, "replace an existing CA in DIR")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseOneLine(fs, args[1:], stderr); err != nil {
 		return flagExit(stderr, "ca init", err)
 	}
 	if *out == "" {

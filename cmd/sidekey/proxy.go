@@ -152,7 +152,7 @@ func (f *proxyFlags) proxyConfig() (proxy.Config, error) {
 // runProxy implements "sidekey proxy".
 func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fs, f := proxyFlagSet(stderr)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseOneLine(fs, args, stderr); err != nil {
 		return flagExit(stderr, "proxy", err)
 	}
 	cfg, err := f.proxyConfig()
@@ -243,4 +243,19 @@ func singleLine(err error) string {
 		b = append(b, c)
 	}
 	return string(b)
+}
+
+// parseOneLine is parseFlags for commands whose bad start must print one
+// line: the flag package's own message and usage dump are suppressed (the
+// caller prints the error), and --help still prints the usage.
+func parseOneLine(fs *flag.FlagSet, args []string, stderr io.Writer) error {
+	usage := fs.Usage
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	err := parseFlags(fs, args)
+	fs.SetOutput(stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		usage()
+	}
+	return err
 }

@@ -19,7 +19,7 @@ func runTokenProxy(_ context.Context, args []string, stdout, stderr io.Writer) i
 	org := fs.String("org", "", "org id")
 	domain := fs.String("domain", "", "domain id")
 	format := fs.String("format", "userpass", `output: "userpass" (org.domain:credential), "header" (the Proxy-Authorization value) or "credential" (the HMAC alone)`)
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseOneLine(fs, args, stderr); err != nil {
 		return flagExit(stderr, "token proxy", err)
 	}
 	t := secret.Tenant{Org: *org, Domain: *domain}
