@@ -231,6 +231,71 @@ func TestBrowser(t *testing.T) {
 				t.Fatalf("the refused create changed the stored token (%d bytes)", len(got))
 			}
 		}},
+		{"the JSON checker agrees with JSON.parse and places errors", func(t *testing.T) {
+			// Exact cases: the message never quotes the input, the line and
+			// column point at the first wrong character.
+			cases := []jsonCase{
+				{`{"a": 1}`, "ok 1"},
+				{"{\n  \"a\": [1, 2.5e-3, true, null, {\"b\": \"\\u00e9\\n\"}]\n}", "ok 1"},
+				{" \t\r\n{}\n", "ok 0"},
+				{``, "empty"},
+				{`[1, 2]`, "1:1 must be a JSON object"},
+				{`  "s"`, "1:3 must be a JSON object"},
+				{"{\n \"a\": 1,\n}", "3:1 trailing comma"},
+				{`{"a": 01}`, "1:8 numbers cannot have leading zeros"},
+				{`{'a': 1}`, "1:2 keys must use double quotes"},
+				{`{"a": 'x'}`, "1:7 strings must use double quotes"},
+				{`{"a": tru}`, "1:7 expected a value"},
+				{`{"a": "x` + "\t" + `"}`, "1:9 control character"},
+				{`{"a": "\q"}`, "1:9 invalid escape"},
+				{`{"a": 1} x`, "1:10 unexpected text after the end"},
+				{`{"a": 1`, "1:8 unexpected end of input"},
+				{`{"a" 1}`, "1:6 expected \":\""},
+				{`{"a": -}`, "1:8 invalid number"},
+			}
+			js := `(async () => {
+				const { checkObject } = await import("/assets/jsoncheck.js");
+				const out = [];
+				for (const text of ` + jsonArray(t, cases) + `) {
+					const r = checkObject(text);
+					out.push(r.ok ? "ok " + r.keys.length : r.empty ? "empty" : r.line + ":" + r.column + " " + r.message);
+				}
+				// Differential check against JSON.parse on generated texts
+				// (a fixed-seed generator, so a failure is reproducible).
+				let seed = 42, mismatches = 0;
+				const rnd = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+				const parts = ["{", "}", "[", "]", ":", ",", '"', "\\", "u", "0", "1", "-", "+", ".", "e", " ", "\n",
+					"t", "r", "f", "n", '"a"', '"k":', "1e5", "\\n", "\\u00e9", "\u0001", "'", "null", "true", "false"];
+				for (let i = 0; i < 20000; i++) {
+					let s = rnd(2) ? "{" : "";
+					for (let k = rnd(14); k > 0; k--) s += parts[rnd(parts.length)];
+					if (rnd(2)) s += "}";
+					let want;
+					try { const v = JSON.parse(s); want = v !== null && typeof v === "object" && !Array.isArray(v); } catch { want = false; }
+					if (checkObject(s).ok !== want) mismatches++;
+				}
+				out.push("mismatches " + mismatches);
+				return JSON.stringify(out);
+			})()`
+			ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+			defer cancel()
+			raw, err := chromedp.Run(ctx, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))
+			if err != nil {
+				t.Fatalf("run the checker: %v", err)
+			}
+			var got []string
+			if err := json.Unmarshal([]byte(raw), &got); err != nil || len(got) != len(cases)+1 {
+				t.Fatalf("checker results %q: %v", raw, err)
+			}
+			for i, c := range cases {
+				if !strings.HasPrefix(got[i], c.want) {
+					t.Errorf("checkObject(%q) = %q, want prefix %q", c.text, got[i], c.want)
+				}
+			}
+			if last := got[len(cases)]; last != "mismatches 0" {
+				t.Errorf("checkObject disagrees with JSON.parse: %s of 20000 generated texts", last)
+			}
+		}},
 		{"the Macro Manager copies a reference in one click", func(t *testing.T) {
 			refs := b.eval(t, `[...document.querySelectorAll("#macro-list .macro-ref")].map(e => e.textContent).join("\n")`)
 			for _, want := range []string{"{{secrets.weather_fx}}", "{{secrets.smtp_login.username}}", "{{secrets.smtp_login.password}}", "{{secrets.gcp_config}}", "{{secrets.gcp_config.client_id}}"} {
@@ -725,6 +790,23 @@ func screenshotDir(t *testing.T) string {
 		t.Fatalf("screenshot dir: %v", err)
 	}
 	return dir
+}
+
+// jsonCase is a text for the JSON checker and the prefix of its verdict.
+type jsonCase struct{ text, want string }
+
+// jsonArray is the texts of the cases as a JavaScript array literal.
+func jsonArray(t *testing.T, cases []jsonCase) string {
+	t.Helper()
+	texts := make([]string, len(cases))
+	for i, c := range cases {
+		texts[i] = c.text
+	}
+	out, err := json.Marshal(texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
 }
 
 func jsString(s string) string {
