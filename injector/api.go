@@ -58,7 +58,10 @@ const DefaultMaxBodySize = 8 << 20
 type Injection struct {
 	// Placeholder is the placeholder text as written in the request.
 	Placeholder string
-	// Value is the bytes that replaced it (after filters, before context
-	// encoding).
+	// Value is the bytes that replaced it, after filters and before
+	// context encoding. When the encoding changed them beyond recognition
+	// (JSON or percent escaping), a second Injection with the same
+	// Placeholder holds the encoded bytes, so that the scrubber finds
+	// either form.
 	Value []byte
 }

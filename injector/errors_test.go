@@ -181,6 +181,9 @@ func TestManyPlaceholders(t *testing.T) {
 	if got := strings.Count(string(out), valPlain); got != 200 {
 		t.Fatalf("%d of 200 values injected", got)
 	}
+	if got := w.Replaced(); got != 200 {
+		t.Fatalf("Replaced() = %d, want 200", got)
+	}
 	if got := len(w.Injected()); got != 40 {
 		t.Fatalf("Injected() has %d entries, want 40", got)
 	}

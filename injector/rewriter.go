@@ -33,6 +33,8 @@ type Rewriter struct {
 	injs    []injRecord
 	aliases map[string]string
 	seen    map[string]struct{} // injections, once there are many
+	// replaced counts the placeholders replaced by successful calls.
+	replaced int
 }
 
 // segment replaces in[start:end] with scratch[off:off+n].
@@ -73,6 +75,7 @@ func (w *Rewriter) Release() {
 	w.segs = w.segs[:0]
 	w.injs = w.injs[:0]
 	w.seen = nil
+	w.replaced = 0
 	w.scratch = wipe(w.scratch)
 	w.val = wipe(w.val)
 	w.tmp = wipe(w.tmp)
@@ -179,6 +182,11 @@ func (w *Rewriter) Injected() []Injection {
 	return out
 }
 
+// Replaced returns how many placeholders the Rewriter has replaced so far
+// (every occurrence counts; Injected lists distinct ones). It does not
+// allocate.
+func (w *Rewriter) Replaced() int { return w.replaced }
+
 // rewrite replaces every placeholder of b that must be resolved, encoded
 // for the part. It returns b itself when there is none.
 func (w *Rewriter) rewrite(b []byte, pt *part) ([]byte, error) {
@@ -256,6 +264,7 @@ func (w *Rewriter) rewrite(b []byte, pt *part) ([]byte, error) {
 			i += width
 		}
 	}
+	w.replaced += len(w.segs)
 	return out, nil
 }
 
