@@ -122,7 +122,7 @@ func TestKubernetesLogin(t *testing.T) {
 // do are parallel, and parallel tests start after this one).
 func TestRunLeavesNoGoroutine(t *testing.T) {
 	srv := vaulttest.Shared(t)
-	s := stStore(t, srv, stToken(srv.TokenTTL(t, 2*time.Second, srv.SidecarPolicy(t))))
+	s := stStore(t, srv, stToken(srv.TokenTTL(t, 4*time.Second, srv.SidecarPolicy(t))))
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -134,7 +134,7 @@ func TestRunLeavesNoGoroutine(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(3 * time.Second) // past the first renewal (at about 2/3 of the TTL)
 	cancel()
 	select {
 	case err := <-done:
