@@ -196,3 +196,75 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	}
 
 }
+
+func TestUpstreamFailures(t *testing.T) {
+	tp := startProxy(t, func(c *Config) { c.UpstreamTimeout = 300 * time.Millisecond })
+	slow := newUpstream(t, true)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	slow.answer = func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	closedLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := closedLn.Addr().(*net.TCPAddr).Port
+	_ = closedLn.Close()
+	untrusted := httptestTLS(t) // a certificate the proxy does not trust
+
+	for _, tc := range []struct {
+		name string
+		url  string
+		code Code
+	}{
+		{"timeout", slow.url("/slow"), CodeUpstreamTimeout},
+		{"connection refused", "https://" + upstreamHost + ":" + itoa(closedPort) + "/x", CodeUpstreamUnreachable},
+		{"unknown host", "https://nowhere.invalid/x", CodeUpstreamUnreachable},
+		{"untrusted certificate", "https://127.0.0.1:" + untrusted + "/x", CodeUpstreamUnreachable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := absoluteRequest(t, tp, mustReq("GET", tc.url, nil, ""), &testTenant) //nolint:bodyclose // the helper read and closed the body
+			wantError(t, resp, body, tc.code)
+		})
+	}
+}
+
+func TestHeadAndExpectContinue(t *testing.T) {
+	tp := startProxy(t, nil)
+	up := newUpstream(t, true)
+	up.answer = func(w http.ResponseWriter, r *http.Request, body []byte) {
+		w.Header().Set("Content-Length", itoa(len(body)+100))
+		if r.Method == http.MethodHead {
+			return
+		}
+		_, _ = w.Write(append(body, strings.Repeat("x", 100)...))
+	}
+	resp, err := tp.client(testTenant).Head(up.url("/head"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ContentLength != 100 {
+		t.Fatalf("HEAD: %d, length %d", resp.StatusCode, resp.ContentLength)
+	}
+	big := strings.Repeat("b", 2<<20)
+	req := mustReq("POST", up.url("/expect"), []byte(big), "text/plain")
+	req.Header.Set("Expect", "100-continue")
+	resp, err = tp.client(testTenant).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 || n != int64(len(big)+100) {
+		t.Fatalf("Expect: %d, %d bytes", resp.StatusCode, n)
+	}
+	last := up.requests()[len(up.requests())-1]
+	if last.Header.Get("Expect") != "" || len(last.Body) != len(big) {
+		t.Fatalf("upstream got Expect %q and %d bytes", last.Header.Get("Expect"), len(last.Body))
+	}
+}
