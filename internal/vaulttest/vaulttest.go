@@ -37,6 +37,14 @@ import (
 // vaultdev binary.
 const EnvBinary = "SIDEKEY_VAULTDEV"
 
+// EnvAddr and EnvToken, when both are set, make Shared use that running
+// Vault (KV v2 at secret/, AppRole at approle/, a root token) instead of
+// starting one; Start still starts servers of its own.
+const (
+	EnvAddr  = "SIDEKEY_VAULTTEST_ADDR"
+	EnvToken = "SIDEKEY_VAULTTEST_TOKEN"
+)
+
 const (
 	readyPrefix  = "vaultdev: ready addr="
 	startTimeout = 60 * time.Second
@@ -93,10 +101,15 @@ var shared struct {
 
 // Shared returns one in-memory dev Vault for the whole test binary, started
 // on first use; it dies with the test process. Tests that share it must use
-// tenants of their own, and must not Stop, Kill or Restart it.
+// tenants of their own, and must not Stop, Kill or Restart it. With
+// SIDEKEY_VAULTTEST_ADDR and SIDEKEY_VAULTTEST_TOKEN set it is that Vault.
 func Shared(t testing.TB) *Server {
 	t.Helper()
 	shared.once.Do(func() {
+		if addr, tok := os.Getenv(EnvAddr), os.Getenv(EnvToken); addr != "" && tok != "" {
+			shared.srv = &Server{Addr: addr, RootToken: tok, shared: true}
+			return
+		}
 		bin, err := Binary()
 		if err != nil {
 			shared.err = err
