@@ -41,7 +41,8 @@ func (s *Server) macros(_ http.ResponseWriter, r *http.Request, req *request) (i
 }
 
 // macrosOf lists the references of one secret. JSON keys that the
-// placeholder grammar cannot name ([A-Za-z0-9_-]+) are left out. No value
+// placeholder grammar cannot name ([A-Za-z0-9_-]+) are left out, and a key
+// repeated in the object is offered once. No value
 // is read: JSON keys come from the metadata recorded at write time.
 func macrosOf(alias string, t secret.Type, jsonKeys []string) []macro {
 	ref := func(suffix string) string { return "{{secrets." + alias + suffix + "}}" }
@@ -56,10 +57,12 @@ func macrosOf(alias string, t secret.Type, jsonKeys []string) []macro {
 		}
 	case secret.TypeJSON:
 		out := []macro{{Alias: alias, Type: t, Reference: ref(""), Label: alias + " (whole JSON object)"}}
+		seen := map[string]bool{}
 		for _, k := range jsonKeys {
-			if !validField(k) {
+			if !validField(k) || seen[k] {
 				continue
 			}
+			seen[k] = true
 			out = append(out, macro{Alias: alias, Type: t, Field: k, Reference: ref("." + k), Label: alias + " › " + k})
 		}
 		return out

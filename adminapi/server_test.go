@@ -3,6 +3,7 @@ package adminapi
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/sidekey/sidekey/internal/secret"
@@ -107,3 +108,18 @@ func TestMacros(t *testing.T) {
 }
 
 func tenantAX() secret.Tenant { return secret.Tenant{Org: orgA, Domain: domX} }
+
+func TestMacrosOf(t *testing.T) {
+	got := macrosOf("cfg", secret.TypeJSON, []string{"a", "b c", "a", "", "x.y", "Z_9-"})
+	var refs []string
+	for _, m := range got {
+		refs = append(refs, m.Reference)
+	}
+	want := []string{"{{secrets.cfg}}", "{{secrets.cfg.a}}", "{{secrets.cfg.Z_9-}}"}
+	if strings.Join(refs, " ") != strings.Join(want, " ") {
+		t.Errorf("macrosOf = %q, want %q", refs, want)
+	}
+	if m := macrosOf("x", secret.Type("other"), nil); m != nil {
+		t.Errorf("unknown type gave %v", m)
+	}
+}
