@@ -42,7 +42,7 @@ const EnvBinary = "SIDEKEY_VAULTDEV"
 // starting one; Start still starts servers of its own.
 const (
 	EnvAddr  = "SIDEKEY_VAULTTEST_ADDR"
-	EnvToken = "SIDEKEY_VAULTTEST_TOKEN"
+	EnvToken = "SIDEKEY_VAULTTEST_TOKEN" //nolint:gosec // the name of a variable, not a credential
 )
 
 const (
