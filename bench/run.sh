@@ -347,7 +347,8 @@ fi
 START=$SECONDS
 if [[ $MODE == soak ]]; then
 	log "soak: $CONNS connections (half http://, half CONNECT+TLS, reopened every 500 requests) for $SOAK_DURATION"
-	loadgen sidekey-soak 1 -conns "$CONNS" -warmup 5s -duration "$SOAK_DURATION" -rss-every 10s -reqs-per-conn 500
+	WARMUP=5s DURATION=$SOAK_DURATION
+	loadgen sidekey-soak 1 -conns "$CONNS" -warmup "$WARMUP" -duration "$DURATION" -rss-every 10s -reqs-per-conn 500
 	COMMAND="make bench-proxy-soak"
 	[[ $SOAK_DURATION != 300s ]] && COMMAND="SOAK_DURATION=$SOAK_DURATION make bench-proxy-soak"
 else

@@ -8,6 +8,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -191,6 +192,13 @@ func pct(cpu, window float64) float64 {
 }
 
 func writeLoadTable(w io.Writer, byCase map[string][]result, m meta) {
+	found := false
+	for _, c := range cases {
+		found = found || len(load(byCase[c.name])) > 0
+	}
+	if !found {
+		return
+	}
 	fmt.Fprintln(w, "| path | conns | req/s | p50 µs | p99 µs | proxy CPU | req per proxy CPU-s | loadgen CPU | upstream CPU | machine busy | new upstream conns | verified |")
 	fmt.Fprintln(w, "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
 	for _, c := range cases {
@@ -277,8 +285,16 @@ func ratio(a, b []result, f func(result) float64) (med, lo, hi float64, ok bool)
 }
 
 func writeRatios(w io.Writer, byCase map[string][]result) {
-	fmt.Fprintln(w, "| target (issue 4) | measured (median; per-round range) | verdict |")
-	fmt.Fprintln(w, "| --- | --- | --- |")
+	var rows bytes.Buffer
+	defer func() {
+		if rows.Len() > 0 {
+			fmt.Fprintln(w, "| target (issue 4) | measured (median; per-round range) | verdict |")
+			fmt.Fprintln(w, "| --- | --- | --- |")
+			_, _ = rows.WriteTo(w)
+			fmt.Fprintln(w)
+		}
+	}()
+	w = &rows
 	rps := func(r result) float64 { return r.RPS }
 	perCPU := func(r result) float64 { return r.ReqPerProxyCPU }
 	pairs := []struct {
@@ -329,7 +345,6 @@ func writeRatios(w io.Writer, byCase map[string][]result) {
 		fmt.Fprintf(w, "| added p50 latency over direct at 1 connection, Sidekey %s ≤ 150 µs | %.0f µs (%.0f–%.0f) | %s |\n",
 			c.label, added, lo, hi, verdict(added <= 150))
 	}
-	fmt.Fprintln(w)
 }
 
 func writeMemory(w io.Writer, byCase map[string][]result) {
