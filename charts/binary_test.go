@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,25 +13,54 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
-// buildStatic builds cmd/sidekey the way the Dockerfile does (static,
-// CGO_ENABLED=0, -trimpath) into a temporary directory.
-func buildStatic(t *testing.T) string {
+// binary is cmd/sidekey built once per test binary (TestMain removes it).
+var binary struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary.dir != "" {
+		_ = os.RemoveAll(binary.dir)
+	}
+	os.Exit(code)
+}
+
+// sidekeyBinary builds cmd/sidekey the way the Dockerfile does (static,
+// CGO_ENABLED=0, -trimpath), once, and returns its path.
+func sidekeyBinary(t *testing.T) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command is not on PATH: %v", err)
+	binary.once.Do(func() {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			binary.err = fmt.Errorf("the go command is not on PATH: %w", err)
+			return
+		}
+		if binary.dir, err = os.MkdirTemp("", "sidekey-charts-"); err != nil {
+			binary.err = err
+			return
+		}
+		out := filepath.Join(binary.dir, "sidekey")
+		cmd := exec.Command(goBin, "build", "-trimpath", "-o", out, "./cmd/sidekey") // #nosec G204 -- the go tool building this module
+		cmd.Dir = ".."
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			binary.err = fmt.Errorf("go build ./cmd/sidekey: %w\n%s", err, b)
+			return
+		}
+		binary.path = out
+	})
+	if binary.err != nil {
+		t.Fatal(binary.err)
 	}
-	out := filepath.Join(t.TempDir(), "sidekey")
-	cmd := exec.Command(goBin, "build", "-trimpath", "-o", out, "./cmd/sidekey") // #nosec G204 -- the go tool building this module
-	cmd.Dir = ".."
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/sidekey: %v\n%s", err, b)
-	}
-	return out
+	return binary.path
 }
 
 // helpFlags runs `sidekey CMD --help` and returns the flags it lists.
@@ -114,7 +144,7 @@ var contractFlags = map[string][]string{
 // every flag of the contract is reachable from the values; and the
 // Dockerfile's build recipe yields a static binary run as the chart's user.
 func TestBinary(t *testing.T) {
-	bin := buildStatic(t)
+	bin := sidekeyBinary(t)
 
 	t.Run("static", func(t *testing.T) {
 		f, err := elf.Open(bin)
