@@ -146,8 +146,10 @@ func splitAbsolute(uri []byte) (https bool, authority, rest []byte, ok bool) {
 	return https, uri[:end], uri[end:], true
 }
 
-// matchesHostHeader reports whether a Host header names d (case-insensitive,
-// with or without the default port).
+// matchesHostHeader reports whether a Host header names d: the same host
+// (case-insensitive) and, when the header names a port, the same port. A
+// header without a port matches any port of the host, as some clients omit
+// non-default ports.
 func (d *dest) matchesHostHeader(h []byte) bool {
 	if bytes.EqualFold(h, []byte(d.authority)) {
 		return true
@@ -156,5 +158,6 @@ func (d *dest) matchesHostHeader(h []byte) bool {
 	if err != nil {
 		return false
 	}
-	return hd.host == d.host && hd.port == d.port
+	explicitPort := bytes.LastIndexByte(h, ':') > bytes.LastIndexByte(h, ']')
+	return hd.host == d.host && (!explicitPort || hd.port == d.port)
 }

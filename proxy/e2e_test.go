@@ -201,3 +201,42 @@ func TestE2EReadinessAndMetrics(t *testing.T) {
 	}
 
 }
+
+// TestE2ERotatePropagates rotates a cached secret and checks that the
+// proxy injects the new value within two seconds.
+func TestE2ERotatePropagates(t *testing.T) {
+	v := startVault(t)
+	v.create(t, testTenant, "weather_fx", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: simpleValue}})
+	tp := startVaultProxy(t, v, nil)
+	up := newUpstream(t, true)
+	send := func() string {
+		req := mustReq("GET", up.url("/x"), nil, "")
+		req.Header.Set("Authorization", "Bearer {{secrets.weather_fx}}")
+		resp, err := tp.client(testTenant).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		reqs := up.requests()
+		return reqs[len(reqs)-1].Header.Get("Authorization")
+	}
+	if got := send(); got != "Bearer "+simpleValue {
+		t.Fatalf("before rotation: %s", fp([]byte(got)))
+	}
+	const rotated = "rotated-value-0987654321"
+	if _, err := v.admin.Rotate(context.Background(), testTenant, "weather_fx", vaultstore.RotateInput{Value: secret.Value{Token: rotated}, Actor: "proxy-e2e"}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	got := send()
+	for got != "Bearer "+rotated && time.Since(start) < 2*time.Second {
+		time.Sleep(100 * time.Millisecond)
+		got = send()
+	}
+	if got != "Bearer "+rotated {
+		t.Fatalf("the rotated value did not reach the proxy within 2 s: %s", fp([]byte(got)))
+	}
+}

@@ -208,3 +208,35 @@ func TestDestinationForbidden(t *testing.T) {
 		t.Fatalf("upstream received %d requests", up.count())
 	}
 }
+
+func TestMatchesHostHeader(t *testing.T) {
+	d, err := parseAuthority([]byte("API.Example.com:8443"), true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v6, err := parseAuthority([]byte("[::1]:8443"), true, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		d    dest
+		host string
+		want bool
+	}{
+		{d, "api.example.com:8443", true},
+		{d, "API.EXAMPLE.COM:8443", true},
+		{d, "api.example.com", true},
+		{d, "api.example.com:443", false},
+		{d, "evil.example.com:8443", false},
+		{d, "api.example.com.evil:8443", false},
+		{v6, "[::1]:8443", true},
+		{v6, "[::1]", true},
+		{v6, "[::1]:1", false},
+		{v6, "[::2]:8443", false},
+	}
+	for _, tc := range tests {
+		if got := tc.d.matchesHostHeader([]byte(tc.host)); got != tc.want {
+			t.Errorf("%s vs Host %q: %v, want %v", tc.d.authority, tc.host, got, tc.want)
+		}
+	}
+}
