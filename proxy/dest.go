@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/netip"
 	"strings"
+	"sync"
 
 	"github.com/sidekey/sidekey/injector"
 )
@@ -160,4 +161,43 @@ func (d *dest) matchesHostHeader(h []byte) bool {
 	}
 	explicitPort := bytes.LastIndexByte(h, ':') > bytes.LastIndexByte(h, ']')
 	return hd.host == d.host && (!explicitPort || hd.port == d.port)
+}
+
+// maxDestCache bounds the parsed-authority cache; it is cleared when full.
+const maxDestCache = 1024
+
+// destCache remembers parsed absolute-URI authorities, so that a sender
+// calling the same APIs does not pay for parsing and lower-casing (and the
+// allocations) on every request.
+type destCache struct {
+	mu sync.RWMutex
+	m  [2]map[string]dest // [0] http, [1] https
+}
+
+func newDestCache() *destCache {
+	return &destCache{m: [2]map[string]dest{make(map[string]dest), make(map[string]dest)}}
+}
+
+func (c *destCache) parse(b []byte, https bool) (dest, error) {
+	i := 0
+	if https {
+		i = 1
+	}
+	c.mu.RLock()
+	d, ok := c.m[i][string(b)]
+	c.mu.RUnlock()
+	if ok {
+		return d, nil
+	}
+	d, err := parseAuthority(b, https, false)
+	if err != nil {
+		return d, err
+	}
+	c.mu.Lock()
+	if len(c.m[i]) >= maxDestCache {
+		clear(c.m[i])
+	}
+	c.m[i][string(b)] = d
+	c.mu.Unlock()
+	return d, nil
 }

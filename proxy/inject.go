@@ -44,7 +44,7 @@ func isForm(contentType []byte) bool {
 type injection struct {
 	p      *Proxy
 	st     *reqState
-	d      *dest
+	host   string // the real destination host
 	tenant secret.Tenant
 	nonce  string
 	rw     *injector.Rewriter
@@ -53,7 +53,7 @@ type injection struct {
 func (in *injection) rewriter() *injector.Rewriter {
 	if in.rw == nil {
 		in.st.tr = tenantResolver{r: in.p.cfg.Resolver, t: in.tenant, m: in.p.m}
-		in.rw = injector.NewRewriter(in.p.baseCtx, &in.st.tr, injector.Options{Host: in.d.host, Nonce: in.nonce, MaxBodySize: in.p.cfg.MaxBodyBytes})
+		in.rw = injector.NewRewriter(in.p.baseCtx, &in.st.tr, injector.Options{Host: in.host, Nonce: in.nonce, MaxBodySize: in.p.cfg.MaxBodyBytes})
 	}
 	return in.rw
 }
@@ -75,8 +75,8 @@ func (in *injection) injected() int {
 // inject rewrites the path and query (returned), the headers and the body
 // of the request in place. It returns the Rewriter, or nil when the request
 // held nothing to resolve.
-func (p *Proxy) inject(ctx *fasthttp.RequestCtx, st *reqState, d *dest, tenant secret.Tenant, nonce string, pathQuery []byte) (*injector.Rewriter, []byte, error) {
-	in := injection{p: p, st: st, d: d, tenant: tenant, nonce: nonce}
+func (p *Proxy) inject(ctx *fasthttp.RequestCtx, st *reqState, host string, tenant secret.Tenant, nonce string, pathQuery []byte) (*injector.Rewriter, []byte, error) {
+	in := injection{p: p, st: st, host: host, tenant: tenant, nonce: nonce}
 	pq, err := in.pathQuery(pathQuery)
 	if err != nil {
 		return in.rw, nil, err

@@ -147,7 +147,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, st *reqState, tc *tunnelConn, 
 			p.m.authFailed.Inc()
 			return d, tenant, err
 		}
-		if d, err = parseAuthority(authority, https, false); err != nil {
+		if d, err = p.dests.parse(authority, https); err != nil {
 			return d, tenant, err
 		}
 		pathQuery = rest
@@ -175,7 +175,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, st *reqState, tc *tunnelConn, 
 
 	stripRequestHeaders(&req.Header, st)
 
-	rw, pq, err := p.inject(ctx, st, &d, tenant, nonceStr, pathQuery)
+	rw, pq, err := p.inject(ctx, st, d.host, tenant, nonceStr, pathQuery)
 	if rw != nil {
 		defer rw.Release()
 	}
@@ -205,7 +205,7 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, st *reqState, tc *tunnelConn, 
 	if scrub != nil {
 		limitAcceptEncoding(&req.Header)
 	}
-	return d, tenant, p.roundTrip(ctx, st, &d, scrub)
+	return d, tenant, p.roundTrip(ctx, st, d.authority, scrub)
 }
 
 // conflictingFraming reports whether the raw header block holds both

@@ -40,6 +40,7 @@ type Proxy struct {
 	outer       *fasthttp.Server // the listener's server
 	inner       *fasthttp.Server // serves intercepted TLS connections
 	passthrough []string
+	dests       *destCache
 	// baseCtx bounds secret resolution; it is not cancelled by the drain,
 	// so requests in flight finish.
 	baseCtx context.Context
@@ -71,6 +72,7 @@ func New(cfg Config, log *zap.Logger) (*Proxy, error) {
 		auth:        newAuthenticator(cfg.Keys),
 		guard:       newGuard(cfg.AllowUpstreamCIDRs, cfg.LookupNetIP),
 		passthrough: pass,
+		dests:       newDestCache(),
 		baseCtx:     context.Background(),
 		tunnelConns: make(map[net.Conn]*tunnelConn),
 	}

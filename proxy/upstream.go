@@ -57,7 +57,7 @@ func newUpstreamClient(cfg *Config, g *guard) *fasthttp.Client {
 // roundTrip sends ctx.Request upstream and leaves the response in
 // ctx.Response: headers stripped, body streamed through, or read, scrubbed
 // and replaced when scrub is set.
-func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, st *reqState, d *dest, scrub *injector.Scrubber) error {
+func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, st *reqState, authority string, scrub *injector.Scrubber) error {
 	req, resp := &ctx.Request, &ctx.Response
 	clientClose := ctx.Request.Header.ConnectionClose()
 	req.Header.ResetConnectionClose()
@@ -66,14 +66,14 @@ func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, st *reqState, d *dest, scrub
 	err := p.client.Do(req, resp)
 	p.m.upstream.Observe(time.Since(start).Seconds())
 	if err != nil {
-		return upstreamError(d.authority, err)
+		return upstreamError(authority, err)
 	}
 	stripResponseHeaders(&resp.Header, st)
 	if clientClose {
 		resp.SetConnectionClose()
 	}
 	if scrub != nil {
-		return p.scrubResponse(resp, d, scrub)
+		return p.scrubResponse(resp, authority, scrub)
 	}
 	return nil
 }
@@ -81,7 +81,7 @@ func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, st *reqState, d *dest, scrub
 // scrubResponse replaces injected values in the response headers and body
 // with their placeholders. The body is read whole (up to MaxScrubBytes);
 // a body that cannot be read or scrubbed fails the request closed.
-func (p *Proxy) scrubResponse(resp *fasthttp.Response, d *dest, s *injector.Scrubber) error {
+func (p *Proxy) scrubResponse(resp *fasthttp.Response, authority string, s *injector.Scrubber) error {
 	var changed []headerKV
 	for k, v := range resp.Header.All() {
 		if nv := s.Bytes(v); !bytes.Equal(nv, v) {
@@ -104,10 +104,10 @@ func (p *Proxy) scrubResponse(resp *fasthttp.Response, d *dest, s *injector.Scru
 			err = cerr
 		}
 		if err != nil {
-			return upstreamError(d.authority, err)
+			return upstreamError(authority, err)
 		}
 		if len(b) > p.cfg.MaxScrubBytes {
-			return newError(CodeUpstreamUnreachable, "the response of "+d.authority+" is too large to scrub")
+			return newError(CodeUpstreamUnreachable, "the response of "+authority+" is too large to scrub")
 		}
 		body = b
 	} else {
@@ -119,7 +119,7 @@ func (p *Proxy) scrubResponse(resp *fasthttp.Response, d *dest, s *injector.Scru
 	}
 	out, err := s.Body(body, resp.Header.ContentEncoding())
 	if err != nil {
-		return &proxyError{code: CodeUpstreamUnreachable, msg: "the response of " + d.authority + " could not be scrubbed", err: err}
+		return &proxyError{code: CodeUpstreamUnreachable, msg: "the response of " + authority + " could not be scrubbed", err: err}
 	}
 	if !bytes.Equal(out, body) {
 		p.m.scrubbed.WithLabelValues("body").Inc()
