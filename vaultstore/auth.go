@@ -40,7 +40,7 @@ type authenticator interface {
 	// login obtains a token, sets it on the client and returns its auth
 	// information (ClientToken, LeaseDuration, Renewable).
 	login(ctx context.Context, c *api.Client) (*api.SecretAuth, error)
-	// renewable reports whether login can give a new token (a static
+	// canRelogin reports whether login can give a new token (a static
 	// token cannot be replaced).
 	canRelogin() bool
 	name() string
@@ -137,13 +137,21 @@ func (a *methodAuth) name() string { return a.method }
 func (a *methodAuth) canRelogin() bool { return true }
 
 func (a *methodAuth) login(ctx context.Context, c *api.Client) (*api.SecretAuth, error) {
-	sec, err := c.Auth().Login(ctx, a.m)
+	// Log in on a clone without the old token: a login needs none, and a
+	// revoked one has no business travelling again.
+	lc, err := c.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("clone client: %w", err)
+	}
+	lc.ClearToken()
+	sec, err := lc.Auth().Login(ctx, a.m)
 	if err != nil {
 		return nil, err
 	}
-	if sec == nil || sec.Auth == nil {
+	if sec == nil || sec.Auth == nil || sec.Auth.ClientToken == "" {
 		return nil, errors.New("login answered without a token")
 	}
+	c.SetToken(sec.Auth.ClientToken)
 	return sec.Auth, nil
 }
 

@@ -20,9 +20,6 @@ import (
 	"github.com/sidekey/sidekey/internal/secret"
 )
 
-// errNotBuilt marks code not written yet.
-var errNotBuilt = errors.New("vaultstore: not built yet")
-
 // Defaults of Config.
 const (
 	DefaultMount   = "secret"
