@@ -821,3 +821,29 @@ func TestConfigDefaults(t *testing.T) {
 		}
 	}
 }
+
+func TestReadRefusesForeignEntries(t *testing.T) {
+	srv := vaulttest.Shared(t)
+	reader := stStore(t, srv, stToken(srv.SidecarToken(t)))
+	tn := stTenant(t)
+	var vals stValues
+	kv := srv.Client(t).KVv2("secret")
+	entries := map[string]map[string]any{
+		"no_type":     {"token": vals.new(t)},
+		"bad_type":    {"type": "password", "token": vals.new(t)},
+		"empty_token": {"type": "token", "token": ""},
+		"bad_json":    {"type": "json", "json": "{" + vals.new(t)},
+	}
+	for alias, data := range entries {
+		if _, err := kv.Put(t.Context(), "sidekey/"+secretRel(tn, alias), data); err != nil {
+			t.Fatalf("put %s: %v", alias, err)
+		}
+	}
+	for alias := range entries {
+		_, err := reader.Read(t.Context(), tn, alias)
+		vals.check(t, err)
+		if !errors.Is(err, errMalformed) {
+			t.Errorf("Read %s: %v, want errMalformed", alias, err)
+		}
+	}
+}
