@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -28,6 +29,10 @@ var fuzzParts = []struct {
 	{"raw", ctxRaw, "text/plain", ""},
 	{"json-gzip", ctxJSON, "application/json", "gzip"},
 }
+
+// leftover matches what must never leave in non-strict mode, read naively:
+// "{{", anything but braces, "secrets.".
+var leftover = regexp.MustCompile(`(?i)\{\{[^{}]*secrets\.`)
 
 // FuzzRewrite checks, for any input in any part: no panic; an error leaves
 // the input untouched and names no value; in non-strict mode no secrets
@@ -103,6 +108,9 @@ func FuzzRewrite(f *testing.F) {
 			if out, err = io.ReadAll(zr); err != nil {
 				t.Fatalf("output is not gzip: %v", err)
 			}
+		}
+		if !strict && leftover.Match(out) {
+			t.Fatalf("output holds {{…secrets.: %s", show(out))
 		}
 		if !strict {
 			pt := part{kind: p.kind}

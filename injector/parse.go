@@ -191,6 +191,44 @@ func (c *cursor) keyword(i int) (int, bool) {
 	return i, true
 }
 
+// mentionsSecrets reports whether the text from i up to the next brace
+// holds "secrets." in any case. Such braces are treated as a (malformed)
+// reference, so that nothing resembling {{…secrets.…}} passes as data
+// without a nonce.
+// In URL parts both the decoded and the raw text are searched, each up to
+// its next brace.
+func (c *cursor) mentionsSecrets(i int) bool {
+	if c.url {
+		raw := cursor{b: c.b}
+		if raw.mentionsSecrets(i) {
+			return true
+		}
+	}
+	for {
+		ch, w := c.at(i)
+		if w == 0 || ch == '{' || ch == '}' {
+			return false
+		}
+		if lower(ch) == 's' && c.matchFold(i, "secrets.") {
+			return true
+		}
+		i += w
+	}
+}
+
+// matchFold reports whether the logical characters from i spell word (a
+// lower-case word), ignoring case.
+func (c *cursor) matchFold(i int, word string) bool {
+	for k := 0; k < len(word); k++ {
+		ch, w := c.at(i)
+		if w == 0 || lower(ch) != word[k] {
+			return false
+		}
+		i += w
+	}
+	return true
+}
+
 // placeholder is one parsed reference. It lives in the Rewriter and is
 // reused, so parsing allocates nothing.
 type placeholder struct {
@@ -244,7 +282,9 @@ func (p *placeholder) prefixMatches(nonce string) bool {
 // ref reports whether the braces hold a secrets reference at all: "{{"
 // then optional whitespace, an optional "PREFIX:" (PREFIX any run of bytes
 // other than whitespace, ':' and braces), optional whitespace and the word
-// "secrets" not followed by an identifier character. Anything else is data.
+// "secrets" not followed by an identifier character; or, failing that, any
+// text up to the next brace that holds "secrets." (always malformed).
+// Anything else is data.
 // For a reference, bad describes why it is malformed ("" when it is well
 // formed) and end is the index after its closing "}}".
 func (p *placeholder) parse(c *cursor, start int) (end int, ref bool, bad string) {
@@ -275,12 +315,12 @@ func (p *placeholder) parse(c *cursor, start int) (end int, ref bool, bad string
 		}
 		ch, w := c.at(k)
 		if k == i || ch != ':' {
-			return 0, false, ""
+			return 0, c.mentionsSecrets(i), "malformed reference to secrets"
 		}
 		afterColon := k + w
 		k = c.skipSpace(afterColon)
 		if j, ok = c.keyword(k); !ok {
-			return 0, false, ""
+			return 0, c.mentionsSecrets(i), "malformed reference to secrets"
 		}
 		p.hasPrefix = true
 		if k != afterColon {

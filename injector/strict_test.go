@@ -21,6 +21,7 @@ func TestStrictMode(t *testing.T) {
 		{"other nonce is data", inHeader, "{{0123456789abcdef0:secrets.plain}}", ""},
 		{"unknown alias without the nonce is data", inHeader, "{{secrets.missing}} {{secrets.up}}", ""},
 		{"malformed without the nonce is data", inHeader, "{{secrets.plain|}} {{secrets", ""},
+		{"secrets. mentioned in other braces is data", inHeader, "{{ name secrets.plain }}", ""},
 		{"nonce is case-sensitive", inHeader, "{{n0nce-0123456789abc:secrets.plain}}", ""},
 		{"percent-encoded in a path", inPath, "/%7B%7B" + testNonce + ":secrets.plain%7D%7D", "/" + valPlain},
 		{"query", inQuery, "a={{secrets.plain}}&b={{" + testNonce + ":secrets.plain}}", "a={{secrets.plain}}&b=" + valPlain},
