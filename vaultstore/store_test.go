@@ -847,3 +847,28 @@ func TestReadRefusesForeignEntries(t *testing.T) {
 		}
 	}
 }
+
+func TestSealedIsUnavailable(t *testing.T) {
+	t.Parallel() // waits on real time; overlaps with the others
+	srv := vaulttest.Start(t)
+	admin := stStore(t, srv, stToken(srv.AdminToken(t)))
+	reader := stStore(t, srv, stToken(srv.SidecarToken(t)))
+	tn := stTenant(t)
+	var vals stValues
+	val := vals.new(t)
+	mustCreate(t, admin, tn, CreateInput{Alias: "a", Type: secret.TypeToken, Value: secret.Value{Token: val}})
+
+	if err := srv.Client(t).Sys().Seal(); err != nil {
+		t.Fatalf("seal: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	_, err := reader.Read(ctx, tn, "a")
+	vals.check(t, err)
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("Read from a sealed Vault: %v, want ErrUnavailable after 503s", err)
+	}
+	// vaultdev unseals itself when it starts on its data again.
+	srv.Restart(t)
+	mustReadToken(t, reader, tn, "a", val)
+}
