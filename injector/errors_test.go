@@ -3,6 +3,7 @@ package injector
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"strings"
 	"sync"
@@ -190,5 +191,56 @@ func TestManyPlaceholders(t *testing.T) {
 	}
 	if got := len(w.Injected()); got != 40 {
 		t.Fatalf("Injected() has %d entries, want 40", got)
+	}
+}
+
+// TestReleaseWipes checks that the buffers a pooled Rewriter keeps hold no
+// value after Release.
+func TestReleaseWipes(t *testing.T) {
+	w := NewRewriter(t.Context(), newResolver(), Options{Host: "api.example.com"})
+	if _, err := w.Body([]byte(`{"a":"{{secrets.weird}}"}`), []byte("application/json"), nil); err != nil {
+		t.Fatal(err)
+	}
+	bufs := [][]byte{w.scratch[:cap(w.scratch)], w.val[:cap(w.val)], w.arena[:cap(w.arena)], w.tmp[:cap(w.tmp)]}
+	w.Release()
+	for i, b := range bufs {
+		if bytes.Contains(b, []byte("ird")) {
+			t.Fatalf("buffer %d still holds the value after Release", i)
+		}
+	}
+}
+
+// TestConcurrentRewriters runs pooled Rewriters from many goroutines (for
+// the race detector) and checks each one's result.
+func TestConcurrentRewriters(t *testing.T) {
+	r := newResolver()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < 200; n++ {
+				w := NewRewriter(context.Background(), r, Options{Host: "api.example.com"})
+				out, err := w.HeaderValue([]byte("Bearer {{secrets.plain}}"))
+				if err == nil && string(out) != "Bearer "+valPlain {
+					err = errors.New("wrong value")
+				}
+				inj := w.Injected()
+				w.Release()
+				if err == nil && (len(inj) != 1 || string(inj[0].Value) != valPlain) {
+					err = errors.New("wrong injections")
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }
