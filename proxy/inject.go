@@ -60,7 +60,7 @@ func (in *injection) rewriter() *injector.Rewriter {
 
 // count adds the injections made since before to the location's metric.
 func (in *injection) count(loc int, before int) {
-	if n := len(in.rw.Injected()) - before; n > 0 {
+	if n := in.rw.Replaced() - before; n > 0 {
 		in.p.m.injections[loc].Add(float64(n))
 	}
 }
@@ -69,7 +69,7 @@ func (in *injection) injected() int {
 	if in.rw == nil {
 		return 0
 	}
-	return len(in.rw.Injected())
+	return in.rw.Replaced()
 }
 
 // inject rewrites the path and query (returned), the headers and the body
@@ -141,8 +141,15 @@ func (in *injection) headers(h *fasthttp.RequestHeader) error {
 	// Copy every header, rewrite those with placeholders, and put them back
 	// in order (a name may repeat).
 	st := in.st
+	st.hdrBuf = st.hdrBuf[:0]
 	for k, v := range h.All() {
-		st.kvs = append(st.kvs, headerKV{k: append([]byte(nil), k...), v: append([]byte(nil), v...)})
+		// Slices into st.hdrBuf stay valid when it grows: they keep the
+		// old array, which holds the same bytes.
+		ks := len(st.hdrBuf)
+		st.hdrBuf = append(st.hdrBuf, k...)
+		vs := len(st.hdrBuf)
+		st.hdrBuf = append(st.hdrBuf, v...)
+		st.kvs = append(st.kvs, headerKV{k: st.hdrBuf[ks:vs:vs], v: st.hdrBuf[vs:len(st.hdrBuf):len(st.hdrBuf)]})
 	}
 	rw := in.rewriter()
 	changed := false
@@ -158,7 +165,7 @@ func (in *injection) headers(h *fasthttp.RequestHeader) error {
 			continue
 		}
 		before := in.injected()
-		nv, err := rw.HeaderValue(kv.v)
+		nv, err := rw.Header(kv.k, kv.v)
 		if err != nil {
 			return err
 		}

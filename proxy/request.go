@@ -27,6 +27,7 @@ type reqState struct {
 	names   [][]byte
 	nameBuf []byte
 	kvs     []headerKV
+	hdrBuf  []byte // backing bytes of kvs
 }
 
 type headerKV struct{ k, v []byte }
@@ -183,14 +184,13 @@ func (p *Proxy) forward(ctx *fasthttp.RequestCtx, st *reqState, tc *tunnelConn, 
 		return d, tenant, err
 	}
 	var scrub *injector.Scrubber
-	if rw != nil {
-		injected := rw.Injected()
-		if len(injected) > 0 && !d.https && !p.cfg.AllowPlainHTTPInjection {
+	if rw != nil && rw.Replaced() > 0 {
+		if !d.https && !p.cfg.AllowPlainHTTPInjection {
 			return d, tenant, newError(CodePlainHTTPInjectionRefused,
 				"refusing to inject a secret into plain-HTTP destination "+d.authority+"; use https://")
 		}
 		if p.cfg.ScrubResponses {
-			scrub = injector.NewScrubber(injected)
+			scrub = injector.NewScrubber(rw.Injected())
 		}
 	}
 
