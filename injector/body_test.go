@@ -224,6 +224,9 @@ func TestScrubber(t *testing.T) {
 	if _, err := w.Body([]byte(`{"a":"{{secrets.weird}}"}`), []byte("application/json"), nil); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := w.Query([]byte("k=%7B%7B+secrets.up.password+%7D%7D")); err != nil {
+		t.Fatal(err)
+	}
 	inj := w.Injected()
 	w.Release() // Injected must outlive the Rewriter
 	s := NewScrubber(inj)
@@ -241,6 +244,8 @@ func TestScrubber(t *testing.T) {
 		{"raw " + valWeird, "raw {{secrets.weird}}"},
 		{`json "` + jsonWeird + `"`, `json "{{secrets.weird}}"`},
 		{"nothing here", "nothing here"},
+		{"pass " + valPass, "pass {{ secrets.up.password }}"},
+		{"pass " + url.QueryEscape(valPass), "pass {{ secrets.up.password }}"},
 	}
 	for _, tt := range tests {
 		got := s.Bytes([]byte(tt.in))

@@ -227,7 +227,7 @@ func (w *Rewriter) rewrite(b []byte, pt *part) ([]byte, error) {
 			return b, w.placeErr(pt, i, err)
 		}
 		w.segs = append(w.segs, segment{start: i, end: end, off: off, n: len(w.scratch) - off})
-		w.record(b[i:end], w.val, w.scratch[off:])
+		w.record(w.placeholderText(&cur, i, end), w.val, w.scratch[off:])
 		js.pos = end
 		i = end
 	}
@@ -294,6 +294,23 @@ func itoa(n int) string {
 		}
 	}
 	return string(b[i:])
+}
+
+// placeholderText returns the placeholder at b[start:end] as the scrubber
+// should write it back: as written, but percent-decoded in URL parts (so
+// "%7B%7Bsecrets.a%7D%7D" is recorded as "{{secrets.a}}"). The decoded form
+// is built in w.tmp, which is free at this point.
+func (w *Rewriter) placeholderText(c *cursor, start, end int) []byte {
+	if !c.url {
+		return c.b[start:end]
+	}
+	w.tmp = w.tmp[:0]
+	for i := start; i < end; {
+		ch, width := c.at(i)
+		w.tmp = append(w.tmp, ch)
+		i += width
+	}
+	return w.tmp
 }
 
 // record remembers a value for the scrubber: the value after filters and,
