@@ -1,6 +1,71 @@
 package injector
 
-import "unicode/utf8"
+import (
+	"bytes"
+	"unicode/utf8"
+)
+
+// encode appends w.val, encoded for where the placeholder at stands, to
+// w.scratch.
+func (w *Rewriter) encode(b []byte, pt *part, at int, kind valueKind, js *jsonState) *Error {
+	v := w.val
+	switch pt.kind {
+	case ctxPath:
+		if string(v) == "." || string(v) == ".." {
+			return &Error{Code: CodeInvalidPlaceholder, Detail: "a dot segment may not be injected into a path"}
+		}
+		w.scratch = appendPathEscape(w.scratch, v)
+	case ctxQuery, ctxForm:
+		w.scratch = appendQueryEscape(w.scratch, v)
+	case ctxHeader:
+		if !headerSafe(v) {
+			return &Error{Code: CodeUnsafeHeaderValue, Detail: "the value holds a control character (CR, LF, NUL or other)"}
+		}
+		w.scratch = append(w.scratch, v...)
+	case ctxJSON:
+		js.advance(b, at)
+		inString := js.in
+		if !inString && kind == kindJSON {
+			w.scratch = append(w.scratch, v...)
+			break
+		}
+		if !inString {
+			w.scratch = append(w.scratch, '"')
+		}
+		var ok bool
+		if w.scratch, ok = appendJSONString(w.scratch, v); !ok {
+			return &Error{Code: CodeInvalidPlaceholder, Detail: "the value is not valid UTF-8 and cannot be written as JSON"}
+		}
+		if !inString {
+			w.scratch = append(w.scratch, '"')
+		}
+	case ctxXML:
+		js.advanceCDATA(b, at)
+		if js.in {
+			if bytes.Contains(v, cdataEnd) {
+				return &Error{Code: CodeInvalidPlaceholder, Detail: "the value holds \"]]>\" and cannot stand in a CDATA section"}
+			}
+			w.scratch = append(w.scratch, v...)
+			break
+		}
+		var ok bool
+		if w.scratch, ok = appendXMLEscape(w.scratch, v); !ok {
+			return &Error{Code: CodeInvalidPlaceholder, Detail: "the value holds a character that XML cannot carry"}
+		}
+	case ctxMultipart:
+		if bytes.Contains(v, pt.boundary) {
+			return &Error{Code: CodeInvalidPlaceholder, Detail: "the value contains the multipart boundary"}
+		}
+		js.advancePart(b, at, pt.delim)
+		if js.in && !headerSafe(v) {
+			return &Error{Code: CodeUnsafeHeaderValue, Detail: "the value holds a control character and stands in a part header"}
+		}
+		w.scratch = append(w.scratch, v...)
+	default:
+		w.scratch = append(w.scratch, v...)
+	}
+	return nil
+}
 
 const upperHex = "0123456789ABCDEF"
 

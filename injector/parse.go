@@ -436,3 +436,11 @@ func (p *placeholder) parse(c *cursor, start int) (end int, ref bool, bad string
 	p.end = i + w + w2
 	return p.end, true, ""
 }
+
+// ContainsPlaceholder reports whether b holds anything that starts like a
+// placeholder ("{{", also percent-encoded), for parts where none is allowed
+// (scheme, host, port).
+func ContainsPlaceholder(b []byte) bool {
+	c := cursor{b: b, url: true}
+	return c.next(0) >= 0
+}
