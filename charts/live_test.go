@@ -1,12 +1,22 @@
 package charts
 
 import (
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,21 +31,27 @@ import (
 	"github.com/sidekey/sidekey/internal/vaulttest"
 )
 
-// TestLiveProbes runs the real `sidekey admin` and `sidekey proxy` the way
-// the chart's pods run them, against a real dev Vault with tokens and
-// AppRoles of the shipped policies, and calls each container's probes
-// where the rendered pod points them. It checks what the static render
-// cannot: that the ConfigMap's SIDEKEY_* variables and the sidecar's args
-// configure a process that starts, and that its health listener serves
-// /healthz and /readyz.
+// TestLive runs the real `sidekey admin` and `sidekey proxy` the way the
+// chart's pods run them, against a real dev Vault with tokens and AppRoles
+// of the shipped policies (deploy/vault), and then does what a user does:
+// calls each container's probes where the rendered pod points them,
+// creates a secret through the admin API, and sends a request with curl
+// from the example sender's rendered environment (HTTPS_PROXY, CA trust,
+// tenant key) through the sidecar to a TLS upstream, which must receive the
+// injected value.
 //
 // Only what a pod and a cluster provide is changed: every listener moves to
-// a free loopback port, Vault's address becomes the dev server's, and each
+// a free loopback port, Vault's address becomes the dev server's, each
 // mounted file becomes a temporary file with real content (a CA from
 // `sidekey ca init`, a tenant key, a Vault token or secret id of the
-// component's policy).
-func TestLiveProbes(t *testing.T) {
+// component's policy), and the proxy is allowed to reach the loopback
+// upstream (--allow-upstream-cidr, --upstream-ca), which it refuses in a pod.
+func TestLive(t *testing.T) {
 	bin := sidekeyBinary(t)
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Fatalf("curl is not installed: run make deps (%v)", err)
+	}
 	vault := vaulttest.Start(t)
 	caDir := t.TempDir()
 	if out, err := exec.Command(bin, "ca", "init", "--out", caDir).CombinedOutput(); err != nil { // #nosec G204 -- the binary under test
@@ -44,14 +60,14 @@ func TestLiveProbes(t *testing.T) {
 	for _, name := range []string{"token", "approle"} {
 		t.Run(name, func(t *testing.T) {
 			m := decode(t, renderChart(t, chartDir, filepath.Join(chartDir, "ci", name+"-values.yaml")))
-			creds := map[string]map[string]string{}
+			content := map[string]map[string]string{}
 			for _, role := range []string{"admin", "sidecar"} {
 				policy := vault.AdminPolicy(t)
 				if role == "sidecar" {
 					policy = vault.SidecarPolicy(t)
 				}
 				roleID, secretID := vault.AppRole(t, policy)
-				creds[role] = map[string]string{
+				content[role] = map[string]string{
 					"token":     vault.Token(t, policy),
 					"role-id":   roleID,
 					"secret-id": secretID,
@@ -61,135 +77,174 @@ func TestLiveProbes(t *testing.T) {
 					"hs256.key": randomHex(t) + "\n",
 				}
 			}
-			admin := m.deployment(t, "admin")
-			runPod(t, bin, vault.Addr, m, &admin.Spec.Template.Spec, "admin", creds["admin"])
-			sender := m.deployment(t, "example-sender")
-			runPod(t, bin, vault.Addr, m, &sender.Spec.Template.Spec, "sidekey-proxy", creds["sidecar"])
+			adminPod := &m.deployment(t, "admin").Spec.Template.Spec
+			senderPod := &m.deployment(t, "example-sender").Spec.Template.Spec
+
+			admin := startContainer(t, bin, vault.Addr, m, adminPod, "admin", content["admin"], nil)
+			admin.checkProbes(t)
+
+			up := startUpstream(t)
+			proxy := startContainer(t, bin, vault.Addr, m, senderPod, "sidekey-proxy", content["sidecar"], map[string]string{
+				"allow-upstream-cidr": "127.0.0.0/8",
+				"upstream-ca":         up.caFile,
+			})
+			proxy.checkProbes(t)
+
+			// An org admin stores a secret for ORG/billing (an org per
+			// variant: they share the Vault).
+			org := "acme-" + name
+			value := "wx-" + randomHex(t)
+			jwt := run(t, bin, "token", "admin", "--key-file", admin.files["jwt-hs256-key-file"], "--role", "org_admin", "--org", org)
+			createSecret(t, "http://"+admin.s.flags["listen"], jwt, org, value)
+
+			// The sender sends with its rendered environment.
+			out := runSender(t, bin, curl, m, senderPod, proxy, content["sidecar"], org,
+				up.url+"/notify?key={{secrets.weather_fx}}")
+			got := up.lastKey()
+			if got != value {
+				t.Fatalf("the upstream got a key of %d bytes (sha256 %s), want the stored value of %d bytes (sha256 %s); curl said %q",
+					len(got), digest(got), len(value), digest(value), out)
+			}
 		})
 	}
 }
 
-// runPod starts one container of a rendered pod as a local process and
-// checks its probes.
-func runPod(t *testing.T, bin, vaultAddr string, m *manifests, spec *corev1.PodSpec, container string, creds map[string]string) {
+// liveProc is one container of a rendered pod, running as a local process.
+type liveProc struct {
+	c       *corev1.Container
+	s       settings          // the settings it runs with
+	addrs   map[int]string    // container port → local listen address
+	files   map[string]string // flag → local file written for it
+	logs    *capped
+	exited  chan struct{} // closed when the process has exited
+	waitErr error
+}
+
+// startContainer starts container of spec with its rendered settings,
+// remapped as TestLive describes; override sets flags after that.
+func startContainer(t *testing.T, bin, vaultAddr string, m *manifests, spec *corev1.PodSpec, container string, content map[string]string, override map[string]string) *liveProc {
+	t.Helper()
 	c, _ := findContainer(spec, container)
 	if c == nil {
 		t.Fatalf("no container %s", container)
 	}
-	s := containerSettings(t, c, m.configMaps)
-	files := t.TempDir()
-	listeners := map[int]string{} // container port → local address
-	for name, value := range s.flags {
+	p := &liveProc{c: c, s: containerSettings(t, c, m.configMaps), addrs: map[int]string{}, files: map[string]string{}, logs: &capped{}, exited: make(chan struct{})}
+	dir := t.TempDir()
+	ports := freeAddrs(t, 2)
+	for name, value := range p.s.flags {
 		switch {
 		case name == "listen" || name == "metrics-listen":
 			_, port := hostPort(t, "--"+name, value)
-			addr := freeAddr(t)
-			listeners[port] = addr
-			s.flags[name] = addr
+			addr := ports[len(p.addrs)]
+			p.addrs[port] = addr
+			p.s.flags[name] = addr
 		case name == "vault-addr":
-			s.flags[name] = vaultAddr
+			p.s.flags[name] = vaultAddr
 		case name == "vault-ca-cert" || name == "vault-auth-mount":
-			delete(s.flags, name) // the dev Vault is plain HTTP, auth methods at their default mounts
-		case s.origin[name] == "secret":
+			delete(p.s.flags, name) // the dev Vault is plain HTTP, auth methods at their default mounts
+		case p.s.origin[name] == "secret":
 			key := value[strings.LastIndex(value, "/")+1:]
-			v, ok := creds[key]
+			v, ok := content[key]
 			if !ok {
-				t.Fatalf("%s: no test content for Secret key %q (from %s)", container, key, value)
+				t.Fatalf("%s: no test content for Secret key %q", container, key)
 			}
-			s.flags[name] = v
+			p.s.flags[name] = v
 		}
 		if _, isFile := fileFlags[name]; isFile {
-			src, ok := resolveFile(spec, c, value)
-			if !ok {
-				t.Fatalf("%s: --%s=%s is not mounted", container, name, value)
-			}
-			content, ok := creds[src.key]
-			if src.kind == "configMap" {
-				cm := findConfigMap(m.configMaps, src.object)
-				content, ok = cm.Data[src.key], cm != nil
-			}
-			if !ok {
-				t.Fatalf("%s: no test content for %s %s key %q", container, src.kind, src.object, src.key)
-			}
-			local := filepath.Join(files, name)
-			if err := os.WriteFile(local, []byte(content), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			s.flags[name] = local
+			local := materialize(t, m, spec, c, value, content, filepath.Join(dir, name))
+			p.s.flags[name], p.files[name] = local, local
 		}
+	}
+	for name, value := range override {
+		if _, ok := p.s.origin[name]; !ok {
+			p.s.origin[name] = "arg"
+		}
+		p.s.flags[name] = value
 	}
 
 	// Settings reach the process the way the pod gives them: args as args,
 	// the ConfigMap's and Secrets' values as SIDEKEY_* variables.
-	args := []string{s.command}
+	args := []string{p.s.command}
 	env := cleanEnv()
-	for name, value := range s.flags {
-		if s.origin[name] == "arg" {
+	for name, value := range p.s.flags {
+		if p.s.origin[name] == "arg" {
 			args = append(args, "--"+name+"="+value)
 		} else {
 			env = append(env, "SIDEKEY_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))+"="+value)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...) // #nosec G204 -- the binary under test with the rendered settings
+	cmd := exec.Command(bin, args...) // #nosec G204 -- the binary under test with the rendered settings
 	cmd.Env = env
 	cmd.WaitDelay = 5 * time.Second
-	var logs capped
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var waitErr error
-	exited := make(chan struct{}) // closed when the process has exited
 	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
+		p.waitErr = cmd.Wait()
+		close(p.exited)
 	}()
-	defer func() {
+	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case <-p.exited:
 		case <-time.After(20 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			<-p.exited
 		}
-	}()
+	})
+	return p
+}
 
-	for _, p := range []struct {
+// materialize writes the content behind podPath (a file that container c
+// of spec reads from a mounted Secret or ConfigMap) to local.
+func materialize(t *testing.T, m *manifests, spec *corev1.PodSpec, c *corev1.Container, podPath string, content map[string]string, local string) string {
+	t.Helper()
+	src, ok := resolveFile(spec, c, podPath)
+	if !ok {
+		t.Fatalf("%s: %s is not mounted", c.Name, podPath)
+	}
+	data, ok := content[src.key]
+	if src.kind == "configMap" {
+		cm := findConfigMap(m.configMaps, src.object)
+		if cm == nil {
+			t.Fatalf("%s: ConfigMap %s is not rendered", c.Name, src.object)
+		}
+		data, ok = cm.Data[src.key]
+	}
+	if !ok {
+		t.Fatalf("%s: no test content for %s %s key %q", c.Name, src.kind, src.object, src.key)
+	}
+	if err := os.WriteFile(local, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return local
+}
+
+// checkProbes calls each probe of the container where the pod points it.
+func (p *liveProc) checkProbes(t *testing.T) {
+	t.Helper()
+	for _, pr := range []struct {
 		name  string
 		probe *corev1.Probe
-	}{{"startupProbe", c.StartupProbe}, {"livenessProbe", c.LivenessProbe}, {"readinessProbe", c.ReadinessProbe}} {
-		port, ok := containerPort(c, p.probe.HTTPGet.Port.String())
-		addr := listeners[port]
+	}{{"startupProbe", p.c.StartupProbe}, {"livenessProbe", p.c.LivenessProbe}, {"readinessProbe", p.c.ReadinessProbe}} {
+		port, ok := containerPort(p.c, pr.probe.HTTPGet.Port.String())
+		addr := p.addrs[port]
 		if !ok || addr == "" {
-			t.Fatalf("%s: %s port %s is no listener of the process", container, p.name, p.probe.HTTPGet.Port.String())
+			t.Fatalf("%s: %s port %s is no listener of the process", p.c.Name, pr.name, pr.probe.HTTPGet.Port.String())
 		}
-		url := "http://" + addr + p.probe.HTTPGet.Path
-		if err := awaitOK(ctx, url, exited, &waitErr); err != nil {
-			t.Fatalf("%s %s: GET %s: %v\nprocess output %s", container, p.name, p.probe.HTTPGet.Path, err, logs.String())
+		if err := p.awaitOK("http://" + addr + pr.probe.HTTPGet.Path); err != nil {
+			t.Fatalf("%s %s: GET %s: %v\nprocess output %s", p.c.Name, pr.name, pr.probe.HTTPGet.Path, err, p.logs)
 		}
 	}
 }
 
-// freeAddr returns a loopback host:port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
-// awaitOK polls url until it answers 200, the process exits, or ctx ends.
-// It is a bounded wait for start-up, not a timing assertion; a 4xx
+// awaitOK polls url until it answers 200, the process exits, or a minute
+// passes. It is a bounded wait for start-up, not a timing assertion; a 4xx
 // answer ends it at once.
-func awaitOK(ctx context.Context, url string, exited <-chan struct{}, waitErr *error) error {
+func (p *liveProc) awaitOK(url string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	client := &http.Client{Timeout: 2 * time.Second}
 	var last error
 	for {
@@ -211,13 +266,175 @@ func awaitOK(ctx context.Context, url string, exited <-chan struct{}, waitErr *e
 			last = err
 		}
 		select {
-		case <-exited:
-			return fmt.Errorf("the process exited (%w); last answer: %w", *waitErr, last)
+		case <-p.exited:
+			return fmt.Errorf("the process exited (%w); last answer: %w", p.waitErr, last)
 		case <-ctx.Done():
 			return fmt.Errorf("%w; last answer: %w", ctx.Err(), last)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// createSecret stores token secret weather_fx for ORG/billing through the
+// admin API.
+func createSecret(t *testing.T, base, jwt, org, value string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"alias":"weather_fx","type":"token","value":{"token":%q}}`, value)
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/orgs/"+org+"/domains/billing/secrets", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(jwt))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("admin API: create weather_fx: status %d", resp.StatusCode)
+	}
+}
+
+// runSender runs curl with the example sender container's rendered
+// environment; only the proxy's address follows the sidecar's move to a
+// free port, and the mounted files become local ones.
+func runSender(t *testing.T, bin, curl string, m *manifests, spec *corev1.PodSpec, proxy *liveProc, content map[string]string, org, url string) string {
+	t.Helper()
+	sender, _ := findContainer(spec, "sender")
+	if sender == nil {
+		t.Fatal("no sender container")
+	}
+	rendered, _ := findContainer(spec, "sidekey-proxy")
+	orig := containerSettings(t, rendered, m.configMaps).flags["listen"]
+	dir := t.TempDir()
+	env := []string{}
+	for _, kv := range cleanEnv() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch strings.ToUpper(name) {
+		case "HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "ALL_PROXY", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR":
+			continue // the sender's own environment decides
+		}
+		env = append(env, kv)
+	}
+	var keyFile string
+	for _, e := range sender.Env {
+		v := e.Value
+		switch e.Name {
+		case "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy":
+			if v != "http://"+orig {
+				t.Fatalf("sender %s=%q is not the sidecar's listener %q", e.Name, v, orig)
+			}
+			v = "http://" + proxy.s.flags["listen"]
+		case "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "SIDEKEY_TENANT_KEY_FILE":
+			v = materialize(t, m, spec, sender, v, content, filepath.Join(dir, e.Name))
+			if e.Name == "SIDEKEY_TENANT_KEY_FILE" {
+				keyFile = v
+			}
+		}
+		env = append(env, e.Name+"="+v)
+	}
+	if keyFile == "" {
+		t.Fatal("the sender has no SIDEKEY_TENANT_KEY_FILE to sign its proxy credentials with")
+	}
+	userpass := strings.TrimSpace(run(t, bin, "token", "proxy", "--key-file", keyFile, "--org", org, "--domain", "billing"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, curl, "-sS", "-g", "--fail-with-body", "--max-time", "30", "--proxy-user", userpass, url) // #nosec G204 -- curl with test-made arguments
+	cmd.Env = env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("curl through the sidecar: %v: %s\nproxy output %s", err, out.String(), proxy.logs)
+	}
+	return out.String()
+}
+
+// upstream is a TLS server on 127.0.0.2, an address the sender's NO_PROXY
+// does not exempt, that records the `key` query parameter it receives.
+type upstream struct {
+	url    string
+	caFile string
+	mu     sync.Mutex
+	key    string
+}
+
+func (u *upstream) lastKey() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.key
+}
+
+func startUpstream(t *testing.T) *upstream {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "sidekey chart test upstream"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.2")},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &upstream{caFile: filepath.Join(t.TempDir(), "upstream.crt")}
+	if err := os.WriteFile(u.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatalf("listen on 127.0.0.2: %v", err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.key = r.URL.Query().Get("key")
+		u.mu.Unlock()
+		_, _ = w.Write([]byte("sent\n"))
+	}))
+	_ = srv.Listener.Close()
+	srv.Listener = ln
+	srv.TLS = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	u.url = srv.URL
+	return u
+}
+
+// run runs the binary and returns its stdout.
+func run(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, args...) // #nosec G204 -- the binary under test
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("sidekey %s: %v: %s", args[0], err, stderr.String())
+	}
+	return stdout.String()
+}
+
+// freeAddrs returns n distinct loopback host:port addresses that were free
+// a moment ago (all held open together, so none repeats).
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	var addrs []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = ln.Close() }()
+		addrs = append(addrs, ln.Addr().String())
+	}
+	return addrs
 }
 
 // cleanEnv is the environment without SIDEKEY_* and VAULT_* variables,
@@ -248,6 +465,11 @@ func randomHex(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+func digest(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:6])
 }
 
 // capped keeps the first 64 KiB of a process's output, for failure
