@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -25,7 +26,15 @@ func BenchmarkForward(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	upSrv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(`{"ok":true}`) }}
+	var upConns atomic.Int64
+	upSrv := &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(`{"ok":true}`) },
+		ConnState: func(_ net.Conn, s fasthttp.ConnState) {
+			if s == fasthttp.StateNew {
+				upConns.Add(1)
+			}
+		},
+	}
 	go func() { _ = upSrv.Serve(upLn) }()
 	defer func() { _ = upSrv.Shutdown() }()
 	port := strconv.Itoa(upLn.Addr().(*net.TCPAddr).Port)
@@ -68,6 +77,7 @@ func BenchmarkForward(b *testing.B) {
 			br := bufio.NewReader(c)
 			raw := []byte(bc.raw)
 			var resp fasthttp.Response
+			conns0 := upConns.Load()
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := c.Write(raw); err != nil {
@@ -81,6 +91,7 @@ func BenchmarkForward(b *testing.B) {
 					b.Fatalf("status %d: %s", resp.StatusCode(), resp.Body())
 				}
 			}
+			b.ReportMetric(float64(upConns.Load()-conns0), "upstream-dials")
 		})
 	}
 }
