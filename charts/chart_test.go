@@ -104,6 +104,16 @@ func checkAdmin(t *testing.T, m *manifests) {
 		t.Fatalf("admin Deployment selector does not match its pods (%v)", err)
 	}
 
+	for _, tsc := range spec.TopologySpreadConstraints {
+		sel, err := metav1.LabelSelectorAsSelector(tsc.LabelSelector)
+		if err != nil || !sel.Matches(podLabels) {
+			t.Errorf("topology spread over %s does not select the admin pods", tsc.TopologyKey)
+		}
+	}
+	if *d.Spec.Replicas > 1 && len(spec.TopologySpreadConstraints) == 0 && spec.Affinity == nil {
+		t.Error("several admin replicas and nothing spreads them over nodes")
+	}
+
 	// Service → container ports, and its http port → the API listener.
 	if len(m.services) != 1 {
 		t.Fatalf("%d Services, want 1", len(m.services))
