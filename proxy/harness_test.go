@@ -72,6 +72,8 @@ type recorded struct {
 	Host   string
 	Header http.Header
 	Body   []byte
+	// ContentLength is -1 when the body came chunked.
+	ContentLength int64
 }
 
 // upstream is a real TLS (or plain) HTTP server on loopback that records
@@ -95,7 +97,7 @@ func newUpstreamFor(t *testing.T, useTLS bool, host string) *upstream {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		u.mu.Lock()
-		u.got = append(u.got, recorded{Method: r.Method, URI: r.RequestURI, Host: r.Host, Header: r.Header.Clone(), Body: body})
+		u.got = append(u.got, recorded{Method: r.Method, URI: r.RequestURI, Host: r.Host, Header: r.Header.Clone(), Body: body, ContentLength: r.ContentLength})
 		answer := u.answer
 		u.mu.Unlock()
 		if answer != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -120,5 +121,26 @@ func TestSNIMismatchRefused(t *testing.T) {
 	tc := tls.Client(c, &tls.Config{ServerName: "evil.example", InsecureSkipVerify: true}) // #nosec G402 -- the handshake must fail on the proxy's side
 	if err := tc.Handshake(); err == nil {
 		t.Fatalf("handshake with a foreign SNI: %v", err)
+	}
+}
+
+// TestChunkedRequestBody checks that a well-formed chunked request body is
+// injected and forwarded with a Content-Length.
+func TestChunkedRequestBody(t *testing.T) {
+	tp := startProxy(t, nil)
+	failSecrets(tp)
+	up := newUpstream(t, true)
+	body := `{"auth":"{{secrets.weather_fx}}"}`
+	raw := "POST " + up.url("/chunked") + " HTTP/1.1\r\nHost: " + upstreamHost + ":" + up.port() + "\r\nProxy-Authorization: " + tp.authHeader(testTenant) +
+		"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		"a\r\n" + body[:10] + "\r\n" + strconv.FormatInt(int64(len(body)-10), 16) + "\r\n" + body[10:] + "\r\n0\r\n\r\n"
+	resp, respBody := rawRequest(t, tp.addr, raw) //nolint:bodyclose // the helper read and closed the body
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, respBody)
+	}
+	got := up.requests()[0]
+	wantEqual(t, "body", got.Body, []byte(`{"auth":"`+simpleValue+`"}`))
+	if got.ContentLength != int64(len(got.Body)) {
+		t.Fatalf("upstream saw Content-Length %d for a %d-byte body", got.ContentLength, len(got.Body))
 	}
 }
