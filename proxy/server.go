@@ -189,7 +189,7 @@ func (p *Proxy) watchReadiness(ctx context.Context) {
 	}
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	for {
+	for attempt := 0; ; attempt++ {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := p.cfg.Ping(pctx)
 		cancel()
@@ -198,7 +198,9 @@ func (p *Proxy) watchReadiness(ctx context.Context) {
 			p.log.Info("secret store answered; ready")
 			return
 		}
-		p.log.Warn("secret store not ready", zap.Error(err))
+		if attempt%30 == 0 { // the first failure, then every 30 s
+			p.log.Warn("secret store not ready", zap.Error(err), zap.Int("attempt", attempt+1))
+		}
 		select {
 		case <-ctx.Done():
 			return
