@@ -48,6 +48,19 @@ app.kubernetes.io/component: admin
 {{- end }}
 {{- end }}
 
+{{- define "sidekey.exampleSender.name" -}}
+{{- printf "%s-example-sender" (include "sidekey.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "sidekey.exampleSender.serviceAccountName" -}}
+{{- $sa := .Values.exampleSender.serviceAccount }}
+{{- if $sa.create }}
+{{- default (include "sidekey.exampleSender.name" .) $sa.name }}
+{{- else }}
+{{- default "default" $sa.name }}
+{{- end }}
+{{- end }}
+
 {{/*
 sidekey.image is the image reference: repository@digest, or repository:tag
 with the chart's appVersion as the default tag.
