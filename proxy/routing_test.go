@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sidekey/sidekey/internal/secret"
 )
@@ -238,5 +239,48 @@ func TestMatchesHostHeader(t *testing.T) {
 		if got := tc.d.matchesHostHeader([]byte(tc.host)); got != tc.want {
 			t.Errorf("%s vs Host %q: %v, want %v", tc.d.authority, tc.host, got, tc.want)
 		}
+	}
+}
+
+// TestStreamingIsNotBuffered checks that a response without injected values
+// reaches the sender while the upstream is still writing it: the upstream
+// sends its first chunk and waits until the sender has read it.
+func TestStreamingIsNotBuffered(t *testing.T) {
+	tp := startProxy(t, nil)
+	up := newUpstream(t, true)
+	gotFirst := make(chan struct{}, 1)
+	up.answer = func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		_, _ = w.Write([]byte("first;"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-gotFirst:
+			_, _ = w.Write([]byte("second"))
+		case <-time.After(10 * time.Second):
+			_, _ = w.Write([]byte("gave-up"))
+		}
+	}
+	for _, mode := range []string{"CONNECT", "absolute-http"} {
+		t.Run(mode, func(t *testing.T) {
+			url := up.url("/stream")
+			if mode != "CONNECT" {
+				plain := newUpstream(t, false)
+				plain.answer = up.answer
+				url = plain.url("/stream")
+			}
+			resp, err := tp.client(testTenant).Get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = resp.Body.Close() }()
+			buf := make([]byte, len("first;"))
+			if _, err := io.ReadFull(resp.Body, buf); err != nil {
+				t.Fatal(err)
+			}
+			gotFirst <- struct{}{}
+			rest, _ := io.ReadAll(resp.Body)
+			if string(buf)+string(rest) != "first;second" {
+				t.Fatalf("got %q: the proxy held the first chunk back", string(buf)+string(rest))
+			}
+		})
 	}
 }
