@@ -374,7 +374,7 @@ else
 	done
 	log "memory: $IDLE_CONNS idle keep-alive connections per proxy"
 	for c in "${IDLE[@]}"; do
-		loadgen "$c" 1 -mode idle -conns "$IDLE_CONNS" -settle 5s
+		loadgen "$c" 1 -mode idle -conns "$IDLE_CONNS" -settle 5s -setup-timeout 60s
 	done
 	COMMAND="make bench-proxy"
 fi

@@ -67,6 +67,7 @@ type config struct {
 	warmup       time.Duration
 	duration     time.Duration
 	settle       time.Duration
+	setupTimeout time.Duration
 	reqsPerConn  int
 	control      string
 	proxyPID     int
@@ -93,6 +94,7 @@ func parseFlags() (config, error) {
 	flag.DurationVar(&c.warmup, "warmup", 2*time.Second, "warm-up before the measured window")
 	flag.DurationVar(&c.duration, "duration", 10*time.Second, "measured window")
 	flag.DurationVar(&c.settle, "settle", 3*time.Second, "idle mode: wait before reading the RSS")
+	flag.DurationVar(&c.setupTimeout, "setup-timeout", 10*time.Second, "bound of opening one connection: dial, CONNECT and TLS")
 	flag.IntVar(&c.reqsPerConn, "reqs-per-conn", 0, "reopen a connection after this many requests (0: never)")
 	flag.StringVar(&c.control, "control", "", "upstream control address for the verification counters (required)")
 	flag.IntVar(&c.proxyPID, "proxy-pid", 0, "PID of the proxy, for CPU and RSS")
@@ -389,7 +391,7 @@ type client struct {
 }
 
 func (g *generator) dial(ctx context.Context, route string) (*client, error) {
-	d := net.Dialer{Timeout: 5 * time.Second}
+	d := net.Dialer{Timeout: g.cfg.setupTimeout}
 	conn, err := d.DialContext(ctx, "tcp", g.cfg.addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", g.cfg.addr, err)
@@ -407,7 +409,7 @@ func (g *generator) dial(ctx context.Context, route string) (*client, error) {
 
 // connect opens a tunnel to the upstream and starts TLS inside it.
 func (g *generator) connect(ctx context.Context, conn net.Conn) (net.Conn, error) {
-	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+	if err := conn.SetDeadline(time.Now().Add(g.cfg.setupTimeout)); err != nil {
 		return nil, fmt.Errorf("connect deadline: %w", err)
 	}
 	var b strings.Builder
