@@ -285,13 +285,14 @@ func ratio(a, b []result, f func(result) float64) (med, lo, hi float64, ok bool)
 }
 
 func writeRatios(w io.Writer, byCase map[string][]result) {
+	out := w
 	var rows bytes.Buffer
 	defer func() {
 		if rows.Len() > 0 {
-			fmt.Fprintln(w, "| target (issue 4) | measured (median; per-round range) | verdict |")
-			fmt.Fprintln(w, "| --- | --- | --- |")
-			_, _ = rows.WriteTo(w)
-			fmt.Fprintln(w)
+			fmt.Fprintln(out, "| target (issue 4) | measured (median; per-round range) | verdict |")
+			fmt.Fprintln(out, "| --- | --- | --- |")
+			_, _ = rows.WriteTo(out)
+			fmt.Fprintln(out)
 		}
 	}()
 	w = &rows

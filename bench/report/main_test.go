@@ -41,3 +41,30 @@ func TestRatioOfMedians(t *testing.T) {
 		t.Error("ratio against no results must not be ok")
 	}
 }
+
+func TestRatiosTable(t *testing.T) {
+	byCase := map[string][]result{
+		"sidekey-plain-inject":    {{Mode: "load", Round: 1, RPS: 9000, ReqPerProxyCPU: 30000}},
+		"squid-plain":             {{Mode: "load", Round: 1, RPS: 5000, ReqPerProxyCPU: 10000}},
+		"direct-1c":               {{Mode: "load", Round: 1, P50us: 12}},
+		"sidekey-plain-inject-1c": {{Mode: "load", Round: 1, P50us: 200}},
+	}
+	var b bytes.Buffer
+	writeRatios(&b, byCase)
+	got := b.String()
+	for _, want := range []string{
+		"| target (issue 4) |",
+		"Sidekey injecting (http://) ÷ Squid plain forward, req/s ≥ 2× | 1.80× (1.80–1.80) | **missed** |",
+		"Squid plain forward, req per proxy CPU-s ≥ 2× | 3.00× (3.00–3.00) | met |",
+		"http:// injecting, pinned ≤ 150 µs | 188 µs (188–188) | **missed** |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("ratios lack %q:\n%s", want, got)
+		}
+	}
+	var empty bytes.Buffer
+	writeRatios(&empty, map[string][]result{})
+	if empty.Len() != 0 {
+		t.Errorf("no results must print nothing, got:\n%s", empty.String())
+	}
+}
