@@ -298,3 +298,23 @@ func placeholders(inj []Injection) []string {
 	}
 	return s
 }
+
+func TestScrubberOverlaps(t *testing.T) {
+	s := NewScrubber([]Injection{
+		{Placeholder: "{{secrets.a}}", Value: []byte("abcdefgh")},
+		{Placeholder: "{{secrets.b}}", Value: []byte("abcdefghijkl")},
+		{Placeholder: "{{secrets.c}}", Value: []byte("ghijklmnop")},
+		{Placeholder: "{{secrets.a2}}", Value: []byte("abcdefgh")}, // same value: first wins
+	})
+	tests := []struct{ in, want string }{
+		{"abcdefghijkl", "{{secrets.b}}"},             // longest at one position
+		{"abcdefghXX", "{{secrets.a}}XX"},             // the shorter where the longer does not match
+		{"xxabcdefghijklmnop", "xx{{secrets.b}}mnop"}, // leftmost first, then no overlap
+		{"ghijklmnop abcdefgh", "{{secrets.c}} {{secrets.a}}"},
+	}
+	for _, tt := range tests {
+		if got := s.Bytes([]byte(tt.in)); string(got) != tt.want {
+			t.Errorf("Bytes: got %s, want %s", show(got), show([]byte(tt.want)))
+		}
+	}
+}
