@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -20,20 +21,23 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/sidekey/sidekey/internal/vaulttest"
 )
 
 // TestLive runs the real `sidekey admin` and `sidekey proxy` the way the
-// chart's pods run them, against a real dev Vault with tokens and AppRoles
-// of the shipped policies (deploy/vault), and then does what a user does:
+// chart's pods run them, against a real dev Vault whose Kubernetes auth
+// (the default values), tokens and AppRoles grant the shipped policies
+// (deploy/vault), and then does what a user does:
 // calls each container's probes where the rendered pod points them,
 // creates a secret through the admin API, and sends a request with curl
 // from the example sender's rendered environment (HTTPS_PROXY, CA trust,
@@ -44,8 +48,10 @@ import (
 // a free loopback port, Vault's address becomes the dev server's, each
 // mounted file becomes a temporary file with real content (a CA from
 // `sidekey ca init`, a tenant key, a Vault token or secret id of the
-// component's policy), and the proxy is allowed to reach the loopback
-// upstream (--allow-upstream-cidr, --upstream-ca), which it refuses in a pod.
+// component's policy, a ServiceAccount token with the projected volume's
+// audience), the proxy is allowed to reach the loopback upstream
+// (--allow-upstream-cidr, --upstream-ca), which it refuses in a pod, and
+// the Kubernetes API's TokenReview is a stand-in (no cluster runs here).
 func TestLive(t *testing.T) {
 	bin := sidekeyBinary(t)
 	curl, err := exec.LookPath("curl")
@@ -57,9 +63,23 @@ func TestLive(t *testing.T) {
 	if out, err := exec.Command(bin, "ca", "init", "--out", caDir).CombinedOutput(); err != nil { // #nosec G204 -- the binary under test
 		t.Fatalf("sidekey ca init: %v\n%s", err, out)
 	}
-	for _, name := range []string{"token", "approle"} {
+	kube := startKubeAPI(t)
+	configureKubernetesAuth(t, vault, kube.url)
+	senderOn := filepath.Join(t.TempDir(), "sender-on.yaml")
+	if err := os.WriteFile(senderOn, []byte("exampleSender:\n  enabled: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	variants := []struct{ name, values string }{
+		// The default values: Vault's Kubernetes auth, with the example
+		// sender turned on.
+		{"kubernetes", senderOn},
+		{"token", filepath.Join(chartDir, "ci", "token-values.yaml")},
+		{"approle", filepath.Join(chartDir, "ci", "approle-values.yaml")},
+	}
+	for _, v := range variants {
+		name := v.name
 		t.Run(name, func(t *testing.T) {
-			m := decode(t, renderChart(t, chartDir, filepath.Join(chartDir, "ci", name+"-values.yaml")))
+			m := decode(t, renderChart(t, chartDir, v.values))
 			content := map[string]map[string]string{}
 			for _, role := range []string{"admin", "sidecar"} {
 				policy := vault.AdminPolicy(t)
@@ -75,6 +95,14 @@ func TestLive(t *testing.T) {
 					"ca.key":    readFile(t, filepath.Join(caDir, "ca.key")),
 					"keys":      randomHex(t) + "\n",
 					"hs256.key": randomHex(t) + "\n",
+				}
+			}
+			if name == "kubernetes" {
+				// The projected token file holds the pod's ServiceAccount
+				// token, which the stand-in API server vouches for.
+				for role, component := range map[string]string{"admin": "admin", "sidecar": "example-sender"} {
+					pod := &m.deployment(t, component).Spec.Template.Spec
+					content[role]["token"] = kube.serviceAccountToken(t, namespace, pod.ServiceAccountName, projectedAudience(t, pod))
 				}
 			}
 			adminPod := &m.deployment(t, "admin").Spec.Template.Spec
@@ -106,6 +134,135 @@ func TestLive(t *testing.T) {
 					len(got), digest(got), len(value), digest(value), out)
 			}
 		})
+	}
+}
+
+// projectedAudience returns the audience of the pod's projected
+// ServiceAccount token, failing when there is none.
+func projectedAudience(t *testing.T, pod *corev1.PodSpec) string {
+	t.Helper()
+	for _, v := range pod.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		for _, src := range v.Projected.Sources {
+			if src.ServiceAccountToken != nil {
+				return src.ServiceAccountToken.Audience
+			}
+		}
+	}
+	t.Fatal("the pod has no projected ServiceAccount token")
+	return ""
+}
+
+// kubeAPI stands in for the Kubernetes API server's TokenReview endpoint,
+// which Vault's Kubernetes auth calls (no cluster runs here). It vouches
+// for the ServiceAccount tokens it minted, with their audiences.
+type kubeAPI struct {
+	url string
+	key *ecdsa.PrivateKey
+	mu  sync.Mutex
+	sas map[string]kubeSA // token → identity
+}
+
+type kubeSA struct {
+	username, uid string
+	audiences     []string
+}
+
+func startKubeAPI(t *testing.T) *kubeAPI {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &kubeAPI{key: key, sas: map[string]kubeSA{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/apis/authentication.k8s.io/v1/tokenreviews" {
+			http.NotFound(w, r)
+			return
+		}
+		var review struct {
+			Spec struct {
+				Token     string   `json:"token"`
+				Audiences []string `json:"audiences"`
+			} `json:"spec"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&review); err != nil {
+			http.Error(w, "bad review", http.StatusBadRequest)
+			return
+		}
+		k.mu.Lock()
+		sa, ok := k.sas[review.Spec.Token]
+		k.mu.Unlock()
+		status := map[string]any{"authenticated": false}
+		if ok && (len(review.Spec.Audiences) == 0 || slices.ContainsFunc(review.Spec.Audiences, func(a string) bool { return slices.Contains(sa.audiences, a) })) {
+			status = map[string]any{"authenticated": true, "audiences": sa.audiences,
+				"user": map[string]any{"username": sa.username, "uid": sa.uid}}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "status": status})
+	}))
+	t.Cleanup(srv.Close)
+	k.url = srv.URL
+	return k
+}
+
+// serviceAccountToken mints a projected-style token of namespace/name for
+// the audience (empty: none).
+func (k *kubeAPI) serviceAccountToken(t *testing.T, ns, name, audience string) string {
+	t.Helper()
+	uid := "uid-" + randomHex(t)[:12]
+	claims := jwt.MapClaims{
+		"iss": "https://kubernetes.default.svc",
+		"sub": "system:serviceaccount:" + ns + ":" + name,
+		"iat": time.Now().Add(-time.Minute).Unix(),
+		"nbf": time.Now().Add(-time.Minute).Unix(),
+		"exp": time.Now().Add(time.Hour).Unix(),
+		"kubernetes.io": map[string]any{
+			"namespace":      ns,
+			"serviceaccount": map[string]any{"name": name, "uid": uid},
+		},
+	}
+	var auds []string
+	if audience != "" {
+		auds = []string{audience}
+		claims["aud"] = auds
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(k.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.mu.Lock()
+	k.sas[tok] = kubeSA{username: "system:serviceaccount:" + ns + ":" + name, uid: uid, audiences: auds}
+	k.mu.Unlock()
+	return tok
+}
+
+// configureKubernetesAuth points the dev Vault's Kubernetes auth at the
+// stand-in API server and writes the two roles of docs/deploy.md, bound to
+// the ServiceAccounts of the default render (release "sidekey").
+func configureKubernetesAuth(t *testing.T, vault *vaulttest.Server, kubeURL string) {
+	t.Helper()
+	c := vault.Client(t).Logical()
+	if _, err := c.Write("auth/kubernetes/config", map[string]any{"kubernetes_host": kubeURL, "disable_local_ca_jwt": true}); err != nil {
+		t.Fatalf("configure kubernetes auth: %v", err)
+	}
+	roles := []struct{ role, sa, policy string }{
+		{"sidekey-admin", "sidekey", vault.AdminPolicy(t)},
+		{"sidekey-sidecar", "sidekey-example-sender", vault.SidecarPolicy(t)},
+	}
+	for _, r := range roles {
+		if _, err := c.Write("auth/kubernetes/role/"+r.role, map[string]any{
+			"bound_service_account_names":      []string{r.sa},
+			"bound_service_account_namespaces": []string{namespace},
+			"audience":                         "vault",
+			"token_policies":                   []string{r.policy},
+			"token_no_default_policy":          true,
+			"token_ttl":                        "1h",
+		}); err != nil {
+			t.Fatalf("write kubernetes role %s: %v", r.role, err)
+		}
 	}
 }
 
