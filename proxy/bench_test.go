@@ -57,7 +57,12 @@ func BenchmarkForward(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Serve(ctx, ln) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Error(err)
+		}
+	}()
 
 	auth := "Basic " + b64(testKeys.UserPass(testTenant))
 	head := "POST http://" + upstreamHost + ":" + port + "/v1/send HTTP/1.1\r\nHost: " + upstreamHost + ":" + port +

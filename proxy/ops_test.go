@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
@@ -266,5 +267,39 @@ func TestHeadAndExpectContinue(t *testing.T) {
 	last := up.requests()[len(up.requests())-1]
 	if last.Header.Get("Expect") != "" || len(last.Body) != len(big) {
 		t.Fatalf("upstream got Expect %q and %d bytes", last.Header.Get("Expect"), len(last.Body))
+	}
+}
+
+// TestTunnelLimit opens as many tunnels as --max-conns allows and checks
+// that one more CONNECT is refused while they are open.
+func TestTunnelLimit(t *testing.T) {
+	tp := startProxy(t, func(c *Config) { c.MaxConns = 2 })
+	up := newUpstream(t, true)
+	target := upstreamHost + ":" + up.port()
+	connect := func() (net.Conn, *http.Response) {
+		c, err := net.DialTimeout("tcp", tp.addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.WriteString(c, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\nProxy-Authorization: "+tp.authHeader(testTenant)+"\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "CONNECT"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return c, resp
+	}
+	for i := range 2 {
+		c, resp := connect() //nolint:bodyclose // connect closed the body
+		defer func() { _ = c.Close() }()
+		if resp.StatusCode != 200 {
+			t.Fatalf("tunnel %d: %d", i, resp.StatusCode)
+		}
+	}
+	c, resp := connect() //nolint:bodyclose // connect closed the body
+	defer func() { _ = c.Close() }()
+	if resp.StatusCode != CodeTooManyConnections.Status() || resp.Header.Get("Sidekey-Error") != string(CodeTooManyConnections) {
+		t.Fatalf("third tunnel: %d %q", resp.StatusCode, resp.Header.Get("Sidekey-Error"))
 	}
 }
