@@ -91,7 +91,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }() // closed already by a clean shutdown
 	addr := "http://" + ln.Addr().String()
 
 	core, err := vault.NewCore(&vault.CoreConfig{
