@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -166,6 +167,10 @@ func TestBinary(t *testing.T) {
 		checkDockerfile(t)
 	})
 
+	t.Run("build context", func(t *testing.T) {
+		checkBuildContext(t)
+	})
+
 	for _, sub := range []string{"admin", "proxy"} {
 		t.Run(sub, func(t *testing.T) {
 			flags := helpFlags(t, bin, sub)
@@ -252,4 +257,100 @@ func checkDockerfile(t *testing.T) {
 	if copyTo == nil || entry == nil || copyTo[1] != entry[1] {
 		t.Errorf("ENTRYPOINT %v is not the binary copied from the build stage %v", entry, copyTo)
 	}
+}
+
+// checkBuildContext copies the repository as `docker build` would send it
+// (without what .dockerignore excludes) and builds the Dockerfile's target
+// there: an ignore pattern that drops a file the build needs (an embedded
+// asset, a package) fails here rather than in someone's image build.
+func checkBuildContext(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patterns []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			if strings.HasPrefix(l, "!") {
+				t.Fatalf(".dockerignore exception %q: extend checkBuildContext first", l)
+			}
+			patterns = append(patterns, strings.TrimPrefix(l, "/"))
+		}
+	}
+	ctxDir := t.TempDir()
+	copied := 0
+	err = filepath.WalkDir("..", func(p string, e os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel("..", p)
+		if err != nil || rel == "." {
+			return err
+		}
+		if dockerIgnored(patterns, filepath.ToSlash(rel)) {
+			if e.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if e.IsDir() || !e.Type().IsRegular() {
+			return nil
+		}
+		data, err := os.ReadFile(p) // #nosec G304 -- walking this repository
+		if err != nil {
+			return err
+		}
+		copied++
+		return writeFileErr(filepath.Join(ctxDir, rel), data)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, must := range []string{"go.mod", "go.sum", "cmd/sidekey/main.go"} {
+		if _, err := os.Stat(filepath.Join(ctxDir, must)); err != nil {
+			t.Fatalf("the build context lacks %s", must)
+		}
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(goBin, "build", "-trimpath", "-o", filepath.Join(t.TempDir(), "sidekey"), "./cmd/sidekey") // #nosec G204 -- the go tool on the copied context
+	cmd.Dir = ctxDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build in the Docker build context (%d files): %v\n%s", copied, err, out)
+	}
+}
+
+// dockerIgnored reports whether rel (slash-separated) matches a pattern
+// the way .dockerignore does for the forms used here: a path or glob that
+// matches rel or one of its parent directories, and "**/" for any depth.
+func dockerIgnored(patterns []string, rel string) bool {
+	parts := strings.Split(rel, "/")
+	for _, pat := range patterns {
+		if rest, ok := strings.CutPrefix(pat, "**/"); ok {
+			for i := range parts {
+				for j := i + 1; j <= len(parts); j++ {
+					if m, _ := path.Match(rest, strings.Join(parts[i:j], "/")); m {
+						return true
+					}
+				}
+			}
+			continue
+		}
+		for j := 1; j <= len(parts); j++ {
+			if m, _ := path.Match(pat, strings.Join(parts[:j], "/")); m {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func writeFileErr(name string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(name), 0o750); err != nil {
+		return err
+	}
+	return os.WriteFile(name, data, 0o600)
 }
