@@ -181,3 +181,24 @@ func TestGzipBombRefused(t *testing.T) {
 		t.Fatal("the upstream received the request")
 	}
 }
+
+// TestTunnelTenantIsFixed checks that a Proxy-Authorization sent inside an
+// intercepted tunnel cannot switch the tunnel to another tenant.
+func TestTunnelTenantIsFixed(t *testing.T) {
+	tp := startProxy(t, nil)
+	failSecrets(tp)
+	up := newUpstream(t, true)
+	req := mustReq("GET", up.url("/x"), nil, "")
+	req.Header.Set("Authorization", "Bearer {{secrets.support_only}}")
+	req.Header.Set("Proxy-Authorization", tp.authHeader(otherTenant))
+	resp, err := tp.client(testTenant).Do(req) // CONNECT as testTenant
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	wantError(t, resp, body, CodeSecretNotFound)
+	if up.count() != 0 {
+		t.Fatal("the upstream received the request")
+	}
+}
