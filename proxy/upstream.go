@@ -114,8 +114,7 @@ func (p *Proxy) scrubResponse(resp *fasthttp.Response, authority string, s *inje
 		body = resp.Body()
 	}
 	if len(body) == 0 {
-		resp.SetBodyRaw(nil)
-		return nil
+		return nil // nothing to scrub (a HEAD response keeps its Content-Length)
 	}
 	out, err := s.Body(body, resp.Header.ContentEncoding())
 	if err != nil {
