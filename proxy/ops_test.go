@@ -252,6 +252,19 @@ func TestHeadAndExpectContinue(t *testing.T) {
 	if resp.StatusCode != 200 || resp.ContentLength != 100 {
 		t.Fatalf("HEAD: %d, length %d", resp.StatusCode, resp.ContentLength)
 	}
+	// The same with an injected value (the response goes through the
+	// scrubber, which must keep the HEAD response's length).
+	tp.resolver.put(testTenant, "weather_fx", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: simpleValue}})
+	head := mustReq("HEAD", up.url("/head"), nil, "")
+	head.Header.Set("Authorization", "Bearer {{secrets.weather_fx}}")
+	resp, err = tp.client(testTenant).Do(head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ContentLength != 100 {
+		t.Fatalf("HEAD with injection: %d, length %d", resp.StatusCode, resp.ContentLength)
+	}
 	big := strings.Repeat("b", 2<<20)
 	req := mustReq("POST", up.url("/expect"), []byte(big), "text/plain")
 	req.Header.Set("Expect", "100-continue")
