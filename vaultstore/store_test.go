@@ -872,3 +872,14 @@ func TestSealedIsUnavailable(t *testing.T) {
 	srv.Restart(t)
 	mustReadToken(t, reader, tn, "a", val)
 }
+
+func TestCallerCancelIsNotAnOutage(t *testing.T) {
+	srv := vaulttest.Shared(t)
+	reader := stStore(t, srv, stToken(srv.SidecarToken(t)))
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := reader.Read(ctx, stTenant(t), "a")
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Read with a cancelled context: %v, want context.Canceled and not ErrUnavailable", err)
+	}
+}

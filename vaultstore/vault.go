@@ -152,6 +152,10 @@ func (s *Store) call(ctx context.Context, op, path string, fn func(ctx context.C
 		}
 		return fmt.Errorf("vaultstore: %w: %w", ErrUnavailable, vaultError(op, path, last))
 	case kindCanceled:
+		if errors.Is(last, context.Canceled) {
+			// The caller gave up: not a statement about Vault.
+			return fmt.Errorf("vaultstore: %w", vaultError(op, path, last))
+		}
 		// The deadline ended during a call: Vault did not answer in time.
 		return fmt.Errorf("vaultstore: %w: %w", ErrUnavailable, vaultError(op, path, last))
 	default:
