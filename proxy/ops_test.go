@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -314,5 +315,34 @@ func TestTunnelLimit(t *testing.T) {
 	defer func() { _ = c.Close() }()
 	if resp.StatusCode != CodeTooManyConnections.Status() || resp.Header.Get("Sidekey-Error") != string(CodeTooManyConnections) {
 		t.Fatalf("third tunnel: %d %q", resp.StatusCode, resp.Header.Get("Sidekey-Error"))
+	}
+}
+
+// TestConnectToIPv6 intercepts a CONNECT to an IPv6 literal.
+func TestConnectToIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	tp := startProxy(t, nil)
+	tp.resolver.put(testTenant, "weather_fx", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: simpleValue}, AllowedHosts: []string{"::1"}})
+	gotc := make(chan string, 1)
+	srv := &http.Server{
+		Handler:           http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { gotc <- r.Header.Get("Authorization") }),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{upstreamCert(t, "::1")}},
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { _ = srv.Close() })
+	req := mustReq("GET", "https://"+ln.Addr().String()+"/v6", nil, "")
+	req.Header.Set("Authorization", "Bearer {{secrets.weather_fx}}")
+	resp, err := tp.client(testTenant).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	got := <-gotc
+	if resp.StatusCode != 200 || got != "Bearer "+simpleValue {
+		t.Fatalf("status %d, upstream Authorization %s", resp.StatusCode, fp([]byte(got)))
 	}
 }
