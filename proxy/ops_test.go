@@ -341,8 +341,10 @@ func TestConnectToIPv6(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = resp.Body.Close()
-	got := <-gotc
-	if resp.StatusCode != 200 || got != "Bearer "+simpleValue {
-		t.Fatalf("status %d, upstream Authorization %s", resp.StatusCode, fp([]byte(got)))
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if got := <-gotc; got != "Bearer "+simpleValue {
+		t.Fatalf("upstream Authorization %s", fp([]byte(got)))
 	}
 }
