@@ -133,7 +133,12 @@ func TestGracefulDrain(t *testing.T) {
 		defer func() { _ = resp.Body.Close() }()
 		body, reqErr = io.ReadAll(resp.Body)
 	}()
-	<-inHandler
+	select {
+	case <-inHandler:
+	case <-time.After(20 * time.Second):
+		cancel()
+		t.Fatal("the request never reached the upstream")
+	}
 	cancel()
 	// Wait until the proxy stopped accepting, then finish the request.
 	for p.Ready() {
