@@ -157,13 +157,18 @@ func readResults(path string) ([]result, error) {
 func writeMeta(w io.Writer, m meta) {
 	pin := "not pinned"
 	if m.Pinned {
-		pin = "pinned with taskset: each proxy on CPU 1, load generator + upstream (+ Vault) on CPU 0"
+		pin = "Pinned with taskset: each proxy on CPU 1, load generator + upstream (+ Vault) on CPU 0"
 	}
 	fmt.Fprintf(w, "Run of %s, commit `%s`, %s (%d cores), Go %s, Squid %s, mitmproxy %s.\n",
 		m.Date, m.Commit, m.CPU, m.Cores, m.Go, m.Squid, m.Mitmproxy)
-	fmt.Fprintf(w, "Machine idle before the run: %.0f %%. %s. %d rounds per case, interleaved; "+
-		"each case %s warm-up + %s measured; figures are medians over the rounds.\n\n",
-		m.IdleBeforPct, pin, m.Rounds, m.Warmup, m.Duration)
+	if m.Rounds > 1 {
+		fmt.Fprintf(w, "Machine idle before the run: %.0f %%. %s. %d rounds per case, interleaved; "+
+			"each case %s warm-up + %s measured; figures are medians over the rounds.\n\n",
+			m.IdleBeforPct, pin, m.Rounds, m.Warmup, m.Duration)
+	} else {
+		fmt.Fprintf(w, "Machine idle before the run: %.0f %%. %s. One round: %s warm-up + %s measured.\n\n",
+			m.IdleBeforPct, pin, m.Warmup, m.Duration)
+	}
 	if m.Command != "" {
 		fmt.Fprintf(w, "Command: `%s`\n\n", m.Command)
 	}
