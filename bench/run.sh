@@ -8,7 +8,7 @@
 #   bench/run.sh soak     Sidekey under load for SOAK_DURATION, RSS sampled (make bench-proxy-soak)
 #
 # Settings (environment): ROUNDS=3 WARMUP=2s DURATION=10s LIGHT_WARMUP=1s
-# LIGHT_DURATION=5s CONNS=32 IDLE_CONNS=1000 SOAK_DURATION=300s PIN=1
+# LIGHT_DURATION=4s CONNS=32 IDLE_CONNS=1000 SOAK_DURATION=300s PIN=1
 # SIDEKEY=1 PEERS=1 PORT_BASE=18400 OUT=<dir> SIDEKEY_EXTRA_FLAGS="..."
 # ONLY=<bash regex of case names>, e.g. ONLY='-1c$' for the light-load cases.
 #
@@ -28,7 +28,7 @@ ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-2s}
 DURATION=${DURATION:-10s}
 LIGHT_WARMUP=${LIGHT_WARMUP:-1s}
-LIGHT_DURATION=${LIGHT_DURATION:-5s}
+LIGHT_DURATION=${LIGHT_DURATION:-4s}
 CONNS=${CONNS:-32}
 IDLE_CONNS=${IDLE_CONNS:-1000}
 SOAK_DURATION=${SOAK_DURATION:-300s}
@@ -274,6 +274,7 @@ fi
 # case_args CASE: sets ARGS to the loadgen flags of the case.
 case_args() {
 	local c=${1%-unpinned}
+	c=${c%-onecore}
 	c=${c%-crosscore}
 	c=${c%-1c}
 	local auth=(-proxy-auth-file "$OUT/proxy-auth")
@@ -314,6 +315,7 @@ HEAVY=(direct)
 LIGHT=(direct-1c)
 [[ $PIN == 1 ]] && LIGHT+=(direct-1c-crosscore)
 UNPINNED=()
+ONECORE=()
 IDLE=()
 if [[ $SIDEKEY == 1 ]]; then
 	HEAVY+=(sidekey-plain-noph sidekey-plain-inject sidekey-connect-inject)
@@ -323,6 +325,9 @@ if [[ $SIDEKEY == 1 ]]; then
 	# pinning, each request crosses cores four times (generator -> proxy ->
 	# upstream -> proxy -> generator) while the direct baseline stays on one.
 	[[ $PIN == 1 ]] && UNPINNED=(direct-1c-unpinned sidekey-plain-inject-1c-unpinned sidekey-connect-inject-1c-unpinned)
+	# And with every process on CPU 0, as direct-1c is: no cross-core wake-up
+	# at all, so the difference to direct-1c is the proxy's own path.
+	[[ $PIN == 1 ]] && ONECORE=(sidekey-plain-inject-1c-onecore sidekey-connect-inject-1c-onecore)
 fi
 if [[ $PEERS == 1 ]]; then
 	HEAVY+=(squid-plain mitm-connect-inject)
@@ -341,6 +346,7 @@ if [[ -n ${ONLY:-} ]]; then
 	keep HEAVY
 	keep LIGHT
 	keep UNPINNED
+	keep ONECORE
 	keep IDLE
 fi
 
@@ -369,6 +375,14 @@ else
 				loadgen "$c" "$round" -conns 1 -warmup "$LIGHT_WARMUP" -duration "$LIGHT_DURATION"
 			done
 			PIN=1
+			pin_again
+		fi
+		if ((${#ONECORE[@]})); then
+			log "round $round of $ROUNDS: 1 connection, every process on CPU 0"
+			set_affinity 0 "${!PID_OF[@]}"
+			for c in "${ONECORE[@]}"; do
+				loadgen "$c" "$round" -conns 1 -warmup "$LIGHT_WARMUP" -duration "$LIGHT_DURATION"
+			done
 			pin_again
 		fi
 	done

@@ -93,6 +93,8 @@ var cases = []struct{ name, desc string }{
 	{"direct-1c-unpinned", "direct, 1 connection, unpinned"},
 	{"sidekey-plain-inject-1c-unpinned", "Sidekey http:// injecting, 1 connection, unpinned"},
 	{"sidekey-connect-inject-1c-unpinned", "Sidekey CONNECT+TLS injecting, 1 connection, unpinned"},
+	{"sidekey-plain-inject-1c-onecore", "Sidekey http:// injecting, 1 connection, every process on CPU 0"},
+	{"sidekey-connect-inject-1c-onecore", "Sidekey CONNECT+TLS injecting, 1 connection, every process on CPU 0"},
 }
 
 func run(w io.Writer) error {
@@ -331,6 +333,8 @@ func writeRatios(w io.Writer, byCase map[string][]result) {
 		{"sidekey-connect-inject-1c", "direct-1c", "CONNECT+TLS injecting, pinned"},
 		{"sidekey-plain-inject-1c-unpinned", "direct-1c-unpinned", "http:// injecting, unpinned"},
 		{"sidekey-connect-inject-1c-unpinned", "direct-1c-unpinned", "CONNECT+TLS injecting, unpinned"},
+		{"sidekey-plain-inject-1c-onecore", "direct-1c", "http:// injecting, all on one core"},
+		{"sidekey-connect-inject-1c-onecore", "direct-1c", "CONNECT+TLS injecting, all on one core"},
 	} {
 		rs, direct := load(byCase[c.name]), load(byCase[c.base])
 		if len(rs) == 0 || len(direct) == 0 {
