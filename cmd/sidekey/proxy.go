@@ -69,7 +69,7 @@ func proxyFlagSet(stderr io.Writer) (*flag.FlagSet, *proxyFlags) {
 	fs.DurationVar(&f.cache.TTL, "cache-ttl", 5*time.Minute, "fresh lifetime of a cached secret")
 	fs.IntVar(&f.cache.Size, "cache-size", 10000, "cached secrets")
 	fs.DurationVar(&f.cache.NegativeTTL, "negative-ttl", 2*time.Second, "lifetime of a cached not-found")
-	fs.DurationVar(&f.cache.MaxStale, "max-stale", 5*time.Minute, "how long past its TTL a value is served while Vault is unreachable")
+	fs.DurationVar(&f.cache.MaxStale, "max-stale", 5*time.Minute, "how long after Vault was last reached (read or feed poll) cached values are still served while it is unreachable")
 	fs.DurationVar(&f.cache.FeedInterval, "feed-interval", time.Second, "change-feed poll interval (rotation and archive propagation)")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", proxy.DefaultDrainTimeout, "graceful drain on SIGTERM")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
