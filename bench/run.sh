@@ -163,22 +163,32 @@ for p in $VAULT_PORT $UP_PORT $UPTLS_PORT $CTL_PORT $SK_PORT $SK_METRICS_PORT $S
 	fi
 done
 
+# has_candidate PKG: Debian has an installable version of PKG.
+has_candidate() {
+	local policy
+	policy=$(apt-cache policy "$1" 2>/dev/null) || return 1
+	[[ $policy =~ Candidate:\ [0-9] ]]
+}
+
 ensure_peers() {
-	local missing=()
+	local missing=() p
 	command -v squid >/dev/null || missing+=(squid)
 	command -v mitmdump >/dev/null || missing+=(mitmproxy)
 	((${#missing[@]} == 0)) && return 0
 	[[ $(id -u) == 0 ]] || die "install ${missing[*]} first: sudo apt-get install -y ${missing[*]}"
 	log "installing ${missing[*]} from Debian"
-	if ! apt-cache policy "${missing[@]}" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-		apt-get update -qq
-	fi
-	local p
 	for p in "${missing[@]}"; do
-		apt-cache policy "$p" | grep -q 'Candidate: [0-9]' || die "no Debian package $p here"
+		if ! has_candidate "$p"; then
+			apt-get update -qq >"$OUT/apt-update.log" 2>&1 || die "apt-get update failed; see $OUT/apt-update.log"
+			break
+		fi
+	done
+	for p in "${missing[@]}"; do
+		has_candidate "$p" || die "no Debian package $p here (apt-cache policy $p)"
 	done
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >"$OUT/apt.log" 2>&1 ||
 		die "apt-get install ${missing[*]} failed; see $OUT/apt.log"
+	log "installed: $(squid -v | head -1), $(mitmdump --version 2>/dev/null | head -1)"
 }
 [[ $PEERS == 1 ]] && ensure_peers
 
@@ -359,11 +369,11 @@ if [[ $MODE == soak ]]; then
 	[[ $SOAK_DURATION != 300s ]] && COMMAND="SOAK_DURATION=$SOAK_DURATION make bench-proxy-soak"
 else
 	for ((round = 1; round <= ROUNDS; round++)); do
-		log "round $round of $ROUNDS: $CONNS connections, $WARMUP warm-up + $DURATION"
+		((${#HEAVY[@]})) && log "round $round of $ROUNDS: $CONNS connections, $WARMUP warm-up + $DURATION"
 		for c in "${HEAVY[@]}"; do
 			loadgen "$c" "$round" -conns "$CONNS" -warmup "$WARMUP" -duration "$DURATION"
 		done
-		log "round $round of $ROUNDS: 1 connection (light load), $LIGHT_WARMUP + $LIGHT_DURATION"
+		((${#LIGHT[@]})) && log "round $round of $ROUNDS: 1 connection (light load), $LIGHT_WARMUP + $LIGHT_DURATION"
 		for c in "${LIGHT[@]}"; do
 			loadgen "$c" "$round" -conns 1 -warmup "$LIGHT_WARMUP" -duration "$LIGHT_DURATION"
 		done
@@ -386,7 +396,7 @@ else
 			pin_again
 		fi
 	done
-	log "memory: $IDLE_CONNS idle keep-alive connections per proxy"
+	((${#IDLE[@]})) && log "memory: $IDLE_CONNS idle keep-alive connections per proxy"
 	for c in "${IDLE[@]}"; do
 		loadgen "$c" 1 -mode idle -conns "$IDLE_CONNS" -settle 5s -setup-timeout 60s
 	done
