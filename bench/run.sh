@@ -206,9 +206,12 @@ log "idle: ${IDLE_BEFORE} %"
 
 # --- Vault, secrets, tenant credential, CA -------------------------------------
 if [[ $SIDEKEY == 1 ]]; then
-	VAULT_TOKEN="bench-$(hex 16)"
-	export VAULT_ADDR="http://127.0.0.1:$VAULT_PORT" VAULT_TOKEN
-	start vault 0 "$ROOT/bin/vaultdev" -listen "127.0.0.1:$VAULT_PORT" -root-token "$VAULT_TOKEN"
+	# The root token goes to the seed helper only; Sidekey gets a token of
+	# the sidecar policy, and no VAULT_TOKEN in its environment.
+	unset VAULT_TOKEN
+	root_token="bench-$(hex 16)"
+	export VAULT_ADDR="http://127.0.0.1:$VAULT_PORT"
+	start vault 0 "$ROOT/bin/vaultdev" -listen "127.0.0.1:$VAULT_PORT" -root-token "$root_token"
 	deadline=$((SECONDS + 60))
 	until grep -q 'vaultdev: ready' "$OUT/vault.log" 2>/dev/null; do
 		kill -0 "${PID_OF[vault]}" 2>/dev/null || die "vaultdev exited: $(tail -5 "$OUT/vault.log")"
@@ -216,7 +219,7 @@ if [[ $SIDEKEY == 1 ]]; then
 		sleep 0.2
 	done
 	log "Vault ready; writing the benchmark secrets through vaultstore"
-	"$OUT/bin/seed" -out "$OUT/values.json" -sidecar-token-out "$OUT/vault.token" ||
+	VAULT_TOKEN=$root_token "$OUT/bin/seed" -out "$OUT/values.json" -sidecar-token-out "$OUT/vault.token" ||
 		die "seeding Vault failed"
 
 	hex 32 >"$OUT/tenant.keys"
