@@ -1,0 +1,465 @@
+package reliability
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sidekey/sidekey/internal/ca"
+	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/internal/vaulttest"
+	"github.com/sidekey/sidekey/vaultstore"
+)
+
+// Environment variables that select the long versions (see doc.go).
+const (
+	envSoakDuration = "SIDEKEY_SOAK_DURATION"
+	envSoakOut      = "SIDEKEY_SOAK_OUT"
+	envChaosFull    = "SIDEKEY_CHAOS_FULL"
+)
+
+// The tenant every test uses (each test has its own Vault).
+var tenant = secret.Tenant{Org: "acme", Domain: "alerts"}
+
+var sidekeyBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sidekey-reliability-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	sidekeyBin = filepath.Join(dir, "sidekey")
+	root, err := vaulttest.RepoFile("go.mod")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	build := exec.Command("go", "build", "-o", sidekeyBin, "./cmd/sidekey")
+	build.Dir = filepath.Dir(root)
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "reliability: build sidekey:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// chaosFull reports whether the long fault versions were asked for.
+func chaosFull() bool { return os.Getenv(envChaosFull) == "1" }
+
+// fingerprint names a value in a failure message without revealing it.
+func fingerprint(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return fmt.Sprintf("%d bytes, sha256 %s…", len(s), hex.EncodeToString(sum[:4]))
+}
+
+func randomString(t testing.TB, prefix string) string {
+	t.Helper()
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return prefix + hex.EncodeToString(b[:])
+}
+
+func writeFile(t testing.TB, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// run runs a short command of the sidekey binary and returns its stdout.
+func run(t testing.TB, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(sidekeyBin, args...) //nolint:gosec // the binary built by TestMain
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("sidekey %s: %v: %s", args[0], err, stderr.String())
+	}
+	return strings.TrimSpace(stdout.String())
+}
+
+// lockedBuffer collects a process's output, keeping the first 1 MiB.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if room := 1<<20 - l.b.Len(); room > 0 {
+		l.b.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// proc is a long-running sidekey process of a test.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{}
+	logs *lockedBuffer
+}
+
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// daemon starts a sidekey subcommand, stopped with SIGTERM (then SIGKILL)
+// when the test ends; its logs are shown if the test failed.
+func daemon(t testing.TB, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, logs: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(sidekeyBin, args...) //nolint:gosec // the binary built by TestMain
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(20 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			logs := p.logs.String()
+			if len(logs) > 8<<10 {
+				logs = "…" + logs[len(logs)-8<<10:]
+			}
+			t.Logf("%s logs (tail):\n%s", name, logs)
+		}
+	})
+	return p
+}
+
+// freeHostPort returns a loopback host:port that was free a moment ago.
+func freeHostPort(t testing.TB) string {
+	t.Helper()
+	return strings.TrimPrefix(vaulttest.FreeAddr(t), "http://")
+}
+
+// waitOK polls u until it answers 200, at most 60 s.
+func waitOK(t testing.TB, u string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		status, err := getStatus(u)
+		if err == nil && status == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not ready after 60s (last: %d, %v)", u, status, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func getStatus(u string) (int, error) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(u)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// env is one test's world: its own dev Vault (with a data directory, so it
+// can be killed and restarted), keys, the Sidekey CA and a CA for the
+// upstreams.
+type env struct {
+	t         *testing.T
+	dir       string
+	vault     *vaulttest.Server
+	tenantKey string
+	caCert    string
+	caKey     string
+	upCA      *ca.CA
+	upCAFile  string
+	roots     *x509.CertPool // trusts the Sidekey CA (the client's view)
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), vault: vaulttest.Start(t)}
+	e.tenantKey = writeFile(t, e.dir, "tenant.keys", randomString(t, "tenant-key-")+"\n")
+	run(t, "ca", "init", "--out", filepath.Join(e.dir, "ca"))
+	e.caCert, e.caKey = filepath.Join(e.dir, "ca", "ca.crt"), filepath.Join(e.dir, "ca", "ca.key")
+	caPEM, err := os.ReadFile(e.caCert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.roots = x509.NewCertPool()
+	if !e.roots.AppendCertsFromPEM(caPEM) {
+		t.Fatal("the Sidekey CA is not PEM")
+	}
+	e.upCA, err = ca.New("reliability upstream CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.upCAFile = writeFile(t, e.dir, "upstream-ca.pem", string(e.upCA.CertPEM()))
+	return e
+}
+
+// store returns a vaultstore.Store with a token of the admin API's policy.
+func (e *env) store() *vaultstore.Store {
+	e.t.Helper()
+	s, err := vaultstore.New(context.Background(), vaultstore.Config{
+		Address: e.vault.Addr,
+		Auth:    vaultstore.AuthConfig{Token: e.vault.AdminToken(e.t)},
+		Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		e.t.Fatalf("vaultstore: %v", err)
+	}
+	return s
+}
+
+// createToken stores a token secret and returns its value.
+func (e *env) createToken(s *vaultstore.Store, alias string) string {
+	e.t.Helper()
+	v := randomString(e.t, "tok-")
+	if _, err := s.Create(context.Background(), tenant, vaultstore.CreateInput{
+		Alias: alias, Type: secret.TypeToken, Value: secret.Value{Token: v}, Actor: "reliability",
+	}); err != nil {
+		e.t.Fatalf("create %s: %v", alias, err)
+	}
+	return v
+}
+
+// proxyProc is a running `sidekey proxy` and a client routed through it.
+type proxyProc struct {
+	*proc
+	addr, metrics string
+	auth          string // Proxy-Authorization header value
+	client        *http.Client
+}
+
+// startProxy starts `sidekey proxy` against the env's Vault with a token of
+// the sidecar policy; extra flags come last (and win).
+func (e *env) startProxy(name string, conns int, extra ...string) *proxyProc {
+	t := e.t
+	t.Helper()
+	tok := writeFile(t, e.dir, name+".vault-token", e.vault.SidecarToken(t))
+	p := &proxyProc{addr: freeHostPort(t), metrics: freeHostPort(t)}
+	args := []string{"proxy", "--log-level", "warn", "--listen", p.addr, "--metrics-listen", p.metrics,
+		"--ca-cert", e.caCert, "--ca-key", e.caKey, "--tenant-key-file", e.tenantKey,
+		"--allow-upstream-cidr", "127.0.0.0/8", "--upstream-ca", e.upCAFile,
+		"--vault-addr", e.vault.Addr, "--vault-token-file", tok}
+	p.proc = daemon(t, name, append(args, extra...)...)
+	waitOK(t, "http://"+p.metrics+"/readyz")
+	p.auth = run(t, "token", "proxy", "--key-file", e.tenantKey, "--org", tenant.Org, "--domain", tenant.Domain, "--format", "header")
+	proxyURL, err := url.Parse("http://" + p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{
+		Proxy:               http.ProxyURL(proxyURL),
+		ProxyConnectHeader:  http.Header{"Proxy-Authorization": {p.auth}},
+		TLSClientConfig:     &tls.Config{RootCAs: e.roots, MinVersion: tls.VersionTLS12},
+		MaxIdleConnsPerHost: conns,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	p.client = &http.Client{Timeout: 30 * time.Second, Transport: tr}
+	return p
+}
+
+// outcome is what one request through the proxy came to.
+type outcome struct {
+	status int
+	code   string // Sidekey-Error
+	body   []byte
+	err    error
+}
+
+func (o outcome) String() string {
+	if o.err != nil {
+		return "error: " + o.err.Error()
+	}
+	return fmt.Sprintf("%d %q", o.status, o.code)
+}
+
+// do sends req through the proxy and reads the whole answer.
+func (p *proxyProc) do(req *http.Request) outcome {
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return outcome{err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	return outcome{status: resp.StatusCode, code: resp.Header.Get("Sidekey-Error"), body: body, err: err}
+}
+
+// healthy checks /healthz and that the process still runs.
+func (p *proxyProc) healthy(t testing.TB) {
+	t.Helper()
+	if p.exited() {
+		t.Fatalf("%s exited", p.name)
+	}
+	if s, err := getStatus("http://" + p.metrics + "/healthz"); err != nil || s != http.StatusOK {
+		t.Fatalf("%s /healthz: %d %v", p.name, s, err)
+	}
+}
+
+// scrape reads the proxy's /metrics and returns the samples without
+// labels (name → value) and, for labelled ones, "name{labels}" → value.
+func (p *proxyProc) scrape() (map[string]float64, error) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + p.metrics + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := make(map[string]float64)
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		out[line[:i]] = v
+	}
+	return out, sc.Err()
+}
+
+// upstream is a TLS origin on loopback, with a certificate of the env's
+// upstream CA, that counts the placeholders reaching it (there must be
+// none) and hands every request to a check.
+type upstream struct {
+	srv          *httptest.Server
+	requests     atomic.Int64
+	placeholders atomic.Int64
+}
+
+// newUpstream starts an upstream; handle answers each request whose body
+// has been read (it may be nil: 200 "ok").
+func (e *env) newUpstream(handle func(w http.ResponseWriter, r *http.Request, body []byte)) *upstream {
+	t := e.t
+	t.Helper()
+	cert, err := e.upCA.Issue("127.0.0.1", time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &upstream{}
+	u.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.requests.Add(1)
+		body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+		if err != nil {
+			http.Error(w, "read body", http.StatusBadRequest)
+			return
+		}
+		if n := countPlaceholders(r, body); n > 0 {
+			u.placeholders.Add(int64(n))
+		}
+		if handle == nil {
+			_, _ = io.WriteString(w, `{"ok":true}`)
+			return
+		}
+		handle(w, r, body)
+	}))
+	u.srv.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
+	u.srv.StartTLS()
+	t.Cleanup(u.srv.Close)
+	return u
+}
+
+// URL is the upstream's https://127.0.0.1:PORT.
+func (u *upstream) URL() string { return u.srv.URL }
+
+// countPlaceholders counts "{{" in the request line, headers and body.
+func countPlaceholders(r *http.Request, body []byte) int {
+	n := strings.Count(r.RequestURI, "{{") + bytes.Count(body, []byte("{{"))
+	for _, vs := range r.Header {
+		for _, v := range vs {
+			n += strings.Count(v, "{{")
+		}
+	}
+	return n
+}
+
+// resetListener accepts TCP connections on loopback and resets each one
+// (SO_LINGER 0) as soon as it arrives, until the test ends.
+func resetListener(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0)
+			}
+			_ = c.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+	})
+	return ln.Addr().String()
+}
