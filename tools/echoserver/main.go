@@ -120,7 +120,7 @@ func (h *echoHandler) append(got received) {
 		fmt.Fprintln(os.Stderr, "echoserver: log:", err)
 		return
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	_, _ = f.Write(append(line, '\n'))
 }
 
