@@ -135,20 +135,7 @@ var cdataStart = []byte("<![CDATA[")
 // inside a CDATA section, where entity references are not decoded. Neither
 // marker holds a brace, so none straddles a placeholder.
 func (s *jsonState) advanceCDATA(b []byte, to int) {
-	i := s.pos
-	for i < to {
-		marker := cdataStart
-		if s.in {
-			marker = cdataEnd
-		}
-		j := bytes.Index(b[i:to], marker)
-		if j < 0 {
-			break
-		}
-		i += j + len(marker)
-		s.in = !s.in
-	}
-	s.pos = max(s.pos, to)
+	s.advanceToggle(b, to, cdataStart, cdataEnd)
 }
 
 var crlfcrlf = []byte("\r\n\r\n")
@@ -157,11 +144,17 @@ var crlfcrlf = []byte("\r\n\r\n")
 // inside the header block of a part, between a delimiter ("--" boundary)
 // and the blank line. The preamble counts as body.
 func (s *jsonState) advancePart(b []byte, to int, delim []byte) {
+	s.advanceToggle(b, to, delim, crlfcrlf)
+}
+
+// advanceToggle moves the state to position to, flipping in at each open
+// marker (while out) and each close marker (while in).
+func (s *jsonState) advanceToggle(b []byte, to int, opening, closing []byte) {
 	i := s.pos
 	for i < to {
-		marker := delim
+		marker := opening
 		if s.in {
-			marker = crlfcrlf
+			marker = closing
 		}
 		j := bytes.Index(b[i:to], marker)
 		if j < 0 {
