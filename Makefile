@@ -75,6 +75,15 @@ bench-proxy-soak: ## Sidekey under load for SOAK_DURATION (default 300s), proxy 
 fuzz: ## Fuzz the injector for $(FUZZTIME) (FUZZTIME=30s make fuzz)
 	$(GO) test -run '^$$' -fuzz '^FuzzRewrite$$' -fuzztime $(FUZZTIME) ./injector/
 
+.PHONY: soak
+soak: vault ## Soak: injecting traffic through the proxy for SOAK_DURATION (default 10m); writes docs/img/soak.png
+	SIDEKEY_SOAK_DURATION=$(or $(SOAK_DURATION),10m) SIDEKEY_SOAK_OUT=$(or $(SOAK_OUT),$(CURDIR)/docs/img) \
+	  $(GO) test -count=1 -timeout 3h -v -run '^TestSoak$$' ./reliability/
+
+.PHONY: chaos
+chaos: vault ## Fault suite (Vault kill/restart, upstream faults, admin replicas), then both fuzzers for FUZZTIME
+	@GO=$(GO) FUZZTIME=$(FUZZTIME) reliability/chaos.sh
+
 .PHONY: demo
 demo: build vault ## Run Sidekey end to end on loopback: Vault, admin, proxy, an upstream, curl
 	@scripts/demo.sh
