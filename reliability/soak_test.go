@@ -120,6 +120,10 @@ func TestSoak(t *testing.T) {
 	latencies, errs = nil, 0
 	mu.Unlock()
 
+	m0, err := p.scrape()
+	if err != nil {
+		t.Fatal(err)
+	}
 	started := time.Now()
 	tr := startTraffic(workers, 0, duration, 100_000_000, send)
 	var samples []sample
@@ -165,6 +169,19 @@ func TestSoak(t *testing.T) {
 	}
 	if n := up.placeholders.Load(); n != 0 {
 		t.Errorf("%d placeholders reached the upstream", n)
+	}
+	// The proxy itself counted them: intercepted (CONNECT + TLS) and
+	// injected, three placeholders each.
+	m1, err := p.scrape()
+	if err != nil {
+		t.Fatal(err)
+	}
+	intercepted := m1[`sidekey_proxy_requests_total{code="ok",mode="intercepted"}`] - m0[`sidekey_proxy_requests_total{code="ok",mode="intercepted"}`]
+	injected := m1[`sidekey_proxy_injections_total{location="header"}`] + m1[`sidekey_proxy_injections_total{location="body"}`] -
+		m0[`sidekey_proxy_injections_total{location="header"}`] - m0[`sidekey_proxy_injections_total{location="body"}`]
+	t.Logf("proxy counted %.0f intercepted requests and %.0f injections", intercepted, injected)
+	if intercepted < float64(total) || injected < 3*float64(total) {
+		t.Errorf("the proxy counted %.0f intercepted requests and %.0f injections for %d requests", intercepted, injected, total)
 	}
 	if n := wrong.Load(); n != 0 {
 		t.Errorf("the upstream got %d requests with a wrong value or body", n)
