@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +22,9 @@ type vaultEnv struct {
 	admin *vaultstore.Store
 	side  *vaultstore.Store
 	cache *vaultstore.Cache
+	// proxy receives the cache's Vault read observations, as in
+	// cmd/sidekey (set by startVaultProxy).
+	proxy atomic.Pointer[Proxy]
 }
 
 func startVault(t *testing.T) *vaultEnv {
@@ -35,14 +40,22 @@ func startVault(t *testing.T) *vaultEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cache, err := vaultstore.NewCache(side, vaultstore.CacheConfig{FeedInterval: 250 * time.Millisecond, NegativeTTL: 500 * time.Millisecond})
+	v := &vaultEnv{srv: srv, admin: admin, side: side}
+	v.cache, err = vaultstore.NewCache(side, vaultstore.CacheConfig{
+		FeedInterval: 250 * time.Millisecond, NegativeTTL: 500 * time.Millisecond,
+		ObserveRead: func(d time.Duration, err error) {
+			if p := v.proxy.Load(); p != nil {
+				p.ObserveVaultRead(d, err)
+			}
+		},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	go func() { defer close(done); _ = cache.Run(ctx) }()
+	go func() { defer close(done); _ = v.cache.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &vaultEnv{srv: srv, admin: admin, side: side, cache: cache}
+	return v
 }
 
 func (v *vaultEnv) create(t *testing.T, tn secret.Tenant, alias string, s secret.Secret) {
@@ -58,13 +71,88 @@ func (v *vaultEnv) create(t *testing.T, tn secret.Tenant, alias string, s secret
 // startVaultProxy runs a proxy whose resolver is the vaultstore cache.
 func startVaultProxy(t *testing.T, v *vaultEnv, mutate func(*Config)) *testProxy {
 	t.Helper()
-	return startProxy(t, func(c *Config) {
+	tp := startProxy(t, func(c *Config) {
 		c.Resolver = v.cache
 		c.Ping = v.side.Ping
 		if mutate != nil {
 			mutate(c)
 		}
 	})
+	v.proxy.Store(tp.p)
+	return tp
+}
+
+// TestE2EVaultReadMetric checks that sidekey_vault_read_seconds counts the
+// cache's Vault reads by outcome and not the answers from memory.
+func TestE2EVaultReadMetric(t *testing.T) {
+	v := startVault(t)
+	v.create(t, testTenant, "weather_fx", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: simpleValue}})
+	tp := startVaultProxy(t, v, nil)
+	ops := httptestServer(t, tp.p.OpsHandler())
+	up := newUpstream(t, true)
+	send := func(alias string) int {
+		req := mustReq("GET", up.url("/x"), nil, "")
+		req.Header.Set("Authorization", "Bearer {{secrets."+alias+"}}")
+		resp, err := tp.client(testTenant).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	count := func(outcome string) int {
+		t.Helper()
+		resp, err := http.Get(ops + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = resp.Body.Close() }()
+		text, _ := io.ReadAll(resp.Body)
+		prefix := `sidekey_vault_read_seconds_count{outcome="` + outcome + `"} `
+		for line := range strings.Lines(string(text)) {
+			if n, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
+				c, err := strconv.Atoi(n)
+				if err != nil {
+					t.Fatalf("%s%s: %v", prefix, n, err)
+				}
+				return c
+			}
+		}
+		t.Fatalf("metrics lack %s", prefix)
+		return 0
+	}
+	if n := count("ok"); n != 0 {
+		t.Fatalf("%d ok reads before any request", n)
+	}
+	if code := send("weather_fx"); code != 200 {
+		t.Fatalf("cold request: %d", code)
+	}
+	cold := count("ok")
+	if cold != 1 {
+		t.Fatalf("%d ok reads observed after the cold request, want 1", cold)
+	}
+	st := v.cache.Stats()
+	if code := send("weather_fx"); code != 200 {
+		t.Fatalf("second request: %d", code)
+	}
+	// The second answer came from memory unless the change feed flushed
+	// the cache in between (its first poll may): then it was a read.
+	st2 := v.cache.Stats()
+	if st2.Hits == st.Hits && st2.Reads == st.Reads {
+		t.Fatalf("the second request was neither a hit nor a read: %+v", st2)
+	}
+	if got, want := count("ok"), cold+int(st2.Reads-st.Reads); got != want {
+		t.Fatalf("ok reads observed: %d, want %d (hits %d -> %d)", got, want, st.Hits, st2.Hits)
+	}
+	if code := send("no_such_alias"); code == 200 {
+		t.Fatal("an unknown alias was injected")
+	}
+	if n := count("not_found"); n != 1 {
+		t.Fatalf("not_found reads observed: %d, want 1", n)
+	}
+	if n := count("error"); n != 0 {
+		t.Fatalf("error reads observed: %d, want 0", n)
+	}
 }
 
 func TestE2EVaultInjectionMatrix(t *testing.T) {

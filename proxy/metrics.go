@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"errors"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -34,6 +37,7 @@ type metrics struct {
 	injections [4]prometheus.Counter // path, query, header, body
 	scrubbed   *prometheus.CounterVec
 	resolve    *prometheus.HistogramVec
+	vaultReads [3]prometheus.Observer // ok, not_found, error
 	upstream   prometheus.Histogram
 	tunnels    prometheus.Gauge
 	leafIssued prometheus.Counter
@@ -60,6 +64,14 @@ func newMetrics(openConns func() float64) *metrics {
 		Help:    "Time to resolve one secret through the cache (and Vault on a miss), by result.",
 		Buckets: []float64{.00001, .00005, .0001, .0005, .001, .005, .01, .05, .1, .5, 1, 5},
 	}, []string{"result"})
+	vaultReads := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "sidekey_vault_read_seconds",
+		Help:    "Time of the cache's Vault reads alone (hits excluded, coalesced misses once), by outcome.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"outcome"})
+	for i, o := range []string{"ok", "not_found", "error"} {
+		m.vaultReads[i] = vaultReads.WithLabelValues(o)
+	}
 	m.upstream = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "sidekey_proxy_upstream_seconds",
 		Help:    "Time from sending a request upstream to its response headers.",
@@ -81,7 +93,7 @@ func newMetrics(openConns func() float64) *metrics {
 		Name: "sidekey_proxy_client_connections_open",
 		Help: "Open client connections on the listener (tunnels excluded).",
 	}, openConns)
-	m.reg.MustRegister(m.requests, injections, m.scrubbed, m.resolve, m.upstream, m.tunnels, m.leafIssued, m.authFailed, conns)
+	m.reg.MustRegister(m.requests, injections, m.scrubbed, m.resolve, vaultReads, m.upstream, m.tunnels, m.leafIssued, m.authFailed, conns)
 
 	m.okByMode = map[string]prometheus.Counter{}
 	for _, mode := range []string{modeIntercepted, modeHTTPS, modeHTTP, modePassthrough} {
@@ -91,6 +103,19 @@ func newMetrics(openConns func() float64) *metrics {
 		m.injections[i] = injections.WithLabelValues(loc)
 	}
 	return m
+}
+
+// vaultRead records one Vault read of the cache.
+func (m *metrics) vaultRead(d time.Duration, err error) {
+	i := 0
+	switch {
+	case err == nil:
+	case errors.Is(err, vaultstore.ErrNotFound):
+		i = 1
+	default:
+		i = 2
+	}
+	m.vaultReads[i].Observe(d.Seconds())
 }
 
 func (m *metrics) ok(mode string) { m.okByMode[mode].Inc() }
@@ -124,3 +149,9 @@ func (m *metrics) registerCacheStats(c cacheStatser) {
 		counter("sidekey_cache_feed_errors_total", "Failed change-feed polls.", func(s vaultstore.CacheStats) uint64 { return s.FeedErrors }),
 	)
 }
+
+// ObserveVaultRead records one Vault read (its duration and error) in the
+// sidekey_vault_read_seconds histogram, labelled outcome="ok", "not_found"
+// or "error". It has the signature of vaultstore.CacheConfig.ObserveRead;
+// cache hits are not Vault reads and are not observed.
+func (p *Proxy) ObserveVaultRead(d time.Duration, err error) { p.m.vaultRead(d, err) }

@@ -82,7 +82,13 @@ func (p *Proxy) intercept(c net.Conn, d dest, tenant secret.Tenant) {
 	d.https = true
 	tc := tls.Server(c, cfg)
 	_ = c.SetDeadline(time.Now().Add(p.cfg.ReadTimeout))
-	if err := tc.HandshakeContext(p.baseCtx); err != nil {
+	// The handshake runs on a goroutine of its own: its crypto grows a
+	// stack to 16 KiB, which the connection's long-lived serving goroutine
+	// would otherwise keep while idle (about 8 KiB per idle intercepted
+	// connection; docs/BENCHMARKS.md, Proxy).
+	hs := make(chan error, 1)
+	go func() { hs <- tc.HandshakeContext(p.baseCtx) }()
+	if err := <-hs; err != nil {
 		p.m.failed(modeConnect, "tls_handshake_failed")
 		if ce := p.log.Check(zap.InfoLevel, "tls handshake failed"); ce != nil {
 			ce.Write(zap.String("dest", d.authority), zap.String("tenant", tenant.String()), zap.Error(err))

@@ -38,6 +38,13 @@ type CacheConfig struct {
 	NegativeTTL  time.Duration // lifetime of a not-found, default 2s
 	MaxStale     time.Duration // serve stale while Vault is down, default 5m
 	FeedInterval time.Duration // change-feed poll, default 1s
+
+	// ObserveRead, when set, is called after each Vault read the cache
+	// makes (one per coalesced miss, not per hit) with its duration and
+	// error: nil, one wrapping ErrNotFound, or another failure. It runs on
+	// the read's goroutine and must be fast; the proxy feeds its
+	// sidekey_vault_read_seconds histogram with it.
+	ObserveRead func(d time.Duration, err error)
 }
 
 // withDefaults fills zero fields and refuses negative ones.
@@ -330,6 +337,9 @@ func (c *Cache) fetch(k cacheKey, t secret.Tenant, cl *call, gen uint64) {
 	defer cancel()
 	begun := c.clock()
 	cl.sec, cl.err = c.src.Read(ctx, t, k.alias)
+	if c.cfg.ObserveRead != nil {
+		c.cfg.ObserveRead(c.clock()-begun, cl.err)
+	}
 
 	c.mu.Lock()
 	switch {

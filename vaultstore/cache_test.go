@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -138,7 +139,7 @@ func TestCacheConfigDefaults(t *testing.T) {
 	}
 	want := CacheConfig{TTL: DefaultCacheTTL, Size: DefaultCacheSize, NegativeTTL: DefaultCacheNegativeTTL,
 		MaxStale: DefaultCacheMaxStale, FeedInterval: DefaultCacheFeedInterval}
-	if cfg != want {
+	if !reflect.DeepEqual(cfg, want) { // ObserveRead stays nil
 		t.Fatalf("defaults = %+v, want %+v", cfg, want)
 	}
 	for _, bad := range []CacheConfig{{TTL: -1}, {Size: -1}, {NegativeTTL: -1}, {MaxStale: -1}, {FeedInterval: -1}} {
@@ -594,5 +595,49 @@ func TestCacheVaultOutage(t *testing.T) {
 	mustResolve(t, c, tn, "api", value)
 	if _, err := c.Resolve(context.Background(), tn, "missing"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after recovery, unknown alias: err = %v, want ErrNotFound", err)
+	}
+}
+
+// TestCacheObserveRead checks that the hook sees each Vault read, with its
+// outcome, and nothing for answers from memory.
+func TestCacheObserveRead(t *testing.T) {
+	f := newFakeBackend()
+	f.put(cacheTenantA, "api", "observed-token-1")
+	var mu sync.Mutex
+	var seen []error
+	c, _ := testCache(t, f, CacheConfig{ObserveRead: func(_ time.Duration, err error) {
+		mu.Lock()
+		seen = append(seen, err)
+		mu.Unlock()
+	}})
+	calls := func() []error {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]error(nil), seen...)
+	}
+
+	mustResolve(t, c, cacheTenantA, "api", "observed-token-1") // cold: one read
+	if got := calls(); len(got) != 1 || got[0] != nil {
+		t.Fatalf("after a cold read: %d observations (%v), want one without error", len(got), got)
+	}
+	mustResolve(t, c, cacheTenantA, "api", "observed-token-1") // hit
+	if got := calls(); len(got) != 1 {
+		t.Fatalf("a hit was observed: %d observations", len(got))
+	}
+	if _, err := c.Resolve(context.Background(), cacheTenantA, "missing"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Resolve(missing) = %v", err)
+	}
+	if got := calls(); len(got) != 2 || !errors.Is(got[1], ErrNotFound) {
+		t.Fatalf("after a not-found read: %v", got)
+	}
+	f.setDown(true)
+	if _, err := c.Resolve(context.Background(), cacheTenantA, "other"); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Resolve while down = %v", err)
+	}
+	if got := calls(); len(got) != 3 || !errors.Is(got[2], ErrUnavailable) {
+		t.Fatalf("after a failed read: %v", got)
+	}
+	if reads := f.reads.Load(); reads != 3 {
+		t.Fatalf("%d backend reads, want 3", reads)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -174,6 +175,15 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sidekey proxy: vault: %v\n", err)
 		return 1
 	}
+	// The cache reports its Vault reads to the proxy's metrics; the proxy
+	// is made after the cache (it resolves through it), and no read
+	// happens before it serves.
+	var prx atomic.Pointer[proxy.Proxy]
+	f.cache.ObserveRead = func(d time.Duration, err error) {
+		if p := prx.Load(); p != nil {
+			p.ObserveVaultRead(d, err)
+		}
+	}
 	cache, err := vaultstore.NewCache(store, f.cache)
 	if err != nil {
 		fmt.Fprintf(stderr, "sidekey proxy: cache: %v\n", err)
@@ -186,6 +196,7 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sidekey proxy: %v\n", singleLine(err))
 		return 2
 	}
+	prx.Store(p)
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "sidekey proxy: --listen: %v\n", err)
