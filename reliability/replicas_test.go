@@ -93,7 +93,9 @@ type rotation struct {
 // write, and both sidecars converge to the final values.
 func TestAdminReplicas(t *testing.T) {
 	const aliases = 3
-	perWorker, workersPerReplica := 6, 2
+	// Short: one writer per replica. Full: three per replica, which
+	// stresses the change feed's check-and-set appends.
+	perWorker, workersPerReplica := 10, 1
 	if chaosFull() {
 		perWorker, workersPerReplica = 100, 3
 	}

@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -22,11 +23,10 @@ func TestVaultKillRestart(t *testing.T) {
 	e := newEnv(t)
 	store := e.store()
 	warmValue := e.createToken(store, "warm_key")
-	e.createToken(store, "cold_key")
 
 	var mismatches, coldArrived atomic.Int64
 	up := e.newUpstream(func(w http.ResponseWriter, r *http.Request, _ []byte) {
-		if r.URL.Path == "/cold" {
+		if strings.HasPrefix(r.URL.Path, "/cold") {
 			coldArrived.Add(1)
 		}
 		if r.URL.Path == "/warm" && r.Header.Get("X-Api-Key") != warmValue {
@@ -59,11 +59,16 @@ func TestVaultKillRestart(t *testing.T) {
 		func() outcome { return send(p, "/warm", "warm_key") })
 	var coldRefused int
 	for cycle := 1; cycle <= cycles; cycle++ {
+		// A secret no sidecar has read yet: nothing to serve while Vault
+		// is down.
+		cold := fmt.Sprintf("cold_%d", cycle)
+		e.createToken(store, cold)
+		coldPath := "/" + cold
 		before := tr.count()
 		e.vault.Kill(t)
 		killed := time.Now()
 		// The cold secret: never read, so nothing to serve.
-		if o := send(p, "/cold", "cold_key"); o.status != http.StatusServiceUnavailable || o.code != "store_unavailable" {
+		if o := send(p, coldPath, cold); o.status != http.StatusServiceUnavailable || o.code != "store_unavailable" {
 			t.Fatalf("cycle %d: cold secret with Vault down: %s, want 503 store_unavailable", cycle, o)
 		}
 		coldRefused++
@@ -72,7 +77,7 @@ func TestVaultKillRestart(t *testing.T) {
 		if o := send(short, "/warm-short", "warm_key"); o.status != http.StatusServiceUnavailable || o.code != "store_unavailable" {
 			t.Fatalf("cycle %d: warm secret past --max-stale: %s, want 503 store_unavailable", cycle, o)
 		}
-		if o := send(p, "/cold", "cold_key"); o.status != http.StatusServiceUnavailable || o.code != "store_unavailable" {
+		if o := send(p, coldPath, cold); o.status != http.StatusServiceUnavailable || o.code != "store_unavailable" {
 			t.Fatalf("cycle %d: cold secret after %v down: %s, want 503 store_unavailable", cycle, outage, o)
 		}
 		coldRefused++
@@ -88,7 +93,7 @@ func TestVaultKillRestart(t *testing.T) {
 		for _, c := range []struct {
 			pp          *proxyProc
 			path, alias string
-		}{{p, "/cold", "cold_key"}, {short, "/warm-short", "warm_key"}} {
+		}{{p, coldPath, cold}, {short, "/warm-short", "warm_key"}} {
 			deadline := time.Now().Add(60 * time.Second)
 			for {
 				o := send(c.pp, c.path, c.alias)
