@@ -36,34 +36,43 @@ func (p *Proxy) handleConnect(ctx *fasthttp.RequestCtx) {
 	p.m.tunnels.Inc()
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) {
-		defer func() {
-			p.m.tunnels.Dec()
-			p.tunnelCount.Add(-1)
-			p.tunnelWG.Done()
-		}()
-		if !p.trackTunnel(c, nil) {
-			if upstream != nil {
-				_ = upstream.Close()
-			}
-			return
-		}
-		defer p.untrackTunnel(c)
-		_ = c.SetDeadline(time.Time{})
-		if _, err := c.Write(connectEstablished); err != nil {
-			if upstream != nil {
-				_ = upstream.Close()
-			}
-			return
-		}
-		if upstream != nil {
-			if p.trackTunnel(upstream, nil) {
-				defer p.untrackTunnel(upstream)
-				p.pipe(c, upstream, d)
-			}
-			return
-		}
-		p.intercept(c, d, tenant)
+		// The outer server keeps hijacked connections (KeepHijackedConns),
+		// so returning here releases its RequestCtx at once rather than
+		// holding it for the tunnel's life; the tunnel closes c itself.
+		go p.tunnel(c, d, tenant, upstream)
 	})
+}
+
+// tunnel serves a hijacked CONNECT connection until it ends, then closes it.
+func (p *Proxy) tunnel(c net.Conn, d dest, tenant secret.Tenant, upstream net.Conn) {
+	defer func() {
+		p.m.tunnels.Dec()
+		p.tunnelCount.Add(-1)
+		p.tunnelWG.Done()
+		_ = c.Close()
+	}()
+	if !p.trackTunnel(c, nil) {
+		if upstream != nil {
+			_ = upstream.Close()
+		}
+		return
+	}
+	defer p.untrackTunnel(c)
+	_ = c.SetDeadline(time.Time{})
+	if _, err := c.Write(connectEstablished); err != nil {
+		if upstream != nil {
+			_ = upstream.Close()
+		}
+		return
+	}
+	if upstream != nil {
+		if p.trackTunnel(upstream, nil) {
+			defer p.untrackTunnel(upstream)
+			p.pipe(c, upstream, d)
+		}
+		return
+	}
+	p.intercept(c, d, tenant)
 }
 
 func (p *Proxy) prepareConnect(ctx *fasthttp.RequestCtx) (dest, secret.Tenant, net.Conn, error) {

@@ -65,27 +65,46 @@ func (p *Proxy) connState(c net.Conn, s fasthttp.ConnState) {
 	}
 }
 
+// targetConn carries a tunnel's CONNECT host to getCertificate, so that
+// every intercepted connection shares one tls.Config.
+type targetConn struct {
+	net.Conn
+	host string
+}
+
+// newInterceptConfig is the TLS configuration of intercepted connections.
+func (p *Proxy) newInterceptConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// HTTP/1.1 only: a client that prefers h2 falls back cleanly.
+		NextProtos:     []string{"http/1.1"},
+		GetCertificate: p.getCertificate,
+	}
+}
+
+// getCertificate answers with a leaf for the CONNECT target, refusing a
+// server name that is not that target.
+func (p *Proxy) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	tc, ok := hello.Conn.(*targetConn)
+	if !ok {
+		return nil, errors.New("not an intercepted connection")
+	}
+	if hello.ServerName != "" && !strings.EqualFold(strings.TrimSuffix(hello.ServerName, "."), tc.host) {
+		return nil, errors.New("the TLS server name does not match the CONNECT target")
+	}
+	return p.leaves.get(tc.host)
+}
+
 // intercept terminates TLS on c with a leaf certificate for the CONNECT
 // target and serves the requests inside with the inner server.
 func (p *Proxy) intercept(c net.Conn, d dest, tenant secret.Tenant) {
-	cfg := &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		// HTTP/1.1 only: a client that prefers h2 falls back cleanly.
-		NextProtos: []string{"http/1.1"},
-		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			if hello.ServerName != "" && !strings.EqualFold(strings.TrimSuffix(hello.ServerName, "."), d.host) {
-				return nil, errors.New("the TLS server name does not match the CONNECT target")
-			}
-			return p.leaves.get(d.host)
-		},
-	}
 	d.https = true
-	tc := tls.Server(c, cfg)
+	tc := tls.Server(&targetConn{Conn: c, host: d.host}, p.tlsConfig)
 	_ = c.SetDeadline(time.Now().Add(p.cfg.ReadTimeout))
 	// The handshake runs on a goroutine of its own: its crypto grows a
 	// stack to 16 KiB, which the connection's long-lived serving goroutine
-	// would otherwise keep while idle (about 8 KiB per idle intercepted
-	// connection; docs/BENCHMARKS.md, Proxy).
+	// would otherwise keep while idle. A tunnel whose requests need no
+	// deeper stack then idles on 8 KiB (docs/BENCHMARKS.md, Proxy).
 	hs := make(chan error, 1)
 	go func() { hs <- tc.HandshakeContext(p.baseCtx) }()
 	if err := <-hs; err != nil {

@@ -14,6 +14,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -36,6 +37,7 @@ type Proxy struct {
 	auth        *authenticator
 	guard       *guard
 	leaves      *leafCache
+	tlsConfig   *tls.Config // of intercepted connections, shared
 	client      *fasthttp.Client
 	outer       *fasthttp.Server // the listener's server
 	inner       *fasthttp.Server // serves intercepted TLS connections
@@ -78,6 +80,7 @@ func New(cfg Config, log *zap.Logger) (*Proxy, error) {
 	}
 	p.states.New = func() any { return new(reqState) }
 	p.outer = p.newServer("sidekey-proxy")
+	p.outer.KeepHijackedConns = true // the tunnel goroutine closes them (handleConnect)
 	p.inner = p.newServer("sidekey-proxy-tls")
 	p.inner.ConnState = p.connState
 	p.m = newMetrics(func() float64 { return float64(p.outer.GetOpenConnectionsCount()) })
@@ -89,6 +92,7 @@ func New(cfg Config, log *zap.Logger) (*Proxy, error) {
 		return nil, err
 	}
 	p.leaves = leaves
+	p.tlsConfig = p.newInterceptConfig()
 	p.client = newUpstreamClient(&cfg, p.guard)
 	if cfg.Ping == nil {
 		p.ready.Store(true)
