@@ -16,17 +16,12 @@ const (
 	lingerMax     = 1 << 20
 )
 
-type lingerListener struct{ net.Listener }
-
-func (l lingerListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
+// withLinger gives TCP connections a lingering Close.
+func withLinger(c net.Conn) net.Conn {
 	if tc, ok := c.(*net.TCPConn); ok {
-		return &lingerConn{TCPConn: tc}, nil
+		return &lingerConn{TCPConn: tc}
 	}
-	return c, nil
+	return c
 }
 
 type lingerConn struct{ *net.TCPConn }

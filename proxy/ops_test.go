@@ -353,3 +353,73 @@ func TestConnectToIPv6(t *testing.T) {
 		t.Fatalf("upstream Authorization %s", fp([]byte(got)))
 	}
 }
+
+// TestClientConnLimit fills --max-conns with keep-alive client connections
+// and checks that one more is refused with the JSON error, and that a slot
+// freed by a client that left serves a new connection.
+func TestClientConnLimit(t *testing.T) {
+	tp := startProxy(t, func(c *Config) { c.MaxConns = 2 })
+	up := newUpstream(t, false)
+	raw := "GET http://" + upstreamHost + ":" + up.port() + "/x HTTP/1.1\r\nHost: " + upstreamHost + ":" + up.port() +
+		"\r\nProxy-Authorization: " + tp.authHeader(testTenant) + "\r\n\r\n"
+	// open connects and makes one request, answering its response.
+	open := func() (net.Conn, *http.Response, []byte) {
+		c, err := net.DialTimeout("tcp", tp.addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.WriteString(c, raw)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			_ = c.Close()
+			return nil, nil, nil
+		}
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		return c, resp, body
+	}
+	var kept []net.Conn
+	defer func() {
+		for _, c := range kept {
+			_ = c.Close()
+		}
+	}()
+	for i := range 2 {
+		c, resp, _ := open() //nolint:bodyclose // open closed the body
+		if c == nil || resp.StatusCode != 200 {
+			t.Fatalf("connection %d was not served", i)
+		}
+		kept = append(kept, c)
+	}
+	c, resp, body := open() //nolint:bodyclose // open closed the body
+	if c == nil {
+		t.Fatal("the connection over the limit got no response")
+	}
+	_ = c.Close()
+	wantError(t, resp, body, CodeTooManyConnections)
+	if resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("refusal Content-Type %q", resp.Header.Get("Content-Type"))
+	}
+	if got := up.count(); got != 2 {
+		t.Fatalf("upstream saw %d requests, want 2", got)
+	}
+
+	// Free a slot: the proxy notices the close, then serves a newcomer.
+	_ = kept[0].Close()
+	kept = kept[1:]
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, resp, _ := open() //nolint:bodyclose // open closed the body
+		if c != nil {
+			kept = append(kept, c)
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a freed slot was never reused")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -81,6 +81,11 @@ func New(cfg Config, log *zap.Logger) (*Proxy, error) {
 	p.states.New = func() any { return new(reqState) }
 	p.outer = p.newServer("sidekey-proxy")
 	p.outer.KeepHijackedConns = true // the tunnel goroutine closes them (handleConnect)
+	// The listener enforces MaxConns with a JSON refusal (limit.go);
+	// fasthttp's own limit, which answers in plain text, is set above it
+	// to cover the workers still in a lingering close, which fasthttp no
+	// longer counts as open connections.
+	p.outer.Concurrency = 2 * cfg.MaxConns
 	p.inner = p.newServer("sidekey-proxy-tls")
 	p.inner.ConnState = p.connState
 	p.m = newMetrics(func() float64 { return float64(p.outer.GetOpenConnectionsCount()) })
@@ -142,7 +147,7 @@ func (p *Proxy) Ready() bool { return p.ready.Load() && !p.draining.Load() }
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	go p.watchReadiness(ctx)
 	errc := make(chan error, 1)
-	go func() { errc <- p.outer.Serve(lingerListener{ln}) }()
+	go func() { errc <- p.outer.Serve(p.newLimitListener(ln)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("proxy: serve: %w", err)
