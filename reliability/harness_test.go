@@ -334,7 +334,7 @@ func (p *proxyProc) do(req *http.Request) outcome {
 	if err != nil {
 		return outcome{err: err}
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	return outcome{status: resp.StatusCode, code: resp.Header.Get("Sidekey-Error"), body: body, err: err}
 }
@@ -358,7 +358,7 @@ func (p *proxyProc) scrape() (map[string]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	out := make(map[string]float64)
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)

@@ -55,7 +55,7 @@ func (a *adminProc) call(bearer, method, path string, body any, out any) (int, s
 	if err != nil {
 		return 0, "", err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return resp.StatusCode, "", err
