@@ -84,7 +84,7 @@ func TestUpstreamFaults(t *testing.T) {
 	t.Cleanup(untrusted.Close)
 	resetOnAccept := "https://" + resetListener(t)
 
-	p := e.startProxy("proxy", 8, "--upstream-timeout", "1s", "--idle-timeout", "2s")
+	p := e.startProxy("proxy", 8, "--upstream-timeout", "3s", "--idle-timeout", "2s")
 	send := func(target string, inject bool) outcome {
 		req, err := http.NewRequest(http.MethodPost, target+"/v1/messages", strings.NewReader(`{"text":"hello"}`))
 		if err != nil {
