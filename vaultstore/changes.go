@@ -24,10 +24,12 @@ const (
 	// this between two polls flushes its whole cache. 128 entries of about
 	// 90 bytes keep one poll's read near 12 KiB at most.
 	feedSize = 128
-	// feedWriteAttempts bounds the check-and-set retries of one append.
-	feedWriteAttempts = 10
-	// feedRetryStep scales the jittered pause between two attempts.
-	feedRetryStep = 10 * time.Millisecond
+	// feedRetryStep is the first pause bound after a lost check-and-set
+	// race; it doubles per attempt up to feedRetryMax (full jitter). An
+	// append retries until its ctx ends (recordTimeout), so many concurrent
+	// admin writers delay each other but lose no entry.
+	feedRetryStep = 5 * time.Millisecond
+	feedRetryMax  = 250 * time.Millisecond
 	// recordTimeout bounds recordChange when the caller's ctx has none
 	// left: the secret is already written, so the feed gets its own time.
 	recordTimeout = 10 * time.Second
@@ -119,7 +121,8 @@ type feedKV interface {
 }
 
 // appendChange adds e to the feed, re-reading and retrying when another
-// writer got in first, so concurrent admin replicas lose no entry.
+// writer got in first, until ctx ends, so concurrent admin replicas lose no
+// entry.
 func appendChange(ctx context.Context, kv feedKV, e changeEntry) (uint64, error) {
 	for attempt := 1; ; attempt++ {
 		l, version, err := kv.getFeed(ctx)
@@ -134,13 +137,14 @@ func appendChange(ctx context.Context, kv feedKV, e changeEntry) (uint64, error)
 		if err == nil {
 			return next.Seq, nil
 		}
-		if !errors.Is(err, ErrConflict) || attempt == feedWriteAttempts {
+		if !errors.Is(err, ErrConflict) {
 			return 0, fmt.Errorf("vaultstore: change feed: append (attempt %d): %w", attempt, err)
 		}
-		pause := time.Duration(rand.Int64N(int64(feedRetryStep) * int64(attempt))) //nolint:gosec // jitter, not a secret
+		bound := min(feedRetryStep<<min(attempt-1, 16), feedRetryMax)
+		pause := time.Duration(rand.Int64N(int64(bound)) + 1) //nolint:gosec // jitter, not a secret
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("vaultstore: change feed: append: %w", context.Cause(ctx))
+			return 0, fmt.Errorf("vaultstore: change feed: append (attempt %d): %w", attempt, context.Cause(ctx))
 		case <-time.After(pause):
 		}
 	}
