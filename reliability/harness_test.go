@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/sidekey/sidekey/internal/ca"
 	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/internal/testbin"
 	"github.com/sidekey/sidekey/internal/vaulttest"
 	"github.com/sidekey/sidekey/vaultstore"
 )
@@ -45,37 +45,19 @@ var tenant = secret.Tenant{Org: "acme", Domain: "alerts"}
 var sidekeyBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "sidekey-reliability-")
+	bin, cleanup, err := testbin.BuildSidekey("sidekey-reliability-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	sidekeyBin = filepath.Join(dir, "sidekey")
-	root, err := vaulttest.RepoFile("go.mod")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	build := exec.Command("go", "build", "-o", sidekeyBin, "./cmd/sidekey")
-	build.Dir = filepath.Dir(root)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "reliability: build sidekey:", err)
-		os.Exit(1)
-	}
+	sidekeyBin = bin
 	code := m.Run()
-	_ = os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 
 // chaosFull reports whether the long fault versions were asked for.
 func chaosFull() bool { return os.Getenv(envChaosFull) == "1" }
-
-// fingerprint names a value in a failure message without revealing it.
-func fingerprint(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return fmt.Sprintf("%d bytes, sha256 %s…", len(s), hex.EncodeToString(sum[:4]))
-}
 
 func randomString(t testing.TB, prefix string) string {
 	t.Helper()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/sidekey/sidekey/internal/testbin"
 	"github.com/sidekey/sidekey/vaultstore"
 )
 
@@ -227,7 +228,7 @@ func TestAdminReplicas(t *testing.T) {
 			t.Errorf("%s: stored version %d, highest successful rotation %d", alias, meta.Version, top.version)
 		}
 		if sec.Value.Token != top.value {
-			t.Errorf("%s: stored value %s is not the last successful write (%s)", alias, fingerprint(sec.Value.Token), fingerprint(top.value))
+			t.Errorf("%s: stored value %s is not the last successful write (%s)", alias, testbin.Fingerprint(sec.Value.Token), testbin.Fingerprint(top.value))
 		}
 		// Every version after the first is a successful rotation: none
 		// was written and then reported as failed.
@@ -272,7 +273,7 @@ func TestAdminReplicas(t *testing.T) {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("%s still injects %s for %s 30s after the last rotation, not the final %s", p.name, fingerprint(got), alias, fingerprint(final[alias]))
+					t.Fatalf("%s still injects %s for %s 30s after the last rotation, not the final %s", p.name, testbin.Fingerprint(got), alias, testbin.Fingerprint(final[alias]))
 				}
 				time.Sleep(50 * time.Millisecond)
 			}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -24,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sidekey/sidekey/internal/testbin"
 	"github.com/sidekey/sidekey/internal/vaulttest"
 )
 
@@ -34,33 +34,15 @@ const propagation = 2 * time.Second
 var sidekeyBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "sidekey-e2e-")
+	bin, cleanup, err := testbin.BuildSidekey("sidekey-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	sidekeyBin = filepath.Join(dir, "sidekey")
-	root, err := vaulttest.RepoFile("go.mod")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	build := exec.Command("go", "build", "-o", sidekeyBin, "./cmd/sidekey")
-	build.Dir = filepath.Dir(root)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: build sidekey:", err)
-		os.Exit(1)
-	}
+	sidekeyBin = bin
 	code := m.Run()
-	_ = os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
-}
-
-// fingerprint names a value in a failure message without revealing it.
-func fingerprint(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return fmt.Sprintf("%d bytes, sha256 %s…", len(s), hex.EncodeToString(sum[:4]))
 }
 
 func randomString(t *testing.T, prefix string) string {
@@ -290,7 +272,7 @@ func TestAdminAPIToProxy(t *testing.T) {
 		t.Fatalf("first request: %d %s", status, code)
 	}
 	if seen := lastSeen(); seen != "Bearer "+v1 {
-		t.Fatalf("the upstream got %s, want the created value (%s)", fingerprint(seen), fingerprint("Bearer "+v1))
+		t.Fatalf("the upstream got %s, want the created value (%s)", testbin.Fingerprint(seen), testbin.Fingerprint("Bearer "+v1))
 	}
 
 	if s := admin("PUT", "/secrets/weather_fx", map[string]any{"value": map[string]any{"token": v2}}); s != http.StatusOK {
@@ -306,7 +288,7 @@ func TestAdminAPIToProxy(t *testing.T) {
 			break
 		}
 		if time.Since(rotated) > propagation {
-			t.Fatalf("after %v the upstream still gets %s, not the rotated value", propagation, fingerprint(lastSeen()))
+			t.Fatalf("after %v the upstream still gets %s, not the rotated value", propagation, testbin.Fingerprint(lastSeen()))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -339,7 +321,7 @@ func TestAdminAPIToProxy(t *testing.T) {
 		}
 		for _, v := range []string{v1, v2} {
 			if strings.Contains(text, v) {
-				t.Errorf("the %s logs hold a value (%s)", name, fingerprint(v))
+				t.Errorf("the %s logs hold a value (%s)", name, testbin.Fingerprint(v))
 			}
 		}
 	}
