@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -19,7 +17,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -59,63 +56,12 @@ func TestMain(m *testing.M) {
 // chaosFull reports whether the long fault versions were asked for.
 func chaosFull() bool { return os.Getenv(envChaosFull) == "1" }
 
-func randomString(t testing.TB, prefix string) string {
-	t.Helper()
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	return prefix + hex.EncodeToString(b[:])
-}
-
-func writeFile(t testing.TB, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// run runs a short command of the sidekey binary and returns its stdout.
-func run(t testing.TB, args ...string) string {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(sidekeyBin, args...) //nolint:gosec // the binary built by TestMain
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("sidekey %s: %v: %s", args[0], err, stderr.String())
-	}
-	return strings.TrimSpace(stdout.String())
-}
-
-// lockedBuffer collects a process's output, keeping the first 1 MiB.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if room := 1<<20 - l.b.Len(); room > 0 {
-		l.b.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // proc is a long-running sidekey process of a test.
 type proc struct {
 	name string
 	cmd  *exec.Cmd
 	done chan struct{}
-	logs *lockedBuffer
+	logs *testbin.Output
 }
 
 // exited reports whether the process has ended.
@@ -132,7 +78,7 @@ func (p *proc) exited() bool {
 // when the test ends; its logs are shown if the test failed.
 func daemon(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, logs: &lockedBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, logs: &testbin.Output{}, done: make(chan struct{})}
 	p.cmd = exec.Command(sidekeyBin, args...) //nolint:gosec // the binary built by TestMain
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
@@ -212,8 +158,8 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), vault: vaulttest.Start(t)}
-	e.tenantKey = writeFile(t, e.dir, "tenant.keys", randomString(t, "tenant-key-")+"\n")
-	run(t, "ca", "init", "--out", filepath.Join(e.dir, "ca"))
+	e.tenantKey = testbin.WriteFile(t, e.dir, "tenant.keys", testbin.RandomString(t, "tenant-key-")+"\n")
+	testbin.Run(t, sidekeyBin, "ca", "init", "--out", filepath.Join(e.dir, "ca"))
 	e.caCert, e.caKey = filepath.Join(e.dir, "ca", "ca.crt"), filepath.Join(e.dir, "ca", "ca.key")
 	caPEM, err := os.ReadFile(e.caCert)
 	if err != nil {
@@ -227,7 +173,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.upCAFile = writeFile(t, e.dir, "upstream-ca.pem", string(e.upCA.CertPEM()))
+	e.upCAFile = testbin.WriteFile(t, e.dir, "upstream-ca.pem", string(e.upCA.CertPEM()))
 	return e
 }
 
@@ -248,7 +194,7 @@ func (e *env) store() *vaultstore.Store {
 // createToken stores a token secret and returns its value.
 func (e *env) createToken(s *vaultstore.Store, alias string) string {
 	e.t.Helper()
-	v := randomString(e.t, "tok-")
+	v := testbin.RandomString(e.t, "tok-")
 	if _, err := s.Create(context.Background(), tenant, vaultstore.CreateInput{
 		Alias: alias, Type: secret.TypeToken, Value: secret.Value{Token: v}, Actor: "reliability",
 	}); err != nil {
@@ -270,7 +216,7 @@ type proxyProc struct {
 func (e *env) startProxy(name string, conns int, extra ...string) *proxyProc {
 	t := e.t
 	t.Helper()
-	tok := writeFile(t, e.dir, name+".vault-token", e.vault.SidecarToken(t))
+	tok := testbin.WriteFile(t, e.dir, name+".vault-token", e.vault.SidecarToken(t))
 	p := &proxyProc{addr: freeHostPort(t), metrics: freeHostPort(t)}
 	args := []string{"proxy", "--log-level", "warn", "--listen", p.addr, "--metrics-listen", p.metrics,
 		"--ca-cert", e.caCert, "--ca-key", e.caKey, "--tenant-key-file", e.tenantKey,
@@ -278,7 +224,7 @@ func (e *env) startProxy(name string, conns int, extra ...string) *proxyProc {
 		"--vault-addr", e.vault.Addr, "--vault-token-file", tok}
 	p.proc = daemon(t, name, append(args, extra...)...)
 	waitOK(t, "http://"+p.metrics+"/readyz")
-	p.auth = run(t, "token", "proxy", "--key-file", e.tenantKey, "--org", tenant.Org, "--domain", tenant.Domain, "--format", "header")
+	p.auth = testbin.Run(t, sidekeyBin, "token", "proxy", "--key-file", e.tenantKey, "--org", tenant.Org, "--domain", tenant.Domain, "--format", "header")
 	proxyURL, err := url.Parse("http://" + p.addr)
 	if err != nil {
 		t.Fatal(err)

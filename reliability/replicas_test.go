@@ -27,7 +27,7 @@ type adminProc struct {
 func (e *env) startAdmin(name, jwtKey string) *adminProc {
 	t := e.t
 	t.Helper()
-	tok := writeFile(t, e.dir, name+".vault-token", e.vault.AdminToken(t))
+	tok := testbin.WriteFile(t, e.dir, name+".vault-token", e.vault.AdminToken(t))
 	a := &adminProc{addr: freeHostPort(t), metrics: freeHostPort(t)}
 	a.proc = daemon(t, name, "admin", "--log-level", "warn", "--listen", a.addr, "--metrics-listen", a.metrics,
 		"--jwt-hs256-key-file", jwtKey, "--vault-addr", e.vault.Addr, "--vault-token-file", tok)
@@ -101,15 +101,15 @@ func TestAdminReplicas(t *testing.T) {
 		perWorker, workersPerReplica = 100, 3
 	}
 	e := newEnv(t)
-	jwtKey := writeFile(t, e.dir, "jwt.key", randomString(t, "jwt-key-")+"\n")
+	jwtKey := testbin.WriteFile(t, e.dir, "jwt.key", testbin.RandomString(t, "jwt-key-")+"\n")
 	replicas := []*adminProc{e.startAdmin("admin-a", jwtKey), e.startAdmin("admin-b", jwtKey)}
-	bearer := run(t, "token", "admin", "--key-file", jwtKey, "--role", "org_admin", "--org", tenant.Org, "--sub", "reliability", "--ttl", "1h")
+	bearer := testbin.Run(t, sidekeyBin, "token", "admin", "--key-file", jwtKey, "--role", "org_admin", "--org", tenant.Org, "--sub", "reliability", "--ttl", "1h")
 
 	names := make([]string, aliases)
 	for i := range names {
 		names[i] = fmt.Sprintf("rot_%d", i)
 		status, code, err := replicas[i%2].call(bearer, http.MethodPost, "/secrets", map[string]any{
-			"alias": names[i], "type": "token", "value": map[string]any{"token": randomString(t, "initial-")},
+			"alias": names[i], "type": "token", "value": map[string]any{"token": testbin.RandomString(t, "initial-")},
 		}, nil)
 		if err != nil || status != http.StatusCreated {
 			t.Fatalf("create %s: %d %s %v", names[i], status, code, err)
@@ -159,7 +159,7 @@ func TestAdminReplicas(t *testing.T) {
 				defer wg.Done()
 				for i := range perWorker {
 					alias := names[(i+w+r)%aliases]
-					v := fmt.Sprintf("rot-%d-%d-%d-%s", r, w, i, randomString(t, ""))
+					v := fmt.Sprintf("rot-%d-%d-%d-%s", r, w, i, testbin.RandomString(t, ""))
 					var out struct {
 						Version int `json:"version"`
 					}

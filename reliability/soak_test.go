@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/internal/testbin"
 	"github.com/sidekey/sidekey/vaultstore"
 )
 
@@ -66,7 +67,7 @@ func TestSoak(t *testing.T) {
 	e := newEnv(t)
 	store := e.store()
 	token := e.createToken(store, "soak_key")
-	user, pass := randomString(t, "user-"), randomString(t, "pass-")
+	user, pass := testbin.RandomString(t, "user-"), testbin.RandomString(t, "pass-")
 	if _, err := store.Create(t.Context(), tenant, vaultstore.CreateInput{
 		Alias: "soak_account", Type: secret.TypeUsernamePassword,
 		Value: secret.Value{Username: user, Password: pass}, Actor: "reliability",

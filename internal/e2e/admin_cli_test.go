@@ -19,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/sidekey/sidekey/adminapi"
+	"github.com/sidekey/sidekey/internal/testbin"
 	"github.com/sidekey/sidekey/internal/vaulttest"
 )
 
@@ -40,11 +41,11 @@ func TestAdminBinaryJWKS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jwks := writeFile(t, dir, "jwks.json", string(set))
-	vaultToken := writeFile(t, dir, "vault-token", vault.AdminToken(t))
+	jwks := testbin.WriteFile(t, dir, "jwks.json", string(set))
+	vaultToken := testbin.WriteFile(t, dir, "vault-token", vault.AdminToken(t))
 	addr, metrics := freeHostPort(t), freeHostPort(t)
 
-	logs := &lockedBuffer{}
+	logs := &testbin.Output{}
 	cmd := exec.Command(sidekeyBin, "admin", "--listen", addr, "--metrics-listen", metrics,
 		"--jwt-jwks-file", jwks, "--jwt-issuer", "https://idp.example.com",
 		"--cors-origins", "https://console.example.com",

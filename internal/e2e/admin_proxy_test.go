@@ -3,10 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -45,59 +43,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func randomString(t *testing.T, prefix string) string {
-	t.Helper()
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	return prefix + hex.EncodeToString(b[:])
-}
-
-func writeFile(t *testing.T, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// sidekey runs a short command of the binary and returns its stdout.
-func sidekey(t *testing.T, args ...string) string {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(sidekeyBin, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("sidekey %s: %v: %s", args[0], err, stderr.String())
-	}
-	return strings.TrimSpace(stdout.String())
-}
-
-// lockedBuffer collects a process's stderr.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // daemon starts a long-running sidekey command, stopped with SIGTERM when
 // the test ends. Its logs are shown if the test failed.
-func daemon(t *testing.T, name string, args ...string) *lockedBuffer {
+func daemon(t *testing.T, name string, args ...string) *testbin.Output {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &testbin.Output{}
 	cmd := exec.Command(sidekeyBin, args...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -155,11 +105,11 @@ func waitOK(t *testing.T, u string) {
 func TestAdminAPIToProxy(t *testing.T) {
 	vault := vaulttest.Start(t)
 	dir := t.TempDir()
-	adminVaultToken := writeFile(t, dir, "admin.vault-token", vault.AdminToken(t))
-	sidecarVaultToken := writeFile(t, dir, "sidecar.vault-token", vault.SidecarToken(t))
-	jwtKey := writeFile(t, dir, "jwt.key", randomString(t, "jwt-key-")+"\n")
-	tenantKey := writeFile(t, dir, "tenant.keys", randomString(t, "tenant-key-")+"\n")
-	sidekey(t, "ca", "init", "--out", filepath.Join(dir, "ca"))
+	adminVaultToken := testbin.WriteFile(t, dir, "admin.vault-token", vault.AdminToken(t))
+	sidecarVaultToken := testbin.WriteFile(t, dir, "sidecar.vault-token", vault.SidecarToken(t))
+	jwtKey := testbin.WriteFile(t, dir, "jwt.key", testbin.RandomString(t, "jwt-key-")+"\n")
+	tenantKey := testbin.WriteFile(t, dir, "tenant.keys", testbin.RandomString(t, "tenant-key-")+"\n")
+	testbin.Run(t, sidekeyBin, "ca", "init", "--out", filepath.Join(dir, "ca"))
 
 	// The upstream records the Authorization header it received.
 	var (
@@ -181,7 +131,7 @@ func TestAdminAPIToProxy(t *testing.T) {
 		}
 		return got[len(got)-1]
 	}
-	upstreamCA := writeFile(t, dir, "upstream.pem", string(pem.EncodeToMemory(
+	upstreamCA := testbin.WriteFile(t, dir, "upstream.pem", string(pem.EncodeToMemory(
 		&pem.Block{Type: "CERTIFICATE", Bytes: upstream.Certificate().Raw})))
 
 	adminAddr, proxyAddr := freeHostPort(t), freeHostPort(t)
@@ -195,9 +145,9 @@ func TestAdminAPIToProxy(t *testing.T) {
 	waitOK(t, "http://"+adminMetrics+"/readyz")
 	waitOK(t, "http://"+proxyMetrics+"/readyz")
 
-	adminToken := sidekey(t, "token", "admin", "--key-file", jwtKey, "--role", "domain_admin",
+	adminToken := testbin.Run(t, sidekeyBin, "token", "admin", "--key-file", jwtKey, "--role", "domain_admin",
 		"--org", "acme", "--domain", "billing", "--sub", "e2e")
-	proxyAuth := sidekey(t, "token", "proxy", "--key-file", tenantKey, "--org", "acme", "--domain", "billing", "--format", "header")
+	proxyAuth := testbin.Run(t, sidekeyBin, "token", "proxy", "--key-file", tenantKey, "--org", "acme", "--domain", "billing", "--format", "header")
 
 	admin := func(method, path string, body any) int {
 		t.Helper()
@@ -263,7 +213,7 @@ func TestAdminAPIToProxy(t *testing.T) {
 		return resp.StatusCode, resp.Header.Get("Sidekey-Error")
 	}
 
-	v1, v2 := randomString(t, "v1-"), randomString(t, "v2-")
+	v1, v2 := testbin.RandomString(t, "v1-"), testbin.RandomString(t, "v2-")
 	if s := admin("POST", "/secrets", map[string]any{"alias": "weather_fx", "type": "token",
 		"value": map[string]any{"token": v1}, "allowed_hosts": []string{"127.0.0.1"}}); s != http.StatusCreated {
 		t.Fatalf("create: %d", s)
@@ -314,7 +264,7 @@ func TestAdminAPIToProxy(t *testing.T) {
 
 	// No value reached a log line of either process, and the upstream
 	// never saw a placeholder.
-	for name, logs := range map[string]*lockedBuffer{"admin": adminLogs, "proxy": proxyLogs} {
+	for name, logs := range map[string]*testbin.Output{"admin": adminLogs, "proxy": proxyLogs} {
 		text := logs.String()
 		if !strings.Contains(text, "weather_fx") && name == "admin" {
 			t.Errorf("the admin logs do not name the alias: the scan looked at nothing")

@@ -4,12 +4,17 @@
 package testbin
 
 import (
+	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
 
 	"github.com/sidekey/sidekey/internal/vaulttest"
 )
@@ -44,4 +49,65 @@ func BuildSidekey(prefix string) (bin string, cleanup func(), err error) {
 func Fingerprint(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return fmt.Sprintf("%d bytes, sha256 %s…", len(s), hex.EncodeToString(sum[:4]))
+}
+
+// RandomString returns prefix followed by 32 random hex digits: a value
+// distinctive enough to grep for in logs and responses.
+func RandomString(t testing.TB, prefix string) string {
+	t.Helper()
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// WriteFile writes content to dir/name with mode 0600 and returns the path.
+func WriteFile(t testing.TB, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Run runs a short command of the binary and returns its trimmed stdout;
+// it fails the test with the command's stderr when the command fails.
+func Run(t testing.TB, bin string, args ...string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, args...) // #nosec G204 -- the binary built by BuildSidekey
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v: %s", filepath.Base(bin), args[0], err, stderr.String())
+	}
+	return strings.TrimSpace(stdout.String())
+}
+
+// maxOutput bounds what an Output keeps of a long-running process.
+const maxOutput = 1 << 20
+
+// Output collects a process's output for showing on failure, keeping the
+// first MiB. It is safe for concurrent use.
+type Output struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write implements io.Writer; it never fails.
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if room := maxOutput - o.b.Len(); room > 0 {
+		o.b.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+// String returns what was kept.
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
 }
