@@ -17,18 +17,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/signal"
@@ -40,6 +33,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sidekey/sidekey/bench/internal/spec"
+	"github.com/sidekey/sidekey/internal/ca"
 )
 
 func main() {
@@ -226,56 +220,20 @@ func (v *verifier) control(ctx *fasthttp.RequestCtx) {
 // mintTLS makes a CA and a leaf for 127.0.0.1 and localhost, writes the CA
 // to dir/upstream-ca.pem and returns the server's TLS config.
 func mintTLS(dir string) (*tls.Config, error) {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	authority, err := ca.New("Sidekey bench upstream CA", 48*time.Hour)
 	if err != nil {
-		return nil, fmt.Errorf("ca key: %w", err)
+		return nil, err
 	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "Sidekey bench upstream CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(48 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	leaf, err := authority.IssueHosts([]string{"127.0.0.1", "localhost"}, time.Now(), 48*time.Hour)
 	if err != nil {
-		return nil, fmt.Errorf("ca cert: %w", err)
+		return nil, err
 	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, fmt.Errorf("ca parse: %w", err)
-	}
-	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("leaf key: %w", err)
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(48 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:     []string{"localhost"},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caCert, &leafKey.PublicKey, caKey)
-	if err != nil {
-		return nil, fmt.Errorf("leaf cert: %w", err)
-	}
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	if err := os.WriteFile(filepath.Join(dir, "upstream-ca.pem"), caPEM, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "upstream-ca.pem"), authority.CertPEM(), 0o600); err != nil {
 		return nil, fmt.Errorf("write ca: %w", err)
 	}
 	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		NextProtos: []string{"http/1.1"},
-		Certificates: []tls.Certificate{{
-			Certificate: [][]byte{leafDER, caDER},
-			PrivateKey:  leafKey,
-		}},
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"http/1.1"},
+		Certificates: []tls.Certificate{*leaf},
 	}, nil
 }

@@ -179,6 +179,15 @@ func Parse(certPEM, keyPEM []byte) (*CA, error) {
 // with a fresh ECDSA P-256 key, valid from a few minutes ago for validity,
 // and never beyond the CA's own expiry.
 func (c *CA) Issue(host string, now time.Time, validity time.Duration) (*tls.Certificate, error) {
+	return c.IssueHosts([]string{host}, now, validity)
+}
+
+// IssueHosts is Issue for a certificate that names several hosts; the first
+// is its common name.
+func (c *CA) IssueHosts(hosts []string, now time.Time, validity time.Duration) (*tls.Certificate, error) {
+	if len(hosts) == 0 {
+		return nil, errors.New("ca: a leaf needs at least one host")
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("ca: generate leaf key: %w", err)
@@ -193,20 +202,22 @@ func (c *CA) Issue(host string, now time.Time, validity time.Duration) (*tls.Cer
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: host},
+		Subject:      pkix.Name{CommonName: hosts[0]},
 		NotBefore:    now.Add(-5 * time.Minute),
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	if ip := net.ParseIP(host); ip != nil {
-		tmpl.IPAddresses = []net.IP{ip}
-	} else {
-		tmpl.DNSNames = []string{host}
+	for _, host := range hosts {
+		if ip := net.ParseIP(host); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, host)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.Cert, &key.PublicKey, c.Key)
 	if err != nil {
-		return nil, fmt.Errorf("ca: sign leaf for %s: %w", host, err)
+		return nil, fmt.Errorf("ca: sign leaf for %s: %w", hosts[0], err)
 	}
 	leaf, err := x509.ParseCertificate(der)
 	if err != nil {

@@ -67,3 +67,27 @@ func TestLoadRefusesLeafAsCA(t *testing.T) {
 		t.Fatal("Parse accepted a leaf certificate (and a key that does not match) as a CA")
 	}
 }
+
+func TestIssueHosts(t *testing.T) {
+	c, err := New("test CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := c.IssueHosts([]string{"localhost", "127.0.0.1", "::1"}, time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(c.Cert)
+	for _, host := range []string{"localhost", "127.0.0.1", "::1"} {
+		if _, err := cert.Leaf.Verify(x509.VerifyOptions{DNSName: host, Roots: roots}); err != nil {
+			t.Errorf("leaf does not verify for %s: %v", host, err)
+		}
+	}
+	if _, err := cert.Leaf.Verify(x509.VerifyOptions{DNSName: "example.com", Roots: roots}); err == nil {
+		t.Error("leaf verifies for a host it does not name")
+	}
+	if _, err := c.IssueHosts(nil, time.Now(), time.Hour); err == nil {
+		t.Error("IssueHosts with no host succeeded")
+	}
+}
