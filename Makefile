@@ -34,16 +34,31 @@ deps: ## Install the system packages the tests need (curl, chromium) if missing
 helm: ## Install the pinned Helm into bin/
 	@test -x $(BIN)/helm || GOBIN=$(BIN) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
-IMAGE     ?= sidekey:$(VERSION)
+# The image: built without a Docker engine by tools/mkimage (internal/image).
+# Its name matches the chart's defaults: image.repository and the chart's
+# appVersion as tag.
+CHART_APP_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' charts/sidekey/Chart.yaml)
+IMAGE     ?= ghcr.io/sidekey/sidekey:$(CHART_APP_VERSION)
+IMAGE_OUT ?= $(BIN)/image
+REVISION  := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+# Commit time: the image's creation time and every file's mtime (reproducible).
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
 .PHONY: image
-image: ## Build the container image (IMAGE=sidekey:VERSION; needs a Docker engine)
-	@if ! command -v docker >/dev/null 2>&1; then \
-	  echo "make image: docker is not installed here; build the image on a machine with Docker: docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) ." >&2; exit 1; \
-	elif ! docker info >/dev/null 2>&1; then \
-	  echo "make image: docker is installed but no Docker engine answers (docker info failed); start one, or build elsewhere: docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) ." >&2; exit 1; \
-	fi
-	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+image: ## Build the OCI image into bin/image without Docker (IMAGE=repo:tag; IMAGE_PUSH=1 pushes); prints the digest last
+	@if [ "$(IMAGE_PUSH)" = 1 ] && [ "$(origin IMAGE)" = file ]; then \
+	  echo "make image: IMAGE_PUSH=1 needs the target named: IMAGE=registry.example.com/sidekey:TAG" >&2; exit 2; fi
+	@CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags '$(LDFLAGS) -buildid=' -o $(BIN)/linux/sidekey ./cmd/sidekey
+	@$(GO) run ./tools/mkimage -binary $(BIN)/linux/sidekey -out $(IMAGE_OUT) -image $(IMAGE) \
+	  -version $(VERSION) -revision $(REVISION) -created $(SOURCE_DATE_EPOCH) $(if $(filter 1,$(IMAGE_PUSH)),-push)
+
+.PHONY: print-image
+print-image: ## Print the image name make image uses
+	@echo $(IMAGE)
+
+.PHONY: image-docker
+image-docker: ## Build the same image with a Docker engine, from the Dockerfile
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t $(IMAGE) .
 
 .PHONY: test
 test: deps build helm vault ## Vet and run every test with -race (real Vault, real TLS, real Chromium)
