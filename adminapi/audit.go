@@ -25,7 +25,7 @@ type auditRecord struct {
 func (s *Server) writeAudit(r *http.Request, rw *responseWriter, rec *auditRecord) {
 	outcome := "success"
 	if rw.code != "" {
-		outcome = rw.code
+		outcome = string(rw.code)
 	}
 	var actor, role string
 	if rec.claims != nil {

@@ -13,6 +13,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/sidekey/sidekey/internal/secret"
+
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 // Roles of an admin token (SPEC §5).
@@ -161,7 +163,7 @@ var errUnauthenticated = errors.New("unauthenticated")
 // names the reason, never the token.
 func (v *verifier) authenticate(r *http.Request) (*Claims, error) {
 	fail := func(msg string, cause error) error {
-		return &apiError{Code: CodeUnauthenticated, Message: msg, cause: errors.Join(errUnauthenticated, cause)}
+		return &apiError{Code: errcode.Unauthenticated, Message: msg, cause: errors.Join(errUnauthenticated, cause)}
 	}
 	h := r.Header.Get("Authorization")
 	if h == "" {

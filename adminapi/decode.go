@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/sidekey/sidekey/internal/secret"
+
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 // maxAllowedHosts bounds the allowed_hosts list of one secret.
@@ -53,16 +55,16 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, dst any) err
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || !(mt == "application/json" || strings.HasSuffix(mt, "+json")) {
-			return newError(CodeUnsupportedMedia, "the body must be application/json")
+			return newError(errcode.UnsupportedMediaType, "the body must be application/json")
 		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxValueBytes+bodyOverhead))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return &apiError{Code: CodePayloadTooLarge, Message: fmt.Sprintf("the body exceeds %d bytes", mbe.Limit)}
+			return &apiError{Code: errcode.PayloadTooLarge, Message: fmt.Sprintf("the body exceeds %d bytes", mbe.Limit)}
 		}
-		return &apiError{Code: CodeInvalidRequest, Message: "cannot read the body", cause: err}
+		return &apiError{Code: errcode.InvalidRequest, Message: "cannot read the body", cause: err}
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return invalidField("body", "must be a JSON object")

@@ -10,59 +10,28 @@ import (
 
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/vaultstore"
-)
 
-// Error codes of SPEC §5, plus the few a REST API needs besides.
-const (
-	CodeUnauthenticated  = "unauthenticated"
-	CodeForbidden        = "forbidden"
-	CodeInvalidRequest   = "invalid_request"
-	CodeNotFound         = "not_found"
-	CodeMethodNotAllowed = "method_not_allowed"
-	CodeAliasTaken       = "alias_taken"
-	CodeTypeLocked       = "type_locked"
-	CodeConflict         = "conflict"
-	CodeUnsupportedMedia = "unsupported_media_type"
-	CodePayloadTooLarge  = "payload_too_large"
-	CodeStoreUnavailable = "store_unavailable"
-	CodeInternal         = "internal_error"
+	"github.com/sidekey/sidekey/internal/errcode"
 )
-
-// errorCodes lists every code with its status; the OpenAPI test checks the
-// document names each of them.
-var errorCodes = map[string]int{
-	CodeUnauthenticated:  http.StatusUnauthorized,
-	CodeForbidden:        http.StatusForbidden,
-	CodeInvalidRequest:   http.StatusBadRequest,
-	CodeNotFound:         http.StatusNotFound,
-	CodeMethodNotAllowed: http.StatusMethodNotAllowed,
-	CodeAliasTaken:       http.StatusConflict,
-	CodeTypeLocked:       http.StatusConflict,
-	CodeConflict:         http.StatusConflict,
-	CodeUnsupportedMedia: http.StatusUnsupportedMediaType,
-	CodePayloadTooLarge:  http.StatusRequestEntityTooLarge,
-	CodeStoreUnavailable: http.StatusServiceUnavailable,
-	CodeInternal:         http.StatusInternalServerError,
-}
 
 // apiError is an error answered to the client. Message and Fields never
 // hold a secret value.
 type apiError struct {
-	Code    string              `json:"code"`
+	Code    errcode.Code        `json:"code"`
 	Message string              `json:"message"`
 	Fields  []secret.FieldError `json:"-"`
 	// cause is logged, never sent.
 	cause error
 }
 
-func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+func (e *apiError) Error() string { return string(e.Code) + ": " + e.Message }
 
 func (e *apiError) Unwrap() error { return e.cause }
 
-func newError(code, msg string) *apiError { return &apiError{Code: code, Message: msg} }
+func newError(code errcode.Code, msg string) *apiError { return &apiError{Code: code, Message: msg} }
 
 func invalid(fields ...secret.FieldError) *apiError {
-	return &apiError{Code: CodeInvalidRequest, Message: "the request is invalid", Fields: fields}
+	return &apiError{Code: errcode.InvalidRequest, Message: "the request is invalid", Fields: fields}
 }
 
 func invalidField(field, msg string) *apiError {
@@ -75,7 +44,7 @@ type errorBody struct {
 }
 
 type errorDetail struct {
-	Code    string       `json:"code"`
+	Code    errcode.Code `json:"code"`
 	Message string       `json:"message"`
 	Fields  []fieldError `json:"fields,omitempty"`
 }
@@ -98,23 +67,23 @@ func toAPIError(err error) *apiError {
 		e.cause = err
 		return e
 	}
-	wrap := func(code, msg string) *apiError { return &apiError{Code: code, Message: msg, cause: err} }
+	wrap := func(code errcode.Code, msg string) *apiError { return &apiError{Code: code, Message: msg, cause: err} }
 	switch {
 	case errors.Is(err, vaultstore.ErrNotFound):
-		return wrap(CodeNotFound, "no active secret has this alias")
+		return wrap(errcode.NotFound, "no active secret has this alias")
 	case errors.Is(err, vaultstore.ErrAliasTaken):
-		return wrap(CodeAliasTaken, "an active secret of this domain already has this alias")
+		return wrap(errcode.AliasTaken, "an active secret of this domain already has this alias")
 	case errors.Is(err, vaultstore.ErrTypeLocked):
-		return wrap(CodeTypeLocked, "the alias and type of a secret cannot be changed; archive it and create a new one")
+		return wrap(errcode.TypeLocked, "the alias and type of a secret cannot be changed; archive it and create a new one")
 	case errors.Is(err, vaultstore.ErrConflict):
-		return wrap(CodeConflict, "the secret was changed concurrently; retry")
+		return wrap(errcode.Conflict, "the secret was changed concurrently; retry")
 	case errors.Is(err, vaultstore.ErrUnavailable),
 		errors.Is(err, vaultstore.ErrPermission),
 		errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, context.Canceled):
-		return wrap(CodeStoreUnavailable, "the secret store is unavailable; retry later")
+		return wrap(errcode.StoreUnavailable, "the secret store is unavailable; retry later")
 	default:
-		return wrap(CodeInternal, "internal error")
+		return wrap(errcode.Internal, "internal error")
 	}
 }
 
@@ -122,16 +91,13 @@ func toAPIError(err error) *apiError {
 // writer of error responses of the API.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ae := toAPIError(err)
-	status, ok := errorCodes[ae.Code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
+	status := ae.Code.Status()
 	if rw, ok := w.(*responseWriter); ok {
 		rw.code = ae.Code
 	}
 	if status >= 500 {
 		s.log.Error("request failed", zap.String("request_id", requestID(r.Context())),
-			zap.String("code", ae.Code), zap.Error(ae.cause))
+			zap.String("code", string(ae.Code)), zap.Error(ae.cause))
 	}
 	body := errorBody{Error: errorDetail{Code: ae.Code, Message: ae.Message}}
 	for _, f := range ae.Fields {

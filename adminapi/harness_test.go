@@ -14,6 +14,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 // Test tenants: the matrix works on (orgA, domX).
@@ -131,7 +133,7 @@ type response struct {
 }
 
 // errorCode returns the error code of an error body, or "".
-func (r response) errorCode() string {
+func (r response) errorCode() errcode.Code {
 	var b errorBody
 	_ = json.Unmarshal(r.body, &b)
 	return b.Error.Code

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 // Security headers. The UI handler may replace the UI policy with its own
@@ -64,7 +66,7 @@ type responseWriter struct {
 	http.ResponseWriter
 	status int
 	// code is the error code written by writeError, "" on success.
-	code string
+	code errcode.Code
 }
 
 func (w *responseWriter) WriteHeader(status int) {
@@ -109,7 +111,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.log.Error("handler panic", zap.String("request_id", rid),
 				zap.String("panic_type", fmt.Sprintf("%T", v)), zap.StackSkip("stack", 1))
 			if rw.status == 0 {
-				s.writeError(rw, r, newError(CodeInternal, "internal error"))
+				s.writeError(rw, r, newError(errcode.Internal, "internal error"))
 			}
 		}
 		route := r.Pattern
@@ -126,7 +128,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ce := s.log.Check(zap.InfoLevel, "request"); ce != nil {
 			ce.Write(zap.String("request_id", rid), zap.String("method", r.Method),
 				zap.String("route", route), zap.Int("status", status),
-				zap.String("code", rw.code), zap.Duration("duration", elapsed))
+				zap.String("code", string(rw.code)), zap.Duration("duration", elapsed))
 		}
 	}()
 

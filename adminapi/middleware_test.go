@@ -10,6 +10,8 @@ import (
 
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/vaultstore"
+
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 func TestSecurityHeaders(t *testing.T) {
@@ -144,7 +146,7 @@ func TestMetrics(t *testing.T) {
 func TestPanicIsInternalError(t *testing.T) {
 	h := newHarness(t, panicStore{newFakeStore()})
 	r := h.do("GET", basePath+"/secrets", orgAdmin(t, orgA), nil)
-	if r.status != http.StatusInternalServerError || r.errorCode() != CodeInternal {
+	if r.status != http.StatusInternalServerError || r.errorCode() != errcode.Internal {
 		t.Errorf("panicking store: %d %q", r.status, r.errorCode())
 	}
 	if strings.Contains(h.logs.String(), "panic-payload") {

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 type openAPIDocument struct {
@@ -84,8 +86,8 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	}
 
 	var codes []string
-	for c := range errorCodes {
-		codes = append(codes, c)
+	for _, c := range errcode.Of(errcode.Admin) {
+		codes = append(codes, string(c.Code))
 	}
 	sort.Strings(codes)
 	enum := slices.Clone(doc.Components.Schemas.Error.Properties.Error.Properties.Code.Enum)
@@ -151,14 +153,14 @@ func TestUnknownPathsAndMethods(t *testing.T) {
 	h := newHarness(t, newFakeStore())
 	tok := orgAdmin(t, orgA)
 	r := h.do("PATCH", basePath+"/secrets/a", tok, "{}")
-	if r.status != http.StatusMethodNotAllowed || r.errorCode() != CodeMethodNotAllowed {
+	if r.status != http.StatusMethodNotAllowed || r.errorCode() != errcode.MethodNotAllowed {
 		t.Errorf("PATCH: %d %q", r.status, r.errorCode())
 	}
 	if allow := r.header.Values("Allow"); !slices.Equal(allow, []string{"GET", "PUT", "DELETE"}) {
 		t.Errorf("Allow = %v", allow)
 	}
 	r = h.do("GET", "/v1/nothing", tok, nil)
-	if r.status != http.StatusNotFound || r.errorCode() != CodeNotFound {
+	if r.status != http.StatusNotFound || r.errorCode() != errcode.NotFound {
 		t.Errorf("unknown path: %d %q", r.status, r.errorCode())
 	}
 	if r := h.do("GET", "/", "", nil); r.status != http.StatusNotFound {

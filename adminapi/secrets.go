@@ -9,6 +9,8 @@ import (
 
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/vaultstore"
+
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 // request is what a tenant handler gets: the authorised caller, the
@@ -55,7 +57,7 @@ func (s *Server) tenantHandler(action string, mutation bool, h tenantFunc) http.
 		default:
 			s.writeJSON(rw, status, body)
 		}
-		if mutation || rw.code == CodeUnauthenticated || rw.code == CodeForbidden {
+		if mutation || rw.code == errcode.Unauthenticated || rw.code == errcode.Forbidden {
 			s.writeAudit(r, rw, req.rec)
 		}
 	})
@@ -70,7 +72,7 @@ func (s *Server) authorize(r *http.Request, req *request) (int, any, error) {
 	}
 	req.claims, req.rec.claims = claims, claims
 	if !claims.Allows(req.tenant) {
-		return 0, nil, newError(CodeForbidden, "the token does not grant this org and domain")
+		return 0, nil, newError(errcode.Forbidden, "the token does not grant this org and domain")
 	}
 	var fields []secret.FieldError
 	if !secret.ValidID(req.tenant.Org) {
@@ -199,7 +201,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, req *request) (i
 	case typ != "":
 		v, err := s.checkValue(typ, in.Value)
 		if err != nil {
-			if ae := toAPIError(err); ae.Code != CodeInvalidRequest {
+			if ae := toAPIError(err); ae.Code != errcode.InvalidRequest {
 				return 0, nil, err
 			}
 			verr.Fields = append(verr.Fields, toAPIError(err).Fields...)
@@ -242,7 +244,7 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request, req *request) (i
 		case err != nil:
 			verr.Add("alias", "%s", err.Error())
 		case a != alias:
-			return 0, nil, newError(CodeTypeLocked, "the alias of a secret cannot be changed; archive it and create a new one")
+			return 0, nil, newError(errcode.TypeLocked, "the alias of a secret cannot be changed; archive it and create a new one")
 		}
 	}
 	if in.Type != nil && !secret.Type(*in.Type).Valid() {
@@ -271,7 +273,7 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request, req *request) (i
 	}
 	req.rec.typ = cur.Type
 	if in.Type != nil && secret.Type(*in.Type) != cur.Type {
-		return 0, nil, newError(CodeTypeLocked, "the type of a secret cannot be changed; archive it and create a new one")
+		return 0, nil, newError(errcode.TypeLocked, "the type of a secret cannot be changed; archive it and create a new one")
 	}
 	value, err := s.checkValue(cur.Type, in.Value)
 	if err != nil {
@@ -322,7 +324,7 @@ func (s *Server) checkValue(t secret.Type, in *valueIn) (secret.Value, error) {
 	}
 	if n := valueSize(v); n > s.maxValueBytes {
 		return secret.Value{}, &apiError{
-			Code:    CodePayloadTooLarge,
+			Code:    errcode.PayloadTooLarge,
 			Message: "the value is too large",
 			Fields: []secret.FieldError{{Field: "value",
 				Message: "must be at most " + itoa(s.maxValueBytes) + " bytes"}},

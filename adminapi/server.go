@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 // DefaultMaxValueBytes bounds a secret's value when Config leaves it zero.
@@ -179,10 +181,10 @@ func (s *Server) handleUnknown(w http.ResponseWriter, r *http.Request) {
 		for _, m := range allow {
 			w.Header().Add("Allow", m)
 		}
-		s.writeError(w, r, newError(CodeMethodNotAllowed, "method not allowed"))
+		s.writeError(w, r, newError(errcode.MethodNotAllowed, "method not allowed"))
 		return
 	}
-	s.writeError(w, r, newError(CodeNotFound, "no such endpoint"))
+	s.writeError(w, r, newError(errcode.NotFound, "no such endpoint"))
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
@@ -194,7 +196,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
 		s.log.Warn("not ready", zap.Error(err))
-		s.writeError(w, r, &apiError{Code: CodeStoreUnavailable, Message: "the secret store is unavailable", cause: err})
+		s.writeError(w, r, &apiError{Code: errcode.StoreUnavailable, Message: "the secret store is unavailable", cause: err})
 		return
 	}
 	s.writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/sidekey/sidekey/internal/secret"
+
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 func TestCreateGetListRotateArchive(t *testing.T) {
@@ -67,7 +69,7 @@ func TestCreateGetListRotateArchive(t *testing.T) {
 	if r.status != http.StatusNoContent || len(r.body) != 0 {
 		t.Fatalf("archive: %d %q", r.status, r.body)
 	}
-	if r = h.do("GET", basePath+"/secrets/weather_fx", tok, nil); r.status != http.StatusNotFound || r.errorCode() != CodeNotFound {
+	if r = h.do("GET", basePath+"/secrets/weather_fx", tok, nil); r.status != http.StatusNotFound || r.errorCode() != errcode.NotFound {
 		t.Errorf("get archived: %d %s", r.status, r.errorCode())
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 // caller is one row of the RBAC matrix.
@@ -85,9 +87,9 @@ func runRBACMatrix(t *testing.T, h *harness) {
 					t.Errorf("%s: status %d (code %q), want %d", cl.op, r.status, r.errorCode(), want)
 				}
 				if !c.allowed {
-					wantCode := CodeUnauthenticated
+					wantCode := errcode.Unauthenticated
 					if c.denied == http.StatusForbidden {
-						wantCode = CodeForbidden
+						wantCode = errcode.Forbidden
 					}
 					if r.errorCode() != wantCode {
 						t.Errorf("%s: code %q, want %q", cl.op, r.errorCode(), wantCode)
@@ -106,7 +108,7 @@ func runRBACMatrix(t *testing.T, h *harness) {
 					a := lines[0]
 					wantOutcome := "success"
 					if !c.allowed {
-						wantOutcome = r.errorCode()
+						wantOutcome = string(r.errorCode())
 					}
 					if a["outcome"] != wantOutcome || a["action"] != cl.op || a["org"] != orgA || a["domain"] != domX {
 						t.Errorf("%s: audit line %v", cl.op, a)
@@ -252,7 +254,7 @@ func runValidation(t *testing.T, h *harness) {
 				path = "/v1/orgs/" + strings.TrimPrefix(c.path, "/../../../")
 			}
 			r := h.do(c.method, path, tok, c.body)
-			if r.status != http.StatusBadRequest || r.errorCode() != CodeInvalidRequest {
+			if r.status != http.StatusBadRequest || r.errorCode() != errcode.InvalidRequest {
 				t.Fatalf("status %d code %q, want 400 invalid_request", r.status, r.errorCode())
 			}
 			var b errorBody
@@ -281,7 +283,7 @@ func runLimits(t *testing.T, h *harness) {
 	before := h.snapshot(orgA, domX)
 	limit := h.api.maxValueBytes
 	r := h.do("POST", basePath+"/secrets", tok, tokenBody("big", strings.Repeat("a", int(limit)+1)))
-	if r.status != http.StatusRequestEntityTooLarge || r.errorCode() != CodePayloadTooLarge || !slices.Contains(r.fields(), "value") {
+	if r.status != http.StatusRequestEntityTooLarge || r.errorCode() != errcode.PayloadTooLarge || !slices.Contains(r.fields(), "value") {
 		t.Errorf("value of limit+1: %d %q %v", r.status, r.errorCode(), r.fields())
 	}
 	r = h.do("POST", basePath+"/secrets", tok, jsonBody("big", map[string]any{"k": strings.Repeat("b", int(limit))}))
@@ -289,7 +291,7 @@ func runLimits(t *testing.T, h *harness) {
 		t.Errorf("json value over the limit: %d", r.status)
 	}
 	r = h.do("POST", basePath+"/secrets", tok, tokenBody("big", strings.Repeat("c", int(limit)+bodyOverhead+1)))
-	if r.status != http.StatusRequestEntityTooLarge || r.errorCode() != CodePayloadTooLarge {
+	if r.status != http.StatusRequestEntityTooLarge || r.errorCode() != errcode.PayloadTooLarge {
 		t.Errorf("body over the bound: %d %q", r.status, r.errorCode())
 	}
 	r = h.doHeaders("POST", basePath+"/secrets", tok, tokenBody("ct", "x"), map[string]string{"Content-Type": "text/plain"})
@@ -313,19 +315,19 @@ func runConflicts(t *testing.T, h *harness) {
 	tok := orgAdmin(t, orgA)
 	h.mustCreate(tokenBody("dup", "v-dup"))
 	before := h.snapshot(orgA, domX)
-	check := func(name string, r response, status int, code string) {
+	check := func(name string, r response, status int, code errcode.Code) {
 		t.Helper()
 		if r.status != status || r.errorCode() != code {
 			t.Errorf("%s: %d %q, want %d %q", name, r.status, r.errorCode(), status, code)
 		}
 	}
-	check("create duplicate", h.do("POST", basePath+"/secrets", tok, tokenBody("dup", "other")), 409, CodeAliasTaken)
-	check("create duplicate, other case", h.do("POST", basePath+"/secrets", tok, tokenBody("DUP", "other")), 409, CodeAliasTaken)
-	check("create duplicate, other type", h.do("POST", basePath+"/secrets", tok, upBody("dup", "u", "p")), 409, CodeAliasTaken)
+	check("create duplicate", h.do("POST", basePath+"/secrets", tok, tokenBody("dup", "other")), 409, errcode.AliasTaken)
+	check("create duplicate, other case", h.do("POST", basePath+"/secrets", tok, tokenBody("DUP", "other")), 409, errcode.AliasTaken)
+	check("create duplicate, other type", h.do("POST", basePath+"/secrets", tok, upBody("dup", "u", "p")), 409, errcode.AliasTaken)
 	check("rotate to another type", h.do("PUT", basePath+"/secrets/dup", tok,
-		map[string]any{"type": "username_password", "value": map[string]any{"username": "u", "password": "p"}}), 409, CodeTypeLocked)
+		map[string]any{"type": "username_password", "value": map[string]any{"username": "u", "password": "p"}}), 409, errcode.TypeLocked)
 	check("rotate to another alias", h.do("PUT", basePath+"/secrets/dup", tok,
-		map[string]any{"alias": "renamed", "value": map[string]any{"token": "t"}}), 409, CodeTypeLocked)
+		map[string]any{"alias": "renamed", "value": map[string]any{"token": "t"}}), 409, errcode.TypeLocked)
 	if r := h.do("PUT", basePath+"/secrets/dup", tok, map[string]any{"alias": "DUP", "type": "token",
 		"value": map[string]any{"token": "same-type"}, "allowed_hosts": nil}); r.status != 200 {
 		t.Errorf("rotate repeating alias and type: %d %q", r.status, r.errorCode())
@@ -339,7 +341,7 @@ func runConflicts(t *testing.T, h *harness) {
 		if m == "PUT" {
 			body = map[string]any{"value": map[string]any{"token": "t"}}
 		}
-		check(m+" unknown", h.do(m, basePath+"/secrets/never-was", tok, body), 404, CodeNotFound)
+		check(m+" unknown", h.do(m, basePath+"/secrets/never-was", tok, body), 404, errcode.NotFound)
 	}
 	if r := h.do("DELETE", basePath+"/secrets/dup", tok, nil); r.status != 204 {
 		t.Fatalf("archive: %d", r.status)
@@ -353,7 +355,7 @@ func runConflicts(t *testing.T, h *harness) {
 		if m == "PUT" {
 			body = map[string]any{"value": map[string]any{"token": "t"}}
 		}
-		check(m+" archived", h.do(m, basePath+"/secrets/dup", tok, body), 404, CodeNotFound)
+		check(m+" archived", h.do(m, basePath+"/secrets/dup", tok, body), 404, errcode.NotFound)
 	}
 	if after := h.snapshot(orgA, domX); after != archived {
 		t.Errorf("404s wrote something")
@@ -385,7 +387,7 @@ func runStoreDown(t *testing.T, h *harness, stop func()) {
 	}
 	for _, c := range cases {
 		r := h.do(c.method, basePath+c.path, tok, c.body)
-		if r.status != http.StatusServiceUnavailable || r.errorCode() != CodeStoreUnavailable {
+		if r.status != http.StatusServiceUnavailable || r.errorCode() != errcode.StoreUnavailable {
 			t.Errorf("%s %s with the store down: %d %q", c.method, c.path, r.status, r.errorCode())
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"mime"
 	"strings"
+
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 // Body rewrites a request body encoded for its Content-Type. A gzip body is
@@ -47,12 +49,12 @@ func (w *Rewriter) body(b, contentType []byte, pt *part) ([]byte, error) {
 		}
 		_, params, err := mime.ParseMediaType(string(contentType))
 		if err != nil || params["boundary"] == "" {
-			return b, &Error{Code: CodeInvalidPlaceholder, Location: "body",
+			return b, &Error{Code: errcode.InvalidPlaceholder, Location: "body",
 				Detail: "a multipart/form-data body without a boundary parameter"}
 		}
 		boundary := params["boundary"]
 		if strings.ContainsAny(boundary, "{}") {
-			return b, &Error{Code: CodeInvalidPlaceholder, Location: "body",
+			return b, &Error{Code: errcode.InvalidPlaceholder, Location: "body",
 				Detail: "a multipart boundary may not hold braces"}
 		}
 		pt.boundary = []byte(boundary)

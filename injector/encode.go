@@ -3,6 +3,8 @@ package injector
 import (
 	"bytes"
 	"unicode/utf8"
+
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 // encode appends w.val, encoded for where the placeholder at stands, to
@@ -12,14 +14,14 @@ func (w *Rewriter) encode(b []byte, pt *part, at int, kind valueKind, js *jsonSt
 	switch pt.kind {
 	case ctxPath:
 		if string(v) == "." || string(v) == ".." {
-			return &Error{Code: CodeInvalidPlaceholder, Detail: "a dot segment may not be injected into a path"}
+			return &Error{Code: errcode.InvalidPlaceholder, Detail: "a dot segment may not be injected into a path"}
 		}
 		w.scratch = appendPathEscape(w.scratch, v)
 	case ctxQuery, ctxForm:
 		w.scratch = appendQueryEscape(w.scratch, v)
 	case ctxHeader:
 		if !headerSafe(v) {
-			return &Error{Code: CodeUnsafeHeaderValue, Detail: "the value holds a control character (CR, LF, NUL or other)"}
+			return &Error{Code: errcode.UnsafeHeaderValue, Detail: "the value holds a control character (CR, LF, NUL or other)"}
 		}
 		w.scratch = append(w.scratch, v...)
 	case ctxJSON:
@@ -34,7 +36,7 @@ func (w *Rewriter) encode(b []byte, pt *part, at int, kind valueKind, js *jsonSt
 		}
 		var ok bool
 		if w.scratch, ok = appendJSONString(w.scratch, v); !ok {
-			return &Error{Code: CodeInvalidPlaceholder, Detail: "the value is not valid UTF-8 and cannot be written as JSON"}
+			return &Error{Code: errcode.InvalidPlaceholder, Detail: "the value is not valid UTF-8 and cannot be written as JSON"}
 		}
 		if !inString {
 			w.scratch = append(w.scratch, '"')
@@ -43,22 +45,22 @@ func (w *Rewriter) encode(b []byte, pt *part, at int, kind valueKind, js *jsonSt
 		js.advanceCDATA(b, at)
 		if js.in {
 			if bytes.Contains(v, cdataEnd) {
-				return &Error{Code: CodeInvalidPlaceholder, Detail: "the value holds \"]]>\" and cannot stand in a CDATA section"}
+				return &Error{Code: errcode.InvalidPlaceholder, Detail: "the value holds \"]]>\" and cannot stand in a CDATA section"}
 			}
 			w.scratch = append(w.scratch, v...)
 			break
 		}
 		var ok bool
 		if w.scratch, ok = appendXMLEscape(w.scratch, v); !ok {
-			return &Error{Code: CodeInvalidPlaceholder, Detail: "the value holds a character that XML cannot carry"}
+			return &Error{Code: errcode.InvalidPlaceholder, Detail: "the value holds a character that XML cannot carry"}
 		}
 	case ctxMultipart:
 		if bytes.Contains(v, pt.boundary) {
-			return &Error{Code: CodeInvalidPlaceholder, Detail: "the value contains the multipart boundary"}
+			return &Error{Code: errcode.InvalidPlaceholder, Detail: "the value contains the multipart boundary"}
 		}
 		js.advancePart(b, at, pt.delim)
 		if js.in && !headerSafe(v) {
-			return &Error{Code: CodeUnsafeHeaderValue, Detail: "the value holds a control character and stands in a part header"}
+			return &Error{Code: errcode.UnsafeHeaderValue, Detail: "the value holds a control character and stands in a part header"}
 		}
 		w.scratch = append(w.scratch, v...)
 	default:

@@ -1,26 +1,15 @@
 package injector
 
-import "fmt"
+import (
+	"fmt"
 
-// Code is a fail-closed error code of SPEC §4.
-type Code string
-
-// The codes the injector produces.
-const (
-	CodeSecretNotFound             Code = "secret_not_found"
-	CodeFieldNotFound              Code = "field_not_found"
-	CodeInvalidPlaceholder         Code = "invalid_placeholder"
-	CodeUnsafeHeaderValue          Code = "unsafe_header_value"
-	CodeHostNotAllowed             Code = "host_not_allowed"
-	CodeUnsupportedContentEncoding Code = "unsupported_content_encoding"
-	CodeBodyTooLarge               Code = "body_too_large"
-	CodeStoreUnavailable           Code = "store_unavailable"
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 // Error is a rewrite failure. Its message names the alias and the location
 // (e.g. "header Authorization", "body", "query") and never a value.
 type Error struct {
-	Code     Code
+	Code     errcode.Code
 	Alias    string
 	Location string
 	Detail   string

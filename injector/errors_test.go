@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/sidekey/sidekey/internal/secret"
+
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 // partFunc rewrites one part of a request.
@@ -56,79 +58,79 @@ func TestErrors(t *testing.T) {
 		part  partFunc
 		in    string
 		opts  Options
-		code  Code
+		code  errcode.Code
 		alias string
 		loc   string
 	}{
-		{"unknown alias", inHeader, "{{secrets.missing}}", Options{}, CodeSecretNotFound, "missing", "header"},
-		{"unknown alias upper-case", inHeader, "{{secrets.MISSING}}", Options{}, CodeSecretNotFound, "missing", "header"},
-		{"store down", inQuery, "a={{secrets.down}}", Options{}, CodeStoreUnavailable, "down", "query"},
-		{"store error", inPath, "/{{secrets.broken}}", Options{}, CodeStoreUnavailable, "broken", "path"},
-		{"token field", inHeader, "{{secrets.plain.x}}", Options{}, CodeFieldNotFound, "plain", "header"},
-		{"bare username_password", inHeader, "{{secrets.up}}", Options{}, CodeInvalidPlaceholder, "up", "header"},
-		{"bare username_password with base64", inHeader, "{{secrets.up|base64}}", Options{}, CodeInvalidPlaceholder, "up", "header"},
-		{"username_password unknown field", inHeader, "{{secrets.up.email}}", Options{}, CodeFieldNotFound, "up", "header"},
-		{"username_password deep field", inHeader, "{{secrets.up.username.x}}", Options{}, CodeFieldNotFound, "up", "header"},
-		{"basic on a field", inHeader, "{{secrets.up.username | basic}}", Options{}, CodeInvalidPlaceholder, "up", "header"},
-		{"basic on a token", inHeader, "{{secrets.plain | basic}}", Options{}, CodeInvalidPlaceholder, "plain", "header"},
-		{"basic twice", inHeader, "{{secrets.up | basic | basic}}", Options{}, CodeInvalidPlaceholder, "up", "header"},
-		{"json missing key", inHeader, "{{secrets.cfg.nope}}", Options{}, CodeFieldNotFound, "cfg", "header"},
-		{"json index out of range", inHeader, "{{secrets.cfg.nested.k.3}}", Options{}, CodeFieldNotFound, "cfg", "header"},
-		{"json index leading zero", inHeader, "{{secrets.cfg.nested.k.01}}", Options{}, CodeFieldNotFound, "cfg", "header"},
-		{"json key on array", inHeader, "{{secrets.cfg.nested.k.x}}", Options{}, CodeFieldNotFound, "cfg", "header"},
-		{"json walk into number", inHeader, "{{secrets.cfg.n.x}}", Options{}, CodeFieldNotFound, "cfg", "header"},
-		{"json key is case-sensitive", inHeader, "{{secrets.cfg.Name}}", Options{}, CodeFieldNotFound, "cfg", "header"},
-		{"stored json invalid", inHeader, "{{secrets.badjson.a}}", Options{}, CodeStoreUnavailable, "badjson", "header"},
-		{"stored type unknown", inHeader, "{{secrets.badtype}}", Options{}, CodeStoreUnavailable, "badtype", "header"},
-		{"unknown filter", inHeader, "{{secrets.plain | rot13}}", Options{}, CodeInvalidPlaceholder, "plain", "header"},
-		{"empty filter", inHeader, "{{secrets.plain |}}", Options{}, CodeInvalidPlaceholder, "plain", "header"},
-		{"too many filters", inHeader, "{{secrets.plain" + strings.Repeat("|json", 9) + "}}", Options{}, CodeInvalidPlaceholder, "plain", "header"},
-		{"unterminated", inHeader, "{{secrets.plain", Options{}, CodeInvalidPlaceholder, "plain", "header"},
-		{"single closing brace", inHeader, "{{secrets.plain}", Options{}, CodeInvalidPlaceholder, "plain", "header"},
-		{"no alias", inHeader, "{{secrets}}", Options{}, CodeInvalidPlaceholder, "", "header"},
-		{"empty alias", inHeader, "{{secrets.}}", Options{}, CodeInvalidPlaceholder, "", "header"},
-		{"space in reference", inHeader, "{{secrets.a b}}", Options{}, CodeInvalidPlaceholder, "a", "header"},
-		{"space before dot", inHeader, "{{ secrets .plain }}", Options{}, CodeInvalidPlaceholder, "", "header"},
-		{"empty field", inHeader, "{{secrets.plain.}}", Options{}, CodeInvalidPlaceholder, "plain", "header"},
-		{"alias too long", inHeader, "{{secrets." + strings.Repeat("a", 65) + "}}", Options{}, CodeInvalidPlaceholder, "", "header"},
-		{"bad alias character", inHeader, "{{secrets.pla!n}}", Options{}, CodeInvalidPlaceholder, "pla", "header"},
-		{"secrets. mentioned in other braces", inHeader, "{{ name secrets.plain }}", Options{}, CodeInvalidPlaceholder, "", "header"},
-		{"secrets. mentioned after a prefix", inBody("text/plain", ""), "x {{a:b SECRETS.plain}}", Options{}, CodeInvalidPlaceholder, "", "body at byte 2"},
-		{"secrets. mentioned, percent-encoded", inQuery, "q=%7B%7Bx%20secrets.plain%7D%7D", Options{}, CodeInvalidPlaceholder, "", "query"},
-		{"secrets. mentioned behind an encoded brace", inPath, "/{{x%7Dsecrets.plain}}", Options{}, CodeInvalidPlaceholder, "", "path"},
-		{"nonce prefix without nonce", inHeader, "{{abc:secrets.plain}}", Options{}, CodeInvalidPlaceholder, "plain", "header"},
-		{"malformed in JSON string", inBody("application/json", ""), `{"a":"{{secrets.plain"}}`, Options{}, CodeInvalidPlaceholder, "plain", "body at byte 6"},
-		{"newline in header", inHeader, "{{secrets.nl}}", Options{}, CodeUnsafeHeaderValue, "nl", "header"},
-		{"control byte in header", inHeader, "x {{secrets.ctl}}", Options{}, CodeUnsafeHeaderValue, "ctl", "header"},
-		{"NUL in header", inHeader, "{{secrets.nul}}", Options{}, CodeUnsafeHeaderValue, "nul", "header"},
-		{"DEL in header", inHeader, "{{secrets.del}}", Options{}, CodeUnsafeHeaderValue, "del", "header"},
-		{"LF from a json leaf in header", inHeader, "{{secrets.cfg.name}}", Options{}, CodeUnsafeHeaderValue, "cfg", "header"},
-		{"host not allowed", inHeader, "{{secrets.hosted}}", Options{Host: "evil.example.net"}, CodeHostNotAllowed, "hosted", "header"},
-		{"host glob does not match the apex", inHeader, "{{secrets.hosted}}", Options{Host: "example.org"}, CodeHostNotAllowed, "hosted", "header"},
-		{"value forms a placeholder", inHeader, "{{secrets.ph}}", Options{}, CodeInvalidPlaceholder, "", "header"},
-		{"dot segment in path", inPath, "/a/{{secrets.dots}}/b", Options{}, CodeInvalidPlaceholder, "dots", "path"},
-		{"invalid UTF-8 into JSON", inBody("application/json", ""), `{"a":"{{secrets.invalid}}"}`, Options{}, CodeInvalidPlaceholder, "invalid", "body at byte 6"},
-		{"invalid UTF-8 through json filter", inHeader, "{{secrets.invalid|json}}", Options{}, CodeInvalidPlaceholder, "invalid", "header"},
-		{"invalid char into XML", inBody("text/xml", ""), `<a>{{secrets.invalid}}</a>`, Options{}, CodeInvalidPlaceholder, "invalid", "body at byte 3"},
-		{"control char into XML", inBody("application/xml", ""), `<a>{{secrets.cfg.name}}{{secrets.ctl}}</a>`, Options{}, CodeInvalidPlaceholder, "ctl", "body at byte 23"},
+		{"unknown alias", inHeader, "{{secrets.missing}}", Options{}, errcode.SecretNotFound, "missing", "header"},
+		{"unknown alias upper-case", inHeader, "{{secrets.MISSING}}", Options{}, errcode.SecretNotFound, "missing", "header"},
+		{"store down", inQuery, "a={{secrets.down}}", Options{}, errcode.StoreUnavailable, "down", "query"},
+		{"store error", inPath, "/{{secrets.broken}}", Options{}, errcode.StoreUnavailable, "broken", "path"},
+		{"token field", inHeader, "{{secrets.plain.x}}", Options{}, errcode.FieldNotFound, "plain", "header"},
+		{"bare username_password", inHeader, "{{secrets.up}}", Options{}, errcode.InvalidPlaceholder, "up", "header"},
+		{"bare username_password with base64", inHeader, "{{secrets.up|base64}}", Options{}, errcode.InvalidPlaceholder, "up", "header"},
+		{"username_password unknown field", inHeader, "{{secrets.up.email}}", Options{}, errcode.FieldNotFound, "up", "header"},
+		{"username_password deep field", inHeader, "{{secrets.up.username.x}}", Options{}, errcode.FieldNotFound, "up", "header"},
+		{"basic on a field", inHeader, "{{secrets.up.username | basic}}", Options{}, errcode.InvalidPlaceholder, "up", "header"},
+		{"basic on a token", inHeader, "{{secrets.plain | basic}}", Options{}, errcode.InvalidPlaceholder, "plain", "header"},
+		{"basic twice", inHeader, "{{secrets.up | basic | basic}}", Options{}, errcode.InvalidPlaceholder, "up", "header"},
+		{"json missing key", inHeader, "{{secrets.cfg.nope}}", Options{}, errcode.FieldNotFound, "cfg", "header"},
+		{"json index out of range", inHeader, "{{secrets.cfg.nested.k.3}}", Options{}, errcode.FieldNotFound, "cfg", "header"},
+		{"json index leading zero", inHeader, "{{secrets.cfg.nested.k.01}}", Options{}, errcode.FieldNotFound, "cfg", "header"},
+		{"json key on array", inHeader, "{{secrets.cfg.nested.k.x}}", Options{}, errcode.FieldNotFound, "cfg", "header"},
+		{"json walk into number", inHeader, "{{secrets.cfg.n.x}}", Options{}, errcode.FieldNotFound, "cfg", "header"},
+		{"json key is case-sensitive", inHeader, "{{secrets.cfg.Name}}", Options{}, errcode.FieldNotFound, "cfg", "header"},
+		{"stored json invalid", inHeader, "{{secrets.badjson.a}}", Options{}, errcode.StoreUnavailable, "badjson", "header"},
+		{"stored type unknown", inHeader, "{{secrets.badtype}}", Options{}, errcode.StoreUnavailable, "badtype", "header"},
+		{"unknown filter", inHeader, "{{secrets.plain | rot13}}", Options{}, errcode.InvalidPlaceholder, "plain", "header"},
+		{"empty filter", inHeader, "{{secrets.plain |}}", Options{}, errcode.InvalidPlaceholder, "plain", "header"},
+		{"too many filters", inHeader, "{{secrets.plain" + strings.Repeat("|json", 9) + "}}", Options{}, errcode.InvalidPlaceholder, "plain", "header"},
+		{"unterminated", inHeader, "{{secrets.plain", Options{}, errcode.InvalidPlaceholder, "plain", "header"},
+		{"single closing brace", inHeader, "{{secrets.plain}", Options{}, errcode.InvalidPlaceholder, "plain", "header"},
+		{"no alias", inHeader, "{{secrets}}", Options{}, errcode.InvalidPlaceholder, "", "header"},
+		{"empty alias", inHeader, "{{secrets.}}", Options{}, errcode.InvalidPlaceholder, "", "header"},
+		{"space in reference", inHeader, "{{secrets.a b}}", Options{}, errcode.InvalidPlaceholder, "a", "header"},
+		{"space before dot", inHeader, "{{ secrets .plain }}", Options{}, errcode.InvalidPlaceholder, "", "header"},
+		{"empty field", inHeader, "{{secrets.plain.}}", Options{}, errcode.InvalidPlaceholder, "plain", "header"},
+		{"alias too long", inHeader, "{{secrets." + strings.Repeat("a", 65) + "}}", Options{}, errcode.InvalidPlaceholder, "", "header"},
+		{"bad alias character", inHeader, "{{secrets.pla!n}}", Options{}, errcode.InvalidPlaceholder, "pla", "header"},
+		{"secrets. mentioned in other braces", inHeader, "{{ name secrets.plain }}", Options{}, errcode.InvalidPlaceholder, "", "header"},
+		{"secrets. mentioned after a prefix", inBody("text/plain", ""), "x {{a:b SECRETS.plain}}", Options{}, errcode.InvalidPlaceholder, "", "body at byte 2"},
+		{"secrets. mentioned, percent-encoded", inQuery, "q=%7B%7Bx%20secrets.plain%7D%7D", Options{}, errcode.InvalidPlaceholder, "", "query"},
+		{"secrets. mentioned behind an encoded brace", inPath, "/{{x%7Dsecrets.plain}}", Options{}, errcode.InvalidPlaceholder, "", "path"},
+		{"nonce prefix without nonce", inHeader, "{{abc:secrets.plain}}", Options{}, errcode.InvalidPlaceholder, "plain", "header"},
+		{"malformed in JSON string", inBody("application/json", ""), `{"a":"{{secrets.plain"}}`, Options{}, errcode.InvalidPlaceholder, "plain", "body at byte 6"},
+		{"newline in header", inHeader, "{{secrets.nl}}", Options{}, errcode.UnsafeHeaderValue, "nl", "header"},
+		{"control byte in header", inHeader, "x {{secrets.ctl}}", Options{}, errcode.UnsafeHeaderValue, "ctl", "header"},
+		{"NUL in header", inHeader, "{{secrets.nul}}", Options{}, errcode.UnsafeHeaderValue, "nul", "header"},
+		{"DEL in header", inHeader, "{{secrets.del}}", Options{}, errcode.UnsafeHeaderValue, "del", "header"},
+		{"LF from a json leaf in header", inHeader, "{{secrets.cfg.name}}", Options{}, errcode.UnsafeHeaderValue, "cfg", "header"},
+		{"host not allowed", inHeader, "{{secrets.hosted}}", Options{Host: "evil.example.net"}, errcode.HostNotAllowed, "hosted", "header"},
+		{"host glob does not match the apex", inHeader, "{{secrets.hosted}}", Options{Host: "example.org"}, errcode.HostNotAllowed, "hosted", "header"},
+		{"value forms a placeholder", inHeader, "{{secrets.ph}}", Options{}, errcode.InvalidPlaceholder, "", "header"},
+		{"dot segment in path", inPath, "/a/{{secrets.dots}}/b", Options{}, errcode.InvalidPlaceholder, "dots", "path"},
+		{"invalid UTF-8 into JSON", inBody("application/json", ""), `{"a":"{{secrets.invalid}}"}`, Options{}, errcode.InvalidPlaceholder, "invalid", "body at byte 6"},
+		{"invalid UTF-8 through json filter", inHeader, "{{secrets.invalid|json}}", Options{}, errcode.InvalidPlaceholder, "invalid", "header"},
+		{"invalid char into XML", inBody("text/xml", ""), `<a>{{secrets.invalid}}</a>`, Options{}, errcode.InvalidPlaceholder, "invalid", "body at byte 3"},
+		{"control char into XML", inBody("application/xml", ""), `<a>{{secrets.cfg.name}}{{secrets.ctl}}</a>`, Options{}, errcode.InvalidPlaceholder, "ctl", "body at byte 23"},
 		{"boundary in multipart value", inBody("multipart/form-data; boundary=BOUNDARY42", ""),
 			"--BOUNDARY42\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n{{secrets.bound}}\r\n--BOUNDARY42--\r\n",
-			Options{}, CodeInvalidPlaceholder, "bound", "body at byte 58"},
+			Options{}, errcode.InvalidPlaceholder, "bound", "body at byte 58"},
 		{"newline in multipart part header", inBody("multipart/form-data; boundary=B", ""),
 			"--B\r\nContent-Disposition: form-data; name=\"{{secrets.nl}}\"\r\n\r\nv\r\n--B--\r\n",
-			Options{}, CodeUnsafeHeaderValue, "nl", "body at byte 43"},
-		{"multipart without boundary", inBody("multipart/form-data", ""), "x {{secrets.plain}}", Options{}, CodeInvalidPlaceholder, "", "body"},
-		{"brotli body", inBody("application/json", "br"), `{}`, Options{}, CodeUnsupportedContentEncoding, "", "body"},
-		{"deflate body", inBody("text/plain", "deflate"), `x`, Options{}, CodeUnsupportedContentEncoding, "", "body"},
-		{"gzip twice", inBody("text/plain", "gzip, gzip"), `x`, Options{}, CodeUnsupportedContentEncoding, "", "body"},
-		{"corrupt gzip", inBody("text/plain", "gzip"), `not gzip`, Options{}, CodeUnsupportedContentEncoding, "", "body"},
-		{"gzip bomb", inBody("text/plain", "gzip"), string(bomb), Options{MaxBodySize: 1 << 20}, CodeBodyTooLarge, "", "body"},
-		{"rewritten body too large", inBody("text/plain", ""), strings.Repeat("{{secrets.cfg}}", 100), Options{MaxBodySize: 4096}, CodeBodyTooLarge, "", "body"},
-		{"short nonce", inHeader, "no placeholder", Options{Nonce: "short"}, CodeInvalidPlaceholder, "", "header Sidekey-Nonce"},
-		{"nonce with bad characters", inBody("text/plain", ""), "x", Options{Nonce: "0123456789abcdef:"}, CodeInvalidPlaceholder, "", "header Sidekey-Nonce"},
-		{"strict: malformed with the nonce", inHeader, "{{N0nce-0123456789abc:secrets.plain|}}", Options{Nonce: "N0nce-0123456789abc"}, CodeInvalidPlaceholder, "plain", "header"},
-		{"strict: space after the nonce", inHeader, "{{N0nce-0123456789abc: secrets.plain}}", Options{Nonce: "N0nce-0123456789abc"}, CodeInvalidPlaceholder, "", "header"},
-		{"strict: unknown alias", inHeader, "{{ N0nce-0123456789abc:secrets.missing }}", Options{Nonce: "N0nce-0123456789abc"}, CodeSecretNotFound, "missing", "header"},
+			Options{}, errcode.UnsafeHeaderValue, "nl", "body at byte 43"},
+		{"multipart without boundary", inBody("multipart/form-data", ""), "x {{secrets.plain}}", Options{}, errcode.InvalidPlaceholder, "", "body"},
+		{"brotli body", inBody("application/json", "br"), `{}`, Options{}, errcode.UnsupportedContentEncoding, "", "body"},
+		{"deflate body", inBody("text/plain", "deflate"), `x`, Options{}, errcode.UnsupportedContentEncoding, "", "body"},
+		{"gzip twice", inBody("text/plain", "gzip, gzip"), `x`, Options{}, errcode.UnsupportedContentEncoding, "", "body"},
+		{"corrupt gzip", inBody("text/plain", "gzip"), `not gzip`, Options{}, errcode.UnsupportedContentEncoding, "", "body"},
+		{"gzip bomb", inBody("text/plain", "gzip"), string(bomb), Options{MaxBodySize: 1 << 20}, errcode.BodyTooLarge, "", "body"},
+		{"rewritten body too large", inBody("text/plain", ""), strings.Repeat("{{secrets.cfg}}", 100), Options{MaxBodySize: 4096}, errcode.BodyTooLarge, "", "body"},
+		{"short nonce", inHeader, "no placeholder", Options{Nonce: "short"}, errcode.InvalidPlaceholder, "", "header Sidekey-Nonce"},
+		{"nonce with bad characters", inBody("text/plain", ""), "x", Options{Nonce: "0123456789abcdef:"}, errcode.InvalidPlaceholder, "", "header Sidekey-Nonce"},
+		{"strict: malformed with the nonce", inHeader, "{{N0nce-0123456789abc:secrets.plain|}}", Options{Nonce: "N0nce-0123456789abc"}, errcode.InvalidPlaceholder, "plain", "header"},
+		{"strict: space after the nonce", inHeader, "{{N0nce-0123456789abc: secrets.plain}}", Options{Nonce: "N0nce-0123456789abc"}, errcode.InvalidPlaceholder, "", "header"},
+		{"strict: unknown alias", inHeader, "{{ N0nce-0123456789abc:secrets.missing }}", Options{Nonce: "N0nce-0123456789abc"}, errcode.SecretNotFound, "missing", "header"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,7 +157,7 @@ func TestErrors(t *testing.T) {
 			if !sameSlice(out, in) {
 				t.Errorf("a failed rewrite returned something else than its input")
 			}
-			if tt.code == CodeSecretNotFound && !errors.Is(err, secret.ErrNotFound) {
+			if tt.code == errcode.SecretNotFound && !errors.Is(err, secret.ErrNotFound) {
 				t.Errorf("error does not wrap secret.ErrNotFound")
 			}
 		})
@@ -163,7 +165,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestErrorMessage(t *testing.T) {
-	e := &Error{Code: CodeFieldNotFound, Alias: "cfg", Location: "header X", Detail: "no field \"a\""}
+	e := &Error{Code: errcode.FieldNotFound, Alias: "cfg", Location: "header X", Detail: "no field \"a\""}
 	if got, want := e.Error(), `field_not_found in header X (alias "cfg"): no field "a"`; got != want {
 		t.Fatalf("Error() = %q, want %q", got, want)
 	}

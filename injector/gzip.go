@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 // Pools of gzip state, which is large (a writer holds about 1 MB).
@@ -45,7 +47,7 @@ func parseEncoding(ce []byte) (encoding, *Error) {
 		case (equalFold(tok, "gzip") || equalFold(tok, "x-gzip")) && enc == encIdentity:
 			enc = encGzip
 		default:
-			return 0, &Error{Code: CodeUnsupportedContentEncoding, Location: "body",
+			return 0, &Error{Code: errcode.UnsupportedContentEncoding, Location: "body",
 				Detail: "only identity and gzip request bodies can be rewritten"}
 		}
 	}
@@ -62,19 +64,19 @@ func gunzip(body []byte, limit int) ([]byte, *Error) {
 		zr, err = gzip.NewReader(bytes.NewReader(body))
 	}
 	if err != nil {
-		return nil, &Error{Code: CodeUnsupportedContentEncoding, Location: "body", Detail: "the body is not valid gzip", Err: err}
+		return nil, &Error{Code: errcode.UnsupportedContentEncoding, Location: "body", Detail: "the body is not valid gzip", Err: err}
 	}
 	defer gzipReaders.Put(zr)
 	var buf bytes.Buffer
 	n, err := io.Copy(&buf, io.LimitReader(zr, int64(limit)+1))
 	if err != nil {
-		return nil, &Error{Code: CodeUnsupportedContentEncoding, Location: "body", Detail: "the body is not valid gzip", Err: err}
+		return nil, &Error{Code: errcode.UnsupportedContentEncoding, Location: "body", Detail: "the body is not valid gzip", Err: err}
 	}
 	if n > int64(limit) {
-		return nil, &Error{Code: CodeBodyTooLarge, Location: "body", Detail: "the decoded gzip body exceeds the size limit"}
+		return nil, &Error{Code: errcode.BodyTooLarge, Location: "body", Detail: "the decoded gzip body exceeds the size limit"}
 	}
 	if err := zr.Close(); err != nil {
-		return nil, &Error{Code: CodeUnsupportedContentEncoding, Location: "body", Detail: "the body is not valid gzip", Err: err}
+		return nil, &Error{Code: errcode.UnsupportedContentEncoding, Location: "body", Detail: "the body is not valid gzip", Err: err}
 	}
 	return buf.Bytes(), nil
 }
@@ -89,7 +91,7 @@ func gzipBytes(b []byte) ([]byte, error) {
 	_, err := zw.Write(b)
 	err = errors.Join(err, zw.Close())
 	if err != nil {
-		return nil, &Error{Code: CodeUnsupportedContentEncoding, Location: "body", Detail: "gzip encoding failed", Err: err}
+		return nil, &Error{Code: errcode.UnsupportedContentEncoding, Location: "body", Detail: "gzip encoding failed", Err: err}
 	}
 	return buf.Bytes(), nil
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/sidekey/sidekey/internal/secret"
+
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 // Test values. Each is distinctive so that a leak into an error message can
@@ -109,7 +111,7 @@ func assertNoValue(t *testing.T, err error) {
 }
 
 // codeOf returns the Code of an *Error, or "" for nil, or "not *Error".
-func codeOf(err error) Code {
+func codeOf(err error) errcode.Code {
 	if err == nil {
 		return ""
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 func TestJSONWalk(t *testing.T) {
@@ -36,7 +38,7 @@ func TestJSONWalk(t *testing.T) {
 		}
 		_, err := w.walkJSON(&p, json.RawMessage(doc))
 		switch {
-		case tt.want == "" && codeOf(err) != CodeFieldNotFound:
+		case tt.want == "" && codeOf(err) != errcode.FieldNotFound:
 			t.Errorf("%v: error %v, want field_not_found", tt.fields, err)
 		case tt.want != "" && err != nil:
 			t.Errorf("%v: %v", tt.fields, err)
@@ -49,7 +51,7 @@ func TestJSONWalk(t *testing.T) {
 		w := NewRewriter(t.Context(), nil, Options{})
 		p := placeholder{fields: []byte("a"), nfields: 1}
 		p.fieldEnd[0] = 1
-		if _, err := w.walkJSON(&p, json.RawMessage(bad)); codeOf(err) != CodeStoreUnavailable {
+		if _, err := w.walkJSON(&p, json.RawMessage(bad)); codeOf(err) != errcode.StoreUnavailable {
 			t.Errorf("walk of %q: %v, want store_unavailable", bad, err)
 		}
 		w.Release()

@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/sidekey/sidekey/internal/secret"
+
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 // valueKind tells how a value reads in a JSON body's value position: text
@@ -40,15 +42,15 @@ func (w *Rewriter) lookup(p *placeholder, loc string) *resolved {
 	alias := w.internAlias(a)
 	r := resolved{alias: alias}
 	if w.resolver == nil {
-		r.err = &Error{Code: CodeStoreUnavailable, Alias: alias, Location: loc, Detail: "no resolver"}
+		r.err = &Error{Code: errcode.StoreUnavailable, Alias: alias, Location: loc, Detail: "no resolver"}
 	} else if sec, err := w.resolver.Resolve(w.ctx, alias); err != nil {
-		code := CodeStoreUnavailable
+		code := errcode.StoreUnavailable
 		if errors.Is(err, secret.ErrNotFound) {
-			code = CodeSecretNotFound
+			code = errcode.SecretNotFound
 		}
 		r.err = &Error{Code: code, Alias: alias, Location: loc, Err: err}
 	} else if !secret.HostAllowed(sec.AllowedHosts, w.opts.Host) {
-		r.err = &Error{Code: CodeHostNotAllowed, Alias: alias, Location: loc,
+		r.err = &Error{Code: errcode.HostNotAllowed, Alias: alias, Location: loc,
 			Detail: fmt.Sprintf("host %q is not in the secret's allowed_hosts", w.opts.Host)}
 	} else {
 		r.sec = sec
@@ -82,7 +84,7 @@ func (w *Rewriter) value(p *placeholder, loc string) (valueKind, *Error) {
 		e.Location = loc
 		return 0, &e
 	}
-	fail := func(code Code, detail string) (valueKind, *Error) {
+	fail := func(code errcode.Code, detail string) (valueKind, *Error) {
 		return 0, &Error{Code: code, Alias: r.alias, Location: loc, Detail: detail}
 	}
 	v := r.sec.Value
@@ -93,7 +95,7 @@ func (w *Rewriter) value(p *placeholder, loc string) (valueKind, *Error) {
 	switch r.sec.Type {
 	case secret.TypeToken:
 		if p.nfields > 0 {
-			return fail(CodeFieldNotFound, "a token secret has no field \""+p.fieldPath()+"\"")
+			return fail(errcode.FieldNotFound, "a token secret has no field \""+p.fieldPath()+"\"")
 		}
 		w.val = append(w.val, v.Token...)
 	case secret.TypeUsernamePassword:
@@ -102,13 +104,13 @@ func (w *Rewriter) value(p *placeholder, loc string) (valueKind, *Error) {
 			w.val = base64.StdEncoding.AppendEncode(w.val, w.userPass(v))
 			filters = filters[1:]
 		case p.nfields == 0:
-			return fail(CodeInvalidPlaceholder, "a username_password secret needs .username, .password or \"| basic\"")
+			return fail(errcode.InvalidPlaceholder, "a username_password secret needs .username, .password or \"| basic\"")
 		case p.nfields == 1 && string(p.field(0)) == "username":
 			w.val = append(w.val, v.Username...)
 		case p.nfields == 1 && string(p.field(0)) == "password":
 			w.val = append(w.val, v.Password...)
 		default:
-			return fail(CodeFieldNotFound, "a username_password secret has only the fields username and password, not \""+p.fieldPath()+"\"")
+			return fail(errcode.FieldNotFound, "a username_password secret has only the fields username and password, not \""+p.fieldPath()+"\"")
 		}
 	case secret.TypeJSON:
 		k, err := w.walkJSON(p, v.JSON)
@@ -117,7 +119,7 @@ func (w *Rewriter) value(p *placeholder, loc string) (valueKind, *Error) {
 		}
 		kind = k
 	default:
-		return fail(CodeStoreUnavailable, "the store returned an unknown secret type")
+		return fail(errcode.StoreUnavailable, "the store returned an unknown secret type")
 	}
 
 	for _, f := range filters {
@@ -138,12 +140,12 @@ func (w *Rewriter) value(p *placeholder, loc string) (valueKind, *Error) {
 			w.tmp = append(w.tmp[:0], '"')
 			var ok bool
 			if w.tmp, ok = appendJSONString(w.tmp, w.val); !ok {
-				return fail(CodeInvalidPlaceholder, "the value is not valid UTF-8 and cannot be written as JSON")
+				return fail(errcode.InvalidPlaceholder, "the value is not valid UTF-8 and cannot be written as JSON")
 			}
 			w.tmp = append(w.tmp, '"')
 			kind = kindJSON
 		case filterBasic:
-			return fail(CodeInvalidPlaceholder, "\"| basic\" applies only to a whole username_password secret, as its first filter")
+			return fail(errcode.InvalidPlaceholder, "\"| basic\" applies only to a whole username_password secret, as its first filter")
 		}
 		w.val, w.tmp = w.tmp, w.val
 	}
@@ -184,7 +186,7 @@ func (w *Rewriter) walkJSON(p *placeholder, raw json.RawMessage) (valueKind, *Er
 			return 0, errStoredJSON
 		}
 		if !found {
-			return 0, &Error{Code: CodeFieldNotFound, Detail: "the JSON secret has no field \"" + p.fieldPath() + "\""}
+			return 0, &Error{Code: errcode.FieldNotFound, Detail: "the JSON secret has no field \"" + p.fieldPath() + "\""}
 		}
 	}
 	if firstByte(cur) == '"' {
@@ -208,7 +210,7 @@ func (w *Rewriter) walkJSON(p *placeholder, raw json.RawMessage) (valueKind, *Er
 	return kindJSON, nil
 }
 
-var errStoredJSON = &Error{Code: CodeStoreUnavailable, Detail: "the stored JSON value is invalid"}
+var errStoredJSON = &Error{Code: errcode.StoreUnavailable, Detail: "the stored JSON value is invalid"}
 
 // withPlace returns a copy of e that names the alias and location.
 func withPlace(e *Error, alias, loc string) *Error {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"sync"
+
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 // Bounds on what a pooled Rewriter keeps between requests.
@@ -61,7 +63,7 @@ func NewRewriter(ctx context.Context, r Resolver, opts Options) *Rewriter {
 	w.nonceErr = nil
 	if opts.Nonce != "" {
 		if err := CheckNonce(opts.Nonce); err != nil {
-			w.nonceErr = &Error{Code: CodeInvalidPlaceholder, Location: "header Sidekey-Nonce", Detail: err.Error()}
+			w.nonceErr = &Error{Code: errcode.InvalidPlaceholder, Location: "header Sidekey-Nonce", Detail: err.Error()}
 		}
 	}
 	return w
@@ -142,7 +144,7 @@ func (w *Rewriter) Query(q []byte) ([]byte, error) {
 // CheckHeaderName refuses a header name that holds a placeholder.
 func (w *Rewriter) CheckHeaderName(name []byte) error {
 	if ContainsPlaceholder(name) {
-		return &Error{Code: CodeInvalidPlaceholder, Location: "header name", Detail: "a placeholder may not stand in a header name"}
+		return &Error{Code: errcode.InvalidPlaceholder, Location: "header name", Detail: "a placeholder may not stand in a header name"}
 	}
 	return nil
 }
@@ -157,7 +159,7 @@ func (w *Rewriter) HeaderValue(v []byte) ([]byte, error) {
 // CheckHeaderName and HeaderValue, with errors that name the header.
 func (w *Rewriter) Header(name, value []byte) ([]byte, error) {
 	if ContainsPlaceholder(name) {
-		return value, &Error{Code: CodeInvalidPlaceholder, Location: "header name", Detail: "a placeholder may not stand in a header name"}
+		return value, &Error{Code: errcode.InvalidPlaceholder, Location: "header name", Detail: "a placeholder may not stand in a header name"}
 	}
 	if bytes.IndexByte(value, '{') < 0 && w.nonceErr == nil {
 		return value, nil
@@ -212,11 +214,11 @@ func (w *Rewriter) rewrite(b []byte, pt *part) ([]byte, error) {
 		}
 		loc := pt.loc
 		if !strict && w.ph.hasPrefix {
-			return b, w.placeErr(pt, i, &Error{Code: CodeInvalidPlaceholder,
+			return b, w.placeErr(pt, i, &Error{Code: errcode.InvalidPlaceholder,
 				Detail: "a nonce prefix is used without a Sidekey-Nonce header"})
 		}
 		if bad != "" {
-			return b, w.placeErr(pt, i, &Error{Code: CodeInvalidPlaceholder, Detail: bad})
+			return b, w.placeErr(pt, i, &Error{Code: errcode.InvalidPlaceholder, Detail: bad})
 		}
 		kind, err := w.value(&w.ph, loc)
 		if err != nil {
@@ -240,7 +242,7 @@ func (w *Rewriter) rewrite(b []byte, pt *part) ([]byte, error) {
 		total += s.n - (s.end - s.start)
 	}
 	if pt.limit > 0 && total > pt.limit {
-		return b, &Error{Code: CodeBodyTooLarge, Location: pt.loc, Detail: "the rewritten body exceeds the size limit"}
+		return b, &Error{Code: errcode.BodyTooLarge, Location: pt.loc, Detail: "the rewritten body exceeds the size limit"}
 	}
 	out := make([]byte, 0, total)
 	prev := 0
@@ -257,7 +259,7 @@ func (w *Rewriter) rewrite(b []byte, pt *part) ([]byte, error) {
 		oc := pt.cursor(out)
 		for i := oc.next(0); i >= 0; i = oc.next(i) {
 			if _, ref, _ := w.ph.parse(&oc, i); ref {
-				return b, &Error{Code: CodeInvalidPlaceholder, Location: pt.loc,
+				return b, &Error{Code: errcode.InvalidPlaceholder, Location: pt.loc,
 					Detail: "an injected value forms placeholder text"}
 			}
 			_, width := oc.at(i)

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 func compactJSON(t testing.TB, s string) string {
@@ -191,10 +193,10 @@ func TestUnchanged(t *testing.T) {
 func TestHeaderNames(t *testing.T) {
 	w := rewriter(t, newResolver(), Options{})
 	for _, name := range []string{"X-{{secrets.plain}}", "{{x}}", "X-%7B%7Bsecrets.plain%7D%7D"} {
-		if err := w.CheckHeaderName([]byte(name)); codeOf(err) != CodeInvalidPlaceholder {
+		if err := w.CheckHeaderName([]byte(name)); codeOf(err) != errcode.InvalidPlaceholder {
 			t.Fatalf("CheckHeaderName(%q) = %v, want invalid_placeholder", name, err)
 		}
-		if _, err := w.Header([]byte(name), []byte("v")); codeOf(err) != CodeInvalidPlaceholder {
+		if _, err := w.Header([]byte(name), []byte("v")); codeOf(err) != errcode.InvalidPlaceholder {
 			t.Fatalf("Header(%q) = %v, want invalid_placeholder", name, err)
 		}
 	}
@@ -207,7 +209,7 @@ func TestHeaderNames(t *testing.T) {
 	}
 	_, err = w.Header([]byte("X-Token"), []byte("{{secrets.nl}}"))
 	var e *Error
-	if codeOf(err) != CodeUnsafeHeaderValue || !errorsAs(err, &e) || e.Location != "header X-Token" || e.Alias != "nl" {
+	if codeOf(err) != errcode.UnsafeHeaderValue || !errorsAs(err, &e) || e.Location != "header X-Token" || e.Alias != "nl" {
 		t.Fatalf("Header with newline value = %v", err)
 	}
 	assertNoValue(t, err)
