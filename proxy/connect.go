@@ -22,7 +22,7 @@ func (p *Proxy) handleConnect(ctx *fasthttp.RequestCtx) {
 	d, tenant, upstream, err := p.prepareConnect(ctx)
 	if err != nil {
 		code, msg := classify(err)
-		writeError(ctx, code, msg)
+		writeError(&ctx.Response, code, msg)
 		ctx.SetConnectionClose()
 		p.m.failed(modeConnect, code)
 		if ce := p.log.Check(zap.InfoLevel, "connect refused"); ce != nil {

@@ -139,9 +139,9 @@ type errorBody struct {
 }
 
 // writeError is the one place where the proxy answers with an error: the
-// status of the code, Sidekey-Error, and {"error":{"code","message"}}.
-func writeError(ctx *fasthttp.RequestCtx, code Code, msg string) {
-	resp := &ctx.Response
+// status of the code, Sidekey-Error, and {"error":{"code","message"}}, in
+// the response of the request model, which each protocol adapter writes.
+func writeError(resp *fasthttp.Response, code Code, msg string) {
 	resp.Reset()
 	resp.SetStatusCode(code.Status())
 	resp.Header.Set(headerSidekeyError, string(code))

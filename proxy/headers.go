@@ -42,7 +42,7 @@ func isStripped(name []byte) bool {
 
 // collect appends to st.names (copied into st.nameBuf) the header
 // names to delete: the stripped ones and those listed in Connection.
-func (st *reqState) collect(name, value []byte) {
+func (st *exchange) collect(name, value []byte) {
 	if isStripped(name) {
 		st.addName(name)
 	}
@@ -62,14 +62,14 @@ func (st *reqState) collect(name, value []byte) {
 	}
 }
 
-func (st *reqState) addName(name []byte) {
+func (st *exchange) addName(name []byte) {
 	start := len(st.nameBuf)
 	st.nameBuf = append(st.nameBuf, name...)
 	st.names = append(st.names, st.nameBuf[start:len(st.nameBuf):len(st.nameBuf)])
 }
 
 // deleteNames deletes every collected name with del and resets the list.
-func (st *reqState) deleteNames(del func(name []byte)) {
+func (st *exchange) deleteNames(del func(name []byte)) {
 	for _, n := range st.names {
 		del(n)
 	}
@@ -78,7 +78,7 @@ func (st *reqState) deleteNames(del func(name []byte)) {
 }
 
 // stripRequestHeaders removes hop-by-hop, Proxy-* and Sidekey-* headers.
-func stripRequestHeaders(h *fasthttp.RequestHeader, st *reqState) {
+func stripRequestHeaders(h *fasthttp.RequestHeader, st *exchange) {
 	for k, v := range h.All() {
 		st.collect(k, v)
 	}
@@ -88,7 +88,7 @@ func stripRequestHeaders(h *fasthttp.RequestHeader, st *reqState) {
 }
 
 // stripResponseHeaders removes the same from an upstream response.
-func stripResponseHeaders(h *fasthttp.ResponseHeader, st *reqState) {
+func stripResponseHeaders(h *fasthttp.ResponseHeader, st *exchange) {
 	for k, v := range h.All() {
 		st.collect(k, v)
 	}

@@ -6,7 +6,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sidekey/sidekey/injector"
-	"github.com/sidekey/sidekey/internal/secret"
 )
 
 var openBraces = []byte("{{")
@@ -42,52 +41,60 @@ func isForm(contentType []byte) bool {
 // when some part holds "{{" (or the body is encoded), so requests without
 // placeholders never touch the injector or the store.
 type injection struct {
-	p      *Proxy
-	st     *reqState
-	host   string // the real destination host
-	tenant secret.Tenant
-	nonce  string
-	rw     *injector.Rewriter
+	p *Proxy
+	x *exchange
 }
 
 func (in *injection) rewriter() *injector.Rewriter {
-	if in.rw == nil {
-		in.st.tr = tenantResolver{r: in.p.cfg.Resolver, t: in.tenant, m: in.p.m}
-		in.rw = injector.NewRewriter(in.p.baseCtx, &in.st.tr, injector.Options{Host: in.host, Nonce: in.nonce, MaxBodySize: in.p.cfg.MaxBodyBytes})
+	x := in.x
+	if x.rw == nil {
+		x.tr = tenantResolver{r: in.p.cfg.Resolver, t: x.tenant, m: in.p.m}
+		x.rw = injector.NewRewriter(in.p.baseCtx, &x.tr, injector.Options{Host: x.dest.host, Nonce: x.nonce, MaxBodySize: in.p.cfg.MaxBodyBytes})
 	}
-	return in.rw
+	return x.rw
 }
 
 // count adds the injections made since before to the location's metric.
-func (in *injection) count(loc int, before int) {
-	if n := in.rw.Replaced() - before; n > 0 {
+func (in *injection) count(loc location, before int) {
+	if n := in.x.rw.Replaced() - before; n > 0 {
 		in.p.m.injections[loc].Add(float64(n))
 	}
 }
 
 func (in *injection) injected() int {
-	if in.rw == nil {
+	if in.x.rw == nil {
 		return 0
 	}
-	return in.rw.Replaced()
+	return in.x.rw.Replaced()
 }
 
-// inject rewrites the path and query (returned), the headers and the body
-// of the request in place. It returns the Rewriter, or nil when the request
-// held nothing to resolve.
-func (p *Proxy) inject(ctx *fasthttp.RequestCtx, st *reqState, host string, tenant secret.Tenant, nonce string, pathQuery []byte) (*injector.Rewriter, []byte, error) {
-	in := injection{p: p, st: st, host: host, tenant: tenant, nonce: nonce}
-	pq, err := in.pathQuery(pathQuery)
+// inject is the second stage: it rewrites the placeholders of the path and
+// query (x.pathQuery), the headers and the body in place, then refuses a
+// value bound for plain HTTP and prepares the response scrubber.
+func (p *Proxy) inject(x *exchange) error {
+	in := injection{p: p, x: x}
+	pq, err := in.pathQuery(x.pathQuery)
 	if err != nil {
-		return in.rw, nil, err
+		return err
 	}
-	if err := in.headers(&ctx.Request.Header); err != nil {
-		return in.rw, nil, err
+	x.pathQuery = pq
+	if err := in.headers(&x.req.Header); err != nil {
+		return err
 	}
-	if err := in.body(&ctx.Request); err != nil {
-		return in.rw, nil, err
+	if err := in.body(x.req); err != nil {
+		return err
 	}
-	return in.rw, pq, nil
+	if x.rw == nil || x.rw.Replaced() == 0 {
+		return nil
+	}
+	if !x.dest.https && !p.cfg.AllowPlainHTTPInjection {
+		return newError(CodePlainHTTPInjectionRefused,
+			"refusing to inject a secret into plain-HTTP destination "+x.dest.authority+"; use https://")
+	}
+	if p.cfg.ScrubResponses {
+		x.scrub = injector.NewScrubber(x.rw.Injected())
+	}
+	return nil
 }
 
 func (in *injection) pathQuery(pq []byte) ([]byte, error) {
@@ -106,7 +113,7 @@ func (in *injection) pathQuery(pq []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		in.count(0, before)
+		in.count(locPath, before)
 		path = np
 	}
 	if mayHoldPlaceholder(query, true) {
@@ -115,7 +122,7 @@ func (in *injection) pathQuery(pq []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		in.count(1, before)
+		in.count(locQuery, before)
 		query = nq
 	}
 	out := make([]byte, 0, len(path)+1+len(query))
@@ -140,7 +147,7 @@ func (in *injection) headers(h *fasthttp.RequestHeader) error {
 	}
 	// Copy every header, rewrite those with placeholders, and put them back
 	// in order (a name may repeat).
-	st := in.st
+	st := in.x
 	st.hdrBuf = st.hdrBuf[:0]
 	for k, v := range h.All() {
 		// Slices into st.hdrBuf stay valid when it grows: they keep the
@@ -169,7 +176,7 @@ func (in *injection) headers(h *fasthttp.RequestHeader) error {
 		if err != nil {
 			return err
 		}
-		in.count(2, before)
+		in.count(locHeader, before)
 		if !bytes.Equal(nv, kv.v) {
 			kv.v = nv
 			changed = true
@@ -207,7 +214,7 @@ func (in *injection) body(req *fasthttp.Request) error {
 	if err != nil {
 		return err
 	}
-	in.count(3, before)
+	in.count(locBody, before)
 	if len(nb) != len(body) || (len(nb) > 0 && &nb[0] != &body[0]) {
 		req.SetBody(nb)
 	}

@@ -10,31 +10,42 @@ import (
 	"github.com/sidekey/sidekey/vaultstore"
 )
 
-// Request modes, the "mode" label of sidekey_proxy_requests_total.
+// mode is how a request reached the proxy, the "mode" label of
+// sidekey_proxy_requests_total.
+type mode string
+
+// Request modes.
 const (
-	modeIntercepted = "intercepted" // a request inside an intercepted CONNECT tunnel
-	modeHTTPS       = "https"       // absolute-form https:// over plain HTTP
-	modeHTTP        = "http"        // absolute-form http://
-	modeConnect     = "connect"     // a CONNECT that was refused or failed
-	modePassthrough = "passthrough" // a tunnel passed through untouched
-	modeOther       = "other"       // not a proxy request
+	modeIntercepted mode = "intercepted" // a request inside an intercepted CONNECT tunnel, HTTP/1.1 or HTTP/2
+	modeHTTPS            = "https"       // absolute-form https:// over plain HTTP
+	modeHTTP             = "http"        // absolute-form http://
+	modeConnect          = "connect"     // a CONNECT that was refused or failed
+	modePassthrough      = "passthrough" // a tunnel passed through untouched
+	modeOther            = "other"       // not a proxy request
 )
 
-// Injection locations, the "location" label of sidekey_proxy_injections_total.
+// location is where a value was injected, the "location" label of
+// sidekey_proxy_injections_total.
+type location int
+
+// Injection locations.
 const (
-	locPath   = "path"
-	locQuery  = "query"
-	locHeader = "header"
-	locBody   = "body"
+	locPath location = iota
+	locQuery
+	locHeader
+	locBody
+	numLocations
 )
+
+var locationNames = [numLocations]string{"path", "query", "header", "body"}
 
 // metrics are the proxy's Prometheus metrics. Labels never hold a value,
 // an alias or a tenant: only modes, codes and locations.
 type metrics struct {
 	reg        *prometheus.Registry
 	requests   *prometheus.CounterVec
-	okByMode   map[string]prometheus.Counter
-	injections [4]prometheus.Counter // path, query, header, body
+	okByMode   map[mode]prometheus.Counter
+	injections [numLocations]prometheus.Counter
 	scrubbed   *prometheus.CounterVec
 	resolve    *prometheus.HistogramVec
 	vaultReads [3]prometheus.Observer // ok, not_found, error
@@ -95,12 +106,12 @@ func newMetrics(openConns func() float64) *metrics {
 	}, openConns)
 	m.reg.MustRegister(m.requests, injections, m.scrubbed, m.resolve, vaultReads, m.upstream, m.tunnels, m.leafIssued, m.authFailed, conns)
 
-	m.okByMode = map[string]prometheus.Counter{}
-	for _, mode := range []string{modeIntercepted, modeHTTPS, modeHTTP, modePassthrough} {
-		m.okByMode[mode] = m.requests.WithLabelValues(mode, "ok")
+	m.okByMode = map[mode]prometheus.Counter{}
+	for _, md := range []mode{modeIntercepted, modeHTTPS, modeHTTP, modePassthrough} {
+		m.okByMode[md] = m.requests.WithLabelValues(string(md), "ok")
 	}
-	for i, loc := range []string{locPath, locQuery, locHeader, locBody} {
-		m.injections[i] = injections.WithLabelValues(loc)
+	for i, name := range locationNames {
+		m.injections[i] = injections.WithLabelValues(name)
 	}
 	return m
 }
@@ -118,10 +129,10 @@ func (m *metrics) vaultRead(d time.Duration, err error) {
 	m.vaultReads[i].Observe(d.Seconds())
 }
 
-func (m *metrics) ok(mode string) { m.okByMode[mode].Inc() }
+func (m *metrics) ok(md mode) { m.okByMode[md].Inc() }
 
-func (m *metrics) failed(mode string, code Code) {
-	m.requests.WithLabelValues(mode, string(code)).Inc()
+func (m *metrics) failed(md mode, code Code) {
+	m.requests.WithLabelValues(string(md), string(code)).Inc()
 }
 
 // cacheStatser is implemented by *vaultstore.Cache.

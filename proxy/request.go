@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"time"
 
@@ -18,9 +17,30 @@ const (
 	minNonceLen        = 16
 )
 
-// reqState is the per-request scratch space, pooled so that the hot path
-// does not allocate.
-type reqState struct {
+// exchange is one request as every stage of the pipeline sees it, whatever
+// protocol it arrived in. The protocol adapters (h1.go for HTTP/1.1 with
+// fasthttp, h2_server.go for HTTP/2 with golang.org/x/net/http2) fill req
+// from the wire, call Proxy.serve, and write resp back; no stage reads or
+// writes the wire. req and resp are fasthttp's Request and Response used as
+// plain header and body containers. Exchanges are pooled so that the hot
+// path does not allocate.
+type exchange struct {
+	req    *fasthttp.Request
+	resp   *fasthttp.Response
+	tunnel *tunnelConn // the intercepted tunnel, nil for an absolute-form request
+
+	// Set by route.
+	mode      mode
+	dest      dest
+	tenant    secret.Tenant
+	pathQuery []byte // path and query to send (rewritten by inject)
+	nonce     string
+
+	// Set by inject.
+	rw    *injector.Rewriter // nil when the request held nothing to resolve
+	scrub *injector.Scrubber // nil when there is nothing to scrub
+
+	// Scratch space.
 	tr      tenantResolver
 	uri     []byte // the upstream request URI
 	pq      []byte // path and query, when rebuilt
@@ -32,17 +52,32 @@ type reqState struct {
 
 type headerKV struct{ k, v []byte }
 
-func (p *Proxy) getState() *reqState { return p.states.Get().(*reqState) }
-
-func (p *Proxy) putState(st *reqState) {
-	st.tr = tenantResolver{}
-	st.names = st.names[:0]
-	st.nameBuf = st.nameBuf[:0]
-	for i := range st.kvs {
-		st.kvs[i] = headerKV{}
+// getExchange returns a pooled exchange for req and resp.
+func (p *Proxy) getExchange(req *fasthttp.Request, resp *fasthttp.Response, tc *tunnelConn) *exchange {
+	x := p.exchanges.Get().(*exchange)
+	x.req, x.resp, x.tunnel = req, resp, tc
+	x.mode = modeOther
+	if tc != nil {
+		x.mode = modeIntercepted
 	}
-	st.kvs = st.kvs[:0]
-	p.states.Put(st)
+	return x
+}
+
+func (p *Proxy) putExchange(x *exchange) {
+	if x.rw != nil {
+		x.rw.Release()
+	}
+	x.req, x.resp, x.tunnel = nil, nil, nil
+	x.dest, x.tenant, x.pathQuery, x.nonce = dest{}, secret.Tenant{}, nil, ""
+	x.rw, x.scrub = nil, nil
+	x.tr = tenantResolver{}
+	x.names = x.names[:0]
+	x.nameBuf = x.nameBuf[:0]
+	for i := range x.kvs {
+		x.kvs[i] = headerKV{}
+	}
+	x.kvs = x.kvs[:0]
+	p.exchanges.Put(x)
 }
 
 // tenantResolver adapts the proxy's Resolver to the injector's, binding
@@ -67,169 +102,43 @@ func (tr *tenantResolver) Resolve(ctx context.Context, alias string) (secret.Sec
 
 var _ injector.Resolver = (*tenantResolver)(nil)
 
-// serveRequest handles one proxied request: absolute-form on the listener,
-// or any request inside an intercepted tunnel (tc non-nil).
-func (p *Proxy) serveRequest(ctx *fasthttp.RequestCtx, tc *tunnelConn) {
-	st := p.getState()
-	defer p.putState(st)
-	mode := modeIntercepted
-	if tc == nil {
-		mode = modeOther
+// serve runs the pipeline on x: route (destination, tenant, checks), inject
+// (placeholders to values), send (upstream, HTTP/1.1 or HTTP/2), scrub
+// (values back to placeholders). It leaves the answer in x.resp: the
+// upstream's, or the error. It returns the refusal's code, or "" on
+// success.
+func (p *Proxy) serve(x *exchange) Code {
+	err := p.route(x)
+	if err == nil {
+		err = p.inject(x)
 	}
-	d, tenant, err := p.forward(ctx, st, tc, &mode)
+	if err == nil {
+		err = p.send(x)
+	}
+	if err == nil {
+		err = p.scrub(x)
+	}
 	if err != nil {
-		code, msg := classify(err)
-		writeError(ctx, code, msg)
-		if code == CodeInvalidRequest || code == CodeHostNotAllowed && tc == nil {
-			// The rest of the connection cannot be trusted to be framed as
-			// the client meant.
-			ctx.SetConnectionClose()
-		}
-		p.m.failed(mode, code)
-		if ce := p.log.Check(zap.InfoLevel, "request refused"); ce != nil {
-			ce.Write(zap.String("code", string(code)), zap.String("mode", mode),
-				zap.String("tenant", tenant.String()), zap.String("dest", d.authority),
-				zap.String("reason", msg))
-		}
-		return
+		return p.refuse(x, err)
 	}
-	p.m.ok(mode)
-	if tc != nil && p.draining.Load() {
-		ctx.SetConnectionClose() // the inner server has no listener to stop
-	}
+	p.m.ok(x.mode)
 	if ce := p.log.Check(zap.DebugLevel, "request"); ce != nil {
-		ce.Write(zap.String("mode", mode), zap.String("tenant", tenant.String()),
-			zap.String("dest", d.authority), zap.Int("status", ctx.Response.StatusCode()))
+		ce.Write(zap.String("mode", string(x.mode)), zap.String("tenant", x.tenant.String()),
+			zap.String("dest", x.dest.authority), zap.Int("status", x.resp.StatusCode()))
 	}
+	return ""
 }
 
-// forward authenticates, checks, injects and sends one request upstream,
-// leaving the upstream's response in ctx.Response.
-func (p *Proxy) forward(ctx *fasthttp.RequestCtx, st *reqState, tc *tunnelConn, mode *string) (dest, secret.Tenant, error) {
-	req := &ctx.Request
-	if conflictingFraming(req.Header.RawHeaders()) {
-		// fasthttp lets Transfer-Encoding win; a proxy must refuse the
-		// ambiguity (RFC 9112 §6.3), or it smuggles the rest.
-		return dest{}, secret.Tenant{}, newError(CodeInvalidRequest, "both Content-Length and Transfer-Encoding are set")
+// refuse answers x with the error's code (the one error writer), counts
+// and logs it, and returns the code.
+func (p *Proxy) refuse(x *exchange, err error) Code {
+	code, msg := classify(err)
+	writeError(x.resp, code, msg)
+	p.m.failed(x.mode, code)
+	if ce := p.log.Check(zap.InfoLevel, "request refused"); ce != nil {
+		ce.Write(zap.String("code", string(code)), zap.String("mode", string(x.mode)),
+			zap.String("tenant", x.tenant.String()), zap.String("dest", x.dest.authority),
+			zap.String("reason", msg))
 	}
-	uri := req.Header.RequestURI()
-	var (
-		d         dest
-		tenant    secret.Tenant
-		pathQuery []byte
-	)
-	if tc != nil {
-		d, tenant = tc.dest, tc.tenant
-		pathQuery = uri
-		if https, authority, rest, ok := splitAbsolute(uri); ok {
-			ad, err := parseAuthority(authority, https, false)
-			if err != nil {
-				return d, tenant, err
-			}
-			if !https || ad.host != d.host || ad.port != d.port {
-				return d, tenant, newError(CodeHostNotAllowed, "the request URI does not match the CONNECT target "+d.authority)
-			}
-			pathQuery = rest
-		} else if len(uri) == 0 || uri[0] != '/' {
-			return d, tenant, newError(CodeInvalidRequest, "malformed request URI")
-		}
-	} else {
-		https, authority, rest, ok := splitAbsolute(uri)
-		if !ok {
-			return d, tenant, newError(CodeInvalidRequest,
-				"not a proxy request: send an absolute-form URI (http:// or https://) or CONNECT")
-		}
-		*mode = modeHTTP
-		if https {
-			*mode = modeHTTPS
-		}
-		var err error
-		if tenant, err = p.auth.tenant(&req.Header); err != nil {
-			p.m.authFailed.Inc()
-			return d, tenant, err
-		}
-		if d, err = p.dests.parse(authority, https); err != nil {
-			return d, tenant, err
-		}
-		pathQuery = rest
-	}
-	if h := req.Header.Host(); len(h) > 0 && !d.matchesHostHeader(h) {
-		if bytes.Contains(h, []byte("{{")) {
-			return d, tenant, newError(CodeInvalidPlaceholder, "a placeholder is not allowed in the Host header")
-		}
-		return d, tenant, newError(CodeHostNotAllowed, "the Host header does not match the destination "+d.authority)
-	}
-	if len(pathQuery) == 0 || pathQuery[0] != '/' {
-		// "http://h?q" and "http://h" mean path "/".
-		st.pq = append(append(st.pq[:0], '/'), pathQuery...)
-		pathQuery = st.pq
-	}
-	if i := bytes.IndexByte(pathQuery, '#'); i >= 0 {
-		pathQuery = pathQuery[:i]
-	}
-
-	nonce := req.Header.Peek(headerSidekeyNonce)
-	if len(nonce) > 0 && len(nonce) < minNonceLen {
-		return d, tenant, newError(CodeInvalidPlaceholder, "Sidekey-Nonce must be at least 16 characters")
-	}
-	nonceStr := string(nonce) // copied before the header is stripped
-
-	stripRequestHeaders(&req.Header, st)
-
-	rw, pq, err := p.inject(ctx, st, d.host, tenant, nonceStr, pathQuery)
-	if rw != nil {
-		defer rw.Release()
-	}
-	if err != nil {
-		return d, tenant, err
-	}
-	var scrub *injector.Scrubber
-	if rw != nil && rw.Replaced() > 0 {
-		if !d.https && !p.cfg.AllowPlainHTTPInjection {
-			return d, tenant, newError(CodePlainHTTPInjectionRefused,
-				"refusing to inject a secret into plain-HTTP destination "+d.authority+"; use https://")
-		}
-		if p.cfg.ScrubResponses {
-			scrub = injector.NewScrubber(rw.Injected())
-		}
-	}
-
-	// Build the upstream URI: scheme://authority + path and query as sent
-	// (or as rewritten), without normalisation.
-	st.uri = append(st.uri[:0], d.scheme()...)
-	st.uri = append(st.uri, "://"...)
-	st.uri = append(st.uri, d.authority...)
-	st.uri = append(st.uri, pq...)
-	req.SetRequestURIBytes(st.uri)
-	req.Header.SetHost(d.authority)
-	if scrub != nil {
-		limitAcceptEncoding(&req.Header)
-	}
-	return d, tenant, p.roundTrip(ctx, st, d.authority, scrub)
-}
-
-// conflictingFraming reports whether the raw header block holds both
-// Content-Length and Transfer-Encoding.
-func conflictingFraming(raw []byte) bool {
-	var cl, te bool
-	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
-		}
-		i := bytes.IndexByte(line, ':')
-		if i < 0 {
-			continue
-		}
-		name := bytes.TrimSpace(line[:i])
-		switch {
-		case bytes.EqualFold(name, []byte("content-length")):
-			cl = true
-		case bytes.EqualFold(name, []byte("transfer-encoding")):
-			te = true
-		}
-	}
-	return cl && te
+	return code
 }

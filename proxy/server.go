@@ -55,7 +55,7 @@ type Proxy struct {
 	tunnelWG    sync.WaitGroup
 	tunnelCount atomic.Int64
 
-	states sync.Pool // *reqState
+	exchanges sync.Pool // *exchange
 }
 
 // New checks cfg and builds a Proxy. It opens no socket.
@@ -78,7 +78,7 @@ func New(cfg Config, log *zap.Logger) (*Proxy, error) {
 		baseCtx:     context.Background(),
 		tunnelConns: make(map[net.Conn]*tunnelConn),
 	}
-	p.states.New = func() any { return new(reqState) }
+	p.exchanges.New = func() any { return new(exchange) }
 	p.outer = p.newServer("sidekey-proxy")
 	p.outer.KeepHijackedConns = true // the tunnel goroutine closes them (handleConnect)
 	// The listener enforces MaxConns with a JSON refusal (limit.go);
@@ -171,7 +171,7 @@ func (p *Proxy) drain() error {
 	}()
 	// The inner server has no listener, so its Shutdown would not stop it:
 	// intercepted connections close after their request in flight
-	// (serveRequest) or at once when idle (connState, kickTunnels).
+	// (serveH1) or at once when idle (connState, kickTunnels).
 	p.kickTunnels(false)
 	tunnelsDone := make(chan struct{})
 	go func() { p.tunnelWG.Wait(); close(tunnelsDone) }()
@@ -216,42 +216,6 @@ func (p *Proxy) watchReadiness(ctx context.Context) {
 		case <-t.C:
 		}
 	}
-}
-
-// handle is the fasthttp handler of both servers.
-func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
-	if tc, ok := ctx.Conn().(*tunnelConn); ok {
-		p.serveRequest(ctx, tc)
-		return
-	}
-	if ctx.IsConnect() {
-		p.handleConnect(ctx)
-		return
-	}
-	p.serveRequest(ctx, nil)
-}
-
-// handleParseError answers requests fasthttp could not parse: smuggling
-// attempts (conflicting framing, CR or LF where none belongs), oversize
-// headers and bodies.
-func (p *Proxy) handleParseError(ctx *fasthttp.RequestCtx, err error) {
-	code := CodeInvalidRequest
-	msg := "malformed HTTP request"
-	var small *fasthttp.ErrSmallBuffer
-	switch {
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		code, msg = CodeBodyTooLarge, fmt.Sprintf("the request body exceeds %d bytes", p.cfg.MaxBodyBytes)
-	case errors.As(err, &small):
-		code, msg = CodeHeadersTooLarge, fmt.Sprintf("the request line and headers exceed %d bytes", p.cfg.MaxHeaderBytes)
-	case isTimeout(err):
-		return // nothing useful to answer to a client that went quiet
-	}
-	p.m.failed(modeOther, code)
-	if ce := p.log.Check(zap.InfoLevel, "request refused"); ce != nil {
-		ce.Write(zap.String("code", string(code)), zap.String("remote", ctx.RemoteAddr().String()))
-	}
-	writeError(ctx, code, msg)
-	ctx.SetConnectionClose()
 }
 
 func isTimeout(err error) bool {

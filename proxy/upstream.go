@@ -54,28 +54,39 @@ func newUpstreamClient(cfg *Config, g *guard) *fasthttp.Client {
 	}
 }
 
-// roundTrip sends ctx.Request upstream and leaves the response in
-// ctx.Response: headers stripped, body streamed through, or read, scrubbed
-// and replaced when scrub is set.
-func (p *Proxy) roundTrip(ctx *fasthttp.RequestCtx, st *reqState, authority string, scrub *injector.Scrubber) error {
-	req, resp := &ctx.Request, &ctx.Response
-	clientClose := ctx.Request.Header.ConnectionClose()
-	req.Header.ResetConnectionClose()
+// send is the third stage: it sends x.req to x.dest and leaves the
+// answer in x.resp, its hop-by-hop headers stripped and its body streamed.
+func (p *Proxy) send(x *exchange) error {
+	d, req, resp := &x.dest, x.req, x.resp
+	// scheme://authority + path and query as sent (or as rewritten),
+	// without normalisation.
+	x.uri = append(x.uri[:0], d.scheme()...)
+	x.uri = append(x.uri, "://"...)
+	x.uri = append(x.uri, d.authority...)
+	x.uri = append(x.uri, x.pathQuery...)
+	req.SetRequestURIBytes(x.uri)
+	req.Header.SetHost(d.authority)
+	if x.scrub != nil {
+		limitAcceptEncoding(&req.Header)
+	}
 	req.SetTimeout(p.cfg.UpstreamTimeout)
 	start := time.Now()
 	err := p.client.Do(req, resp)
 	p.m.upstream.Observe(time.Since(start).Seconds())
 	if err != nil {
-		return upstreamError(authority, err)
+		return upstreamError(d.authority, err)
 	}
-	stripResponseHeaders(&resp.Header, st)
-	if clientClose {
-		resp.SetConnectionClose()
-	}
-	if scrub != nil {
-		return p.scrubResponse(resp, authority, scrub)
-	}
+	stripResponseHeaders(&resp.Header, x)
 	return nil
+}
+
+// scrub is the last stage: when values were injected, it replaces them in
+// the response with their placeholders.
+func (p *Proxy) scrub(x *exchange) error {
+	if x.scrub == nil {
+		return nil
+	}
+	return p.scrubResponse(x.resp, x.dest.authority, x.scrub)
 }
 
 // scrubResponse replaces injected values in the response headers and body
