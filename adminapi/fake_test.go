@@ -97,45 +97,52 @@ func (f *fakeStore) Create(_ context.Context, t secret.Tenant, in vaultstore.Cre
 	return m, nil
 }
 
-func (f *fakeStore) Rotate(_ context.Context, t secret.Tenant, alias string, in vaultstore.RotateInput) (vaultstore.Metadata, error) {
+func (f *fakeStore) Rotate(_ context.Context, t secret.Tenant, alias string, in vaultstore.RotateInput) (vaultstore.Rotated, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return vaultstore.Rotated{}, vaultstore.ErrUnavailable
+	}
+	it, ok := f.items[fakeKey(t, alias)]
+	if !ok {
+		return vaultstore.Rotated{}, vaultstore.ErrNotFound
+	}
+	out := vaultstore.Rotated{Prior: it.meta}
+	if in.Type != "" && in.Type != it.meta.Type {
+		return out, vaultstore.ErrTypeLocked
+	}
+	value, err := secret.ValidateValue(it.meta.Type, in.Value) // as the real store does
+	if err != nil {
+		return out, err
+	}
+	it.value = value
+	if in.AllowedHosts != nil {
+		it.meta.AllowedHosts = slices.Clone(*in.AllowedHosts)
+	}
+	if it.meta.Type == secret.TypeJSON {
+		it.meta.JSONKeys, _ = secret.ObjectKeys(value.JSON)
+	}
+	it.meta.Version++
+	it.meta.UpdatedAt = f.now.Add(time.Minute)
+	f.writes++
+	out.Current = it.meta
+	return out, nil
+}
+
+func (f *fakeStore) Archive(_ context.Context, t secret.Tenant, alias, _ string) (vaultstore.Metadata, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.down {
 		return vaultstore.Metadata{}, vaultstore.ErrUnavailable
 	}
-	it, ok := f.items[fakeKey(t, alias)]
+	k := fakeKey(t, alias)
+	it, ok := f.items[k]
 	if !ok {
 		return vaultstore.Metadata{}, vaultstore.ErrNotFound
 	}
-	if in.Type != "" && in.Type != it.meta.Type {
-		return vaultstore.Metadata{}, vaultstore.ErrTypeLocked
-	}
-	it.value = in.Value
-	if in.AllowedHosts != nil {
-		it.meta.AllowedHosts = slices.Clone(*in.AllowedHosts)
-	}
-	if it.meta.Type == secret.TypeJSON {
-		it.meta.JSONKeys, _ = secret.ObjectKeys(in.Value.JSON)
-	}
-	it.meta.Version++
-	it.meta.UpdatedAt = f.now.Add(time.Minute)
-	f.writes++
-	return it.meta, nil
-}
-
-func (f *fakeStore) Archive(_ context.Context, t secret.Tenant, alias, _ string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.down {
-		return vaultstore.ErrUnavailable
-	}
-	k := fakeKey(t, alias)
-	if _, ok := f.items[k]; !ok {
-		return vaultstore.ErrNotFound
-	}
 	delete(f.items, k)
 	f.writes++
-	return nil
+	return it.meta, nil
 }
 
 func (f *fakeStore) writeCount() int {

@@ -264,28 +264,25 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request, req *request) (i
 	if err := verr.Err(); err != nil {
 		return 0, nil, err
 	}
-	// The value is checked against the stored type, which only the store
-	// knows; Rotate re-checks it (check-and-set) so a concurrent archive
-	// and re-create under another type cannot slip through.
-	cur, err := s.store.Get(r.Context(), req.tenant, alias)
+	// The store reads the secret once, checks the value against the stored
+	// type and the type lock under check-and-set, and returns the secret as
+	// it was, for the audit line.
+	value, err := s.boundValue(in.Value)
 	if err != nil {
 		return 0, nil, err
 	}
-	req.rec.typ = cur.Type
-	if in.Type != nil && secret.Type(*in.Type) != cur.Type {
-		return 0, nil, newError(errcode.TypeLocked, "the type of a secret cannot be changed; archive it and create a new one")
+	var typ secret.Type
+	if in.Type != nil {
+		typ = secret.Type(*in.Type)
 	}
-	value, err := s.checkValue(cur.Type, in.Value)
-	if err != nil {
-		return 0, nil, err
-	}
-	m, err := s.store.Rotate(writeContext(r), req.tenant, alias, vaultstore.RotateInput{
-		Type: cur.Type, Value: value, AllowedHosts: hosts, Actor: req.claims.Subject,
+	res, err := s.store.Rotate(writeContext(r), req.tenant, alias, vaultstore.RotateInput{
+		Type: typ, Value: value, AllowedHosts: hosts, Actor: req.claims.Subject,
 	})
+	req.rec.typ = res.Prior.Type
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, toOut(m), nil
+	return http.StatusOK, toOut(res.Current), nil
 }
 
 func (s *Server) archive(_ http.ResponseWriter, r *http.Request, req *request) (int, any, error) {
@@ -293,13 +290,9 @@ func (s *Server) archive(_ http.ResponseWriter, r *http.Request, req *request) (
 	if err != nil {
 		return 0, nil, err
 	}
-	// Read first so that the audit line names the type.
-	cur, err := s.store.Get(r.Context(), req.tenant, alias)
+	prior, err := s.store.Archive(writeContext(r), req.tenant, alias, req.claims.Subject)
+	req.rec.typ = prior.Type
 	if err != nil {
-		return 0, nil, err
-	}
-	req.rec.typ = cur.Type
-	if err := s.store.Archive(writeContext(r), req.tenant, alias, req.claims.Subject); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, nil
@@ -314,11 +307,18 @@ func writeContext(r *http.Request) context.Context {
 
 // checkValue validates a request's value for type t and bounds its size.
 func (s *Server) checkValue(t secret.Type, in *valueIn) (secret.Value, error) {
-	v, err := in.toValue()
+	v, err := s.boundValue(in)
 	if err != nil {
 		return secret.Value{}, err
 	}
-	v, err = secret.ValidateValue(t, v)
+	return secret.ValidateValue(t, v)
+}
+
+// boundValue converts a request's value and bounds its size; the type
+// check is checkValue's (create) or the store's (rotate, which alone knows
+// the stored type).
+func (s *Server) boundValue(in *valueIn) (secret.Value, error) {
+	v, err := in.toValue()
 	if err != nil {
 		return secret.Value{}, err
 	}

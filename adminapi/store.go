@@ -18,10 +18,12 @@ type Store interface {
 	Get(ctx context.Context, t secret.Tenant, alias string) (vaultstore.Metadata, error)
 	// Create stores a new secret, create-only.
 	Create(ctx context.Context, t secret.Tenant, in vaultstore.CreateInput) (vaultstore.Metadata, error)
-	// Rotate replaces a secret's value.
-	Rotate(ctx context.Context, t secret.Tenant, alias string, in vaultstore.RotateInput) (vaultstore.Metadata, error)
-	// Archive soft-deletes a secret.
-	Archive(ctx context.Context, t secret.Tenant, alias, actor string) error
+	// Rotate replaces a secret's value, checked against the stored type,
+	// and returns the secret before and after (Prior also on error, once
+	// read), so the API reads nothing first.
+	Rotate(ctx context.Context, t secret.Tenant, alias string, in vaultstore.RotateInput) (vaultstore.Rotated, error)
+	// Archive soft-deletes a secret and returns its metadata.
+	Archive(ctx context.Context, t secret.Tenant, alias, actor string) (vaultstore.Metadata, error)
 }
 
 var _ Store = (*vaultstore.Store)(nil)

@@ -197,7 +197,7 @@ func TestE2EArchivePropagates(t *testing.T) {
 	if resp, body := send(); resp.StatusCode != 200 { //nolint:bodyclose // send read and closed the body
 		t.Fatalf("before archive: %d %s", resp.StatusCode, body)
 	}
-	if err := v.admin.Archive(context.Background(), testTenant, "weather_fx", "proxy-e2e"); err != nil {
+	if _, err := v.admin.Archive(context.Background(), testTenant, "weather_fx", "proxy-e2e"); err != nil {
 		t.Fatal(err)
 	}
 	archived := time.Now()

@@ -480,7 +480,7 @@ func TestFeedVaultPropagation(t *testing.T) {
 	}
 
 	// Archive: unusable within 2 s.
-	if err := admin.Archive(context.Background(), tn, "s03", "cache-test"); err != nil {
+	if _, err := admin.Archive(context.Background(), tn, "s03", "cache-test"); err != nil {
 		t.Fatal(err)
 	}
 	resolvesWithin(t, c, tn, "s03", 2*time.Second, func(_ secret.Secret, err error) bool {

@@ -308,8 +308,23 @@ func jsonKeys(typ secret.Type, v secret.Value) ([]string, error) {
 	return keys, nil
 }
 
-// Rotate replaces the value (and optionally allowed_hosts).
-func (s *Store) Rotate(ctx context.Context, t secret.Tenant, alias string, in RotateInput) (Metadata, error) {
+// Rotated is the outcome of a rotation: the secret before and after.
+type Rotated struct {
+	Prior, Current Metadata
+}
+
+// Rotate replaces the value (and optionally allowed_hosts). It reads the
+// secret's metadata once and checks the value against the stored type, so
+// a caller needs no read of its own first: Prior is the secret as it was,
+// set on error too once the secret was read (e.g. for an audit line).
+func (s *Store) Rotate(ctx context.Context, t secret.Tenant, alias string, in RotateInput) (Rotated, error) {
+	var out Rotated
+	cur, err := s.rotate(ctx, t, alias, in, &out.Prior)
+	out.Current = cur
+	return out, err
+}
+
+func (s *Store) rotate(ctx context.Context, t secret.Tenant, alias string, in RotateInput, prior *Metadata) (Metadata, error) {
 	alias, err := target(t, alias)
 	if err != nil {
 		return Metadata{}, fmt.Errorf("vaultstore: rotate: %w", err)
@@ -334,6 +349,7 @@ func (s *Store) Rotate(ctx context.Context, t secret.Tenant, alias string, in Ro
 			return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w", t, alias, ErrNotFound)
 		}
 		cur := meta.toMetadata(alias)
+		*prior = cur
 		typ := cur.Type
 		if !typ.Valid() {
 			// Metadata not (yet) recorded: trust the caller's type.
@@ -377,31 +393,33 @@ func (s *Store) Rotate(ctx context.Context, t secret.Tenant, alias string, in Ro
 	}
 }
 
-// Archive soft-deletes the current version and records who and when.
-func (s *Store) Archive(ctx context.Context, t secret.Tenant, alias, actor string) error {
+// Archive soft-deletes the current version and records who and when. It
+// returns the archived secret's metadata (set on error too once read).
+func (s *Store) Archive(ctx context.Context, t secret.Tenant, alias, actor string) (Metadata, error) {
 	alias, err := target(t, alias)
 	if err != nil {
-		return fmt.Errorf("vaultstore: archive: %w", err)
+		return Metadata{}, fmt.Errorf("vaultstore: archive: %w", err)
 	}
 	rel := secretRel(t, alias)
 	meta, err := s.kvReadMetadata(ctx, rel)
 	if err != nil {
-		return fmt.Errorf("vaultstore: archive %s/%s: %w", t, alias, err)
+		return Metadata{}, fmt.Errorf("vaultstore: archive %s/%s: %w", t, alias, err)
 	}
 	if !meta.Active {
-		return fmt.Errorf("vaultstore: archive %s/%s: %w", t, alias, ErrNotFound)
+		return Metadata{}, fmt.Errorf("vaultstore: archive %s/%s: %w", t, alias, ErrNotFound)
 	}
+	prior := meta.toMetadata(alias)
 	if err := s.kvDelete(ctx, rel); err != nil {
-		return fmt.Errorf("vaultstore: archive %s/%s: %w", t, alias, err)
+		return prior, fmt.Errorf("vaultstore: archive %s/%s: %w", t, alias, err)
 	}
 	_ = s.recordChange(ctx, t, alias)
 	custom := meta.Custom
 	custom[metaArchivedAt] = time.Now().UTC().Format(time.RFC3339Nano)
 	custom[metaArchivedBy] = truncate(actor, maxActorLen)
 	if err := s.finishMetadata(ctx, rel, custom); err != nil {
-		return fmt.Errorf("vaultstore: archive %s/%s: archived, but recording who and when failed: %w", t, alias, err)
+		return prior, fmt.Errorf("vaultstore: archive %s/%s: archived, but recording who and when failed: %w", t, alias, err)
 	}
-	return nil
+	return prior, nil
 }
 
 // List returns the tenant's active secrets sorted by alias. It reads

@@ -170,7 +170,7 @@ func TestCreateConcurrentExactlyOneWins(t *testing.T) {
 	mustReadToken(t, reader, tn, alias, vals.vals[w])
 
 	// An archived alias races the same way.
-	if err := s.Archive(t.Context(), tn, alias, "admin"); err != nil {
+	if _, err := s.Archive(t.Context(), tn, alias, "admin"); err != nil {
 		t.Fatalf("Archive: %v", err)
 	}
 	w2 := race(alias)
@@ -191,11 +191,15 @@ func TestRotateKeepsAliasAndType(t *testing.T) {
 	}
 
 	second := vals.new(t)
-	rotated, err := s.Rotate(t.Context(), tn, "WEATHER_fx", RotateInput{Value: secret.Value{Token: second}, Actor: "bob"})
+	res, err := s.Rotate(t.Context(), tn, "WEATHER_fx", RotateInput{Value: secret.Value{Token: second}, Actor: "bob"})
 	vals.check(t, err)
 	if err != nil {
 		t.Fatalf("Rotate: %v", err)
 	}
+	if res.Prior.Version != created.Version || res.Prior.Type != secret.TypeToken {
+		t.Fatalf("rotate's prior: version %d type %s, want %d token", res.Prior.Version, res.Prior.Type, created.Version)
+	}
+	rotated := res.Current
 	if rotated.Alias != "weather_fx" || rotated.Type != secret.TypeToken {
 		t.Fatalf("rotated alias %q type %s, want weather_fx token", rotated.Alias, rotated.Type)
 	}
@@ -237,10 +241,11 @@ func TestRotateKeepsAliasAndType(t *testing.T) {
 	// Setting allowed_hosts replaces them.
 	empty := []string{}
 	third := vals.new(t)
-	r3, err := s.Rotate(t.Context(), tn, "weather_fx", RotateInput{Type: secret.TypeToken, Value: secret.Value{Token: third}, AllowedHosts: &empty})
+	res3, err := s.Rotate(t.Context(), tn, "weather_fx", RotateInput{Type: secret.TypeToken, Value: secret.Value{Token: third}, AllowedHosts: &empty})
 	if err != nil {
 		t.Fatalf("Rotate with hosts: %v", err)
 	}
+	r3 := res3.Current
 	if r3.Version != rotated.Version+1 || len(r3.AllowedHosts) != 0 {
 		t.Fatalf("third rotate: version %d hosts %v, want %d and none", r3.Version, r3.AllowedHosts, rotated.Version+1)
 	}
@@ -272,8 +277,8 @@ func TestRotateConcurrentWritersAllLand(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			md, err := s.Rotate(t.Context(), tn, "a", RotateInput{Value: secret.Value{Token: val}})
-			versions[i], errs[i] = md.Version, err
+			res, err := s.Rotate(t.Context(), tn, "a", RotateInput{Value: secret.Value{Token: val}})
+			versions[i], errs[i] = res.Current.Version, err
 		}()
 	}
 	wg.Wait()
@@ -309,8 +314,12 @@ func TestArchive(t *testing.T) {
 
 	mustCreate(t, s, tn, CreateInput{Alias: "keep", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}})
 	old := mustCreate(t, s, tn, CreateInput{Alias: "gone", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}})
-	if err := s.Archive(t.Context(), tn, "GONE", "carol"); err != nil {
+	prior, err := s.Archive(t.Context(), tn, "GONE", "carol")
+	if err != nil {
 		t.Fatalf("Archive: %v", err)
+	}
+	if prior.Alias != "gone" || prior.Version != old.Version || prior.Type != secret.TypeToken {
+		t.Fatalf("Archive returned %s v%d %s, want the archived gone v%d token", prior.Alias, prior.Version, prior.Type, old.Version)
 	}
 
 	list, err := s.List(t.Context(), tn)
@@ -326,7 +335,7 @@ func TestArchive(t *testing.T) {
 	if _, err := s.Get(t.Context(), tn, "gone"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Get of an archived secret: %v, want ErrNotFound", err)
 	}
-	if err := s.Archive(t.Context(), tn, "gone", "carol"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Archive(t.Context(), tn, "gone", "carol"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second Archive: %v, want ErrNotFound", err)
 	}
 	if _, err := s.Rotate(t.Context(), tn, "gone", RotateInput{Value: secret.Value{Token: vals.new(t)}}); !errors.Is(err, ErrNotFound) {
@@ -546,7 +555,7 @@ func TestPolicies(t *testing.T) {
 	denied := map[string]error{}
 	_, denied["sidecar create"] = sidecar.Create(t.Context(), tn, CreateInput{Alias: "b", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}})
 	_, denied["sidecar rotate"] = sidecar.Rotate(t.Context(), tn, "a", RotateInput{Value: secret.Value{Token: vals.new(t)}})
-	denied["sidecar archive"] = sidecar.Archive(t.Context(), tn, "a", "x")
+	_, denied["sidecar archive"] = sidecar.Archive(t.Context(), tn, "a", "x")
 	_, denied["sidecar list"] = sidecar.List(t.Context(), tn)
 	_, denied["sidecar get"] = sidecar.Get(t.Context(), tn, "a")
 	_, denied["sidecar write data"] = sidecar.kvWrite(t.Context(), secretRel(tn, "a"), map[string]any{"type": "token", "token": "x"}, -1)
