@@ -12,60 +12,36 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sidekey/sidekey/injector"
+	"github.com/sidekey/sidekey/internal/errcode"
 	"github.com/sidekey/sidekey/internal/secret"
 )
 
 // Code is an error code the proxy answers with (SPEC §4), sent in the
-// Sidekey-Error header and the JSON body.
-type Code string
+// Sidekey-Error header and the JSON body. The codes, their statuses and
+// meanings live in the one registry, internal/errcode; the names below are
+// the proxy's short spellings of its entries.
+type Code = errcode.Code
 
-// The codes of SPEC §4, plus three for requests that are not well-formed
-// proxy requests (invalid_request, headers_too_large, too_many_connections).
+// The proxy's codes (errcode.Of(errcode.Proxy)).
 const (
-	CodeProxyAuthRequired         Code = "proxy_auth_required"
-	CodeProxyAuthInvalid          Code = "proxy_auth_invalid"
-	CodeHostNotAllowed            Code = "host_not_allowed"
-	CodeDestinationForbidden      Code = "destination_forbidden"
-	CodePlainHTTPInjectionRefused Code = "plain_http_injection_refused"
-	CodeSecretNotFound            Code = "secret_not_found"
-	CodeFieldNotFound             Code = "field_not_found"
-	CodeInvalidPlaceholder        Code = "invalid_placeholder"
-	CodeUnsafeHeaderValue         Code = "unsafe_header_value"
-	CodeBodyTooLarge              Code = "body_too_large"
-	CodeUnsupportedEncoding       Code = "unsupported_content_encoding"
-	CodeUpstreamUnreachable       Code = "upstream_unreachable"
-	CodeStoreUnavailable          Code = "store_unavailable"
-	CodeUpstreamTimeout           Code = "upstream_timeout"
-	CodeInvalidRequest            Code = "invalid_request"
-	CodeHeadersTooLarge           Code = "headers_too_large"
-	CodeTooManyConnections        Code = "too_many_connections"
+	CodeProxyAuthRequired         = errcode.ProxyAuthRequired
+	CodeProxyAuthInvalid          = errcode.ProxyAuthInvalid
+	CodeHostNotAllowed            = errcode.HostNotAllowed
+	CodeDestinationForbidden      = errcode.DestinationForbidden
+	CodePlainHTTPInjectionRefused = errcode.PlainHTTPInjectionRefused
+	CodeSecretNotFound            = errcode.SecretNotFound
+	CodeFieldNotFound             = errcode.FieldNotFound
+	CodeInvalidPlaceholder        = errcode.InvalidPlaceholder
+	CodeUnsafeHeaderValue         = errcode.UnsafeHeaderValue
+	CodeBodyTooLarge              = errcode.BodyTooLarge
+	CodeUnsupportedEncoding       = errcode.UnsupportedContentEncoding
+	CodeUpstreamUnreachable       = errcode.UpstreamUnreachable
+	CodeStoreUnavailable          = errcode.StoreUnavailable
+	CodeUpstreamTimeout           = errcode.UpstreamTimeout
+	CodeInvalidRequest            = errcode.InvalidRequest
+	CodeHeadersTooLarge           = errcode.HeadersTooLarge
+	CodeTooManyConnections        = errcode.TooManyConnections
 )
-
-// Status returns the HTTP status of the code.
-func (c Code) Status() int {
-	switch c {
-	case CodeProxyAuthRequired, CodeProxyAuthInvalid:
-		return fasthttp.StatusProxyAuthRequired
-	case CodeHostNotAllowed, CodeDestinationForbidden, CodePlainHTTPInjectionRefused:
-		return fasthttp.StatusForbidden
-	case CodeSecretNotFound, CodeFieldNotFound, CodeInvalidPlaceholder, CodeUnsafeHeaderValue:
-		return fasthttp.StatusUnprocessableEntity
-	case CodeBodyTooLarge:
-		return fasthttp.StatusRequestEntityTooLarge
-	case CodeUnsupportedEncoding:
-		return fasthttp.StatusUnsupportedMediaType
-	case CodeUpstreamUnreachable:
-		return fasthttp.StatusBadGateway
-	case CodeStoreUnavailable, CodeTooManyConnections:
-		return fasthttp.StatusServiceUnavailable
-	case CodeUpstreamTimeout:
-		return fasthttp.StatusGatewayTimeout
-	case CodeHeadersTooLarge:
-		return fasthttp.StatusRequestHeaderFieldsTooLarge
-	default:
-		return fasthttp.StatusBadRequest
-	}
-}
 
 // proxyError is a failure with its code and a message safe to show: it
 // names aliases and hosts, never a value.
@@ -94,7 +70,7 @@ func classify(err error) (Code, string) {
 	}
 	var ie *injector.Error
 	if errors.As(err, &ie) {
-		return Code(ie.Code), ie.Error()
+		return ie.Code, ie.Error()
 	}
 	switch {
 	case errors.Is(err, secret.ErrNotFound):
