@@ -13,12 +13,10 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -56,88 +54,10 @@ func TestMain(m *testing.M) {
 // chaosFull reports whether the long fault versions were asked for.
 func chaosFull() bool { return os.Getenv(envChaosFull) == "1" }
 
-// proc is a long-running sidekey process of a test.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	logs *testbin.Output
-}
-
-// exited reports whether the process has ended.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// daemon starts a sidekey subcommand, stopped with SIGTERM (then SIGKILL)
-// when the test ends; its logs are shown if the test failed.
-func daemon(t testing.TB, name string, args ...string) *proc {
+// daemon starts a sidekey subcommand for the test (see testbin.Daemon).
+func daemon(t testing.TB, name string, args ...string) *testbin.Proc {
 	t.Helper()
-	p := &proc{name: name, logs: &testbin.Output{}, done: make(chan struct{})}
-	p.cmd = exec.Command(sidekeyBin, args...) //nolint:gosec // the binary built by TestMain
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(20 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			logs := p.logs.String()
-			if len(logs) > 8<<10 {
-				logs = "…" + logs[len(logs)-8<<10:]
-			}
-			t.Logf("%s logs (tail):\n%s", name, logs)
-		}
-	})
-	return p
-}
-
-// freeHostPort returns a loopback host:port that was free a moment ago.
-func freeHostPort(t testing.TB) string {
-	t.Helper()
-	return strings.TrimPrefix(vaulttest.FreeAddr(t), "http://")
-}
-
-// waitOK polls u until it answers 200, at most 60 s.
-func waitOK(t testing.TB, u string) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		status, err := getStatus(u)
-		if err == nil && status == http.StatusOK {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is not ready after 60s (last: %d, %v)", u, status, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func getStatus(u string) (int, error) {
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(u)
-	if err != nil {
-		return 0, err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
-	return resp.StatusCode, nil
+	return testbin.Daemon(t, name, sidekeyBin, args...)
 }
 
 // env is one test's world: its own dev Vault (with a data directory, so it
@@ -205,7 +125,7 @@ func (e *env) createToken(s *vaultstore.Store, alias string) string {
 
 // proxyProc is a running `sidekey proxy` and a client routed through it.
 type proxyProc struct {
-	*proc
+	*testbin.Proc
 	addr, metrics string
 	auth          string // Proxy-Authorization header value
 	client        *http.Client
@@ -217,13 +137,13 @@ func (e *env) startProxy(name string, conns int, extra ...string) *proxyProc {
 	t := e.t
 	t.Helper()
 	tok := testbin.WriteFile(t, e.dir, name+".vault-token", e.vault.SidecarToken(t))
-	p := &proxyProc{addr: freeHostPort(t), metrics: freeHostPort(t)}
+	p := &proxyProc{addr: testbin.FreeHostPort(t), metrics: testbin.FreeHostPort(t)}
 	args := []string{"proxy", "--log-level", "warn", "--listen", p.addr, "--metrics-listen", p.metrics,
 		"--ca-cert", e.caCert, "--ca-key", e.caKey, "--tenant-key-file", e.tenantKey,
 		"--allow-upstream-cidr", "127.0.0.0/8", "--upstream-ca", e.upCAFile,
 		"--vault-addr", e.vault.Addr, "--vault-token-file", tok}
-	p.proc = daemon(t, name, append(args, extra...)...)
-	waitOK(t, "http://"+p.metrics+"/readyz")
+	p.Proc = daemon(t, name, append(args, extra...)...)
+	testbin.WaitOK(t, "http://"+p.metrics+"/readyz")
 	p.auth = testbin.Run(t, sidekeyBin, "token", "proxy", "--key-file", e.tenantKey, "--org", tenant.Org, "--domain", tenant.Domain, "--format", "header")
 	proxyURL, err := url.Parse("http://" + p.addr)
 	if err != nil {
@@ -270,11 +190,11 @@ func (p *proxyProc) do(req *http.Request) outcome {
 // healthy checks /healthz and that the process still runs.
 func (p *proxyProc) healthy(t testing.TB) {
 	t.Helper()
-	if p.exited() {
-		t.Fatalf("%s exited", p.name)
+	if p.Exited() {
+		t.Fatalf("%s exited", p.Name)
 	}
-	if s, err := getStatus("http://" + p.metrics + "/healthz"); err != nil || s != http.StatusOK {
-		t.Fatalf("%s /healthz: %d %v", p.name, s, err)
+	if s, err := testbin.GetStatus("http://" + p.metrics + "/healthz"); err != nil || s != http.StatusOK {
+		t.Fatalf("%s /healthz: %d %v", p.Name, s, err)
 	}
 }
 

@@ -20,7 +20,7 @@ import (
 
 // adminProc is a running `sidekey admin`.
 type adminProc struct {
-	*proc
+	*testbin.Proc
 	addr, metrics string
 }
 
@@ -28,10 +28,10 @@ func (e *env) startAdmin(name, jwtKey string) *adminProc {
 	t := e.t
 	t.Helper()
 	tok := testbin.WriteFile(t, e.dir, name+".vault-token", e.vault.AdminToken(t))
-	a := &adminProc{addr: freeHostPort(t), metrics: freeHostPort(t)}
-	a.proc = daemon(t, name, "admin", "--log-level", "warn", "--listen", a.addr, "--metrics-listen", a.metrics,
+	a := &adminProc{addr: testbin.FreeHostPort(t), metrics: testbin.FreeHostPort(t)}
+	a.Proc = daemon(t, name, "admin", "--log-level", "warn", "--listen", a.addr, "--metrics-listen", a.metrics,
 		"--jwt-hs256-key-file", jwtKey, "--vault-addr", e.vault.Addr, "--vault-token-file", tok)
-	waitOK(t, "http://"+a.metrics+"/readyz")
+	testbin.WaitOK(t, "http://"+a.metrics+"/readyz")
 	return a
 }
 
@@ -132,7 +132,7 @@ func TestAdminReplicas(t *testing.T) {
 	})
 	proxies := []*proxyProc{e.startProxy("proxy-1", 4), e.startProxy("proxy-2", 4)}
 	send := func(p *proxyProc, alias string) outcome {
-		req, err := http.NewRequest(http.MethodGet, up.URL()+"/"+p.name+"/"+alias, nil)
+		req, err := http.NewRequest(http.MethodGet, up.URL()+"/"+p.Name+"/"+alias, nil)
 		if err != nil {
 			return outcome{err: err}
 		}
@@ -169,7 +169,7 @@ func TestAdminReplicas(t *testing.T) {
 					case err != nil:
 						failures["error: "+err.Error()]++
 					case status == http.StatusOK:
-						oks = append(oks, rotation{alias: alias, version: out.Version, value: v, replica: a.name})
+						oks = append(oks, rotation{alias: alias, version: out.Version, value: v, replica: a.Name})
 					default:
 						failures[fmt.Sprintf("%d %s", status, code)]++
 					}
@@ -259,11 +259,11 @@ func TestAdminReplicas(t *testing.T) {
 			if final[alias] == "" {
 				continue
 			}
-			path := "/" + p.name + "/" + alias
+			path := "/" + p.Name + "/" + alias
 			deadline := rotatedAt.Add(30 * time.Second)
 			for {
 				if o := send(p, alias); o.status != http.StatusOK {
-					t.Fatalf("%s %s after the rotations: %s", p.name, alias, o)
+					t.Fatalf("%s %s after the rotations: %s", p.Name, alias, o)
 				}
 				seenMu.Lock()
 				got := seen[path]
@@ -273,7 +273,7 @@ func TestAdminReplicas(t *testing.T) {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("%s still injects %s for %s 30s after the last rotation, not the final %s", p.name, testbin.Fingerprint(got), alias, testbin.Fingerprint(final[alias]))
+					t.Fatalf("%s still injects %s for %s 30s after the last rotation, not the final %s", p.Name, testbin.Fingerprint(got), alias, testbin.Fingerprint(final[alias]))
 				}
 				time.Sleep(50 * time.Millisecond)
 			}

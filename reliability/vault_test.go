@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sidekey/sidekey/internal/testbin"
 )
 
 // TestVaultKillRestart kills the dev Vault (SIGKILL) during traffic and
@@ -51,7 +53,7 @@ func TestVaultKillRestart(t *testing.T) {
 	}
 	for _, pp := range []*proxyProc{p, short} {
 		if o := send(pp, "/warm", "warm_key"); o.status != http.StatusOK {
-			t.Fatalf("%s: first warm request: %s", pp.name, o)
+			t.Fatalf("%s: first warm request: %s", pp.Name, o)
 		}
 	}
 
@@ -101,10 +103,10 @@ func TestVaultKillRestart(t *testing.T) {
 					break
 				}
 				if o.status != http.StatusServiceUnavailable || o.code != "store_unavailable" {
-					t.Fatalf("cycle %d: %s %s after the restart: %s, want 200 (or 503 until it recovers)", cycle, c.pp.name, c.alias, o)
+					t.Fatalf("cycle %d: %s %s after the restart: %s, want 200 (or 503 until it recovers)", cycle, c.pp.Name, c.alias, o)
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("cycle %d: %s did not recover within 60s of the restart: %s", cycle, c.pp.name, o)
+					t.Fatalf("cycle %d: %s did not recover within 60s of the restart: %s", cycle, c.pp.Name, o)
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
@@ -133,8 +135,8 @@ func TestVaultKillRestart(t *testing.T) {
 		m["sidekey_cache_vault_reads_total"], m["sidekey_cache_feed_errors_total"], coldRefused)
 	for _, pp := range []*proxyProc{p, short} {
 		pp.healthy(t)
-		if s, err := getStatus("http://" + pp.metrics + "/readyz"); err != nil || s != http.StatusOK {
-			t.Errorf("%s /readyz after recovery: %d %v", pp.name, s, err)
+		if s, err := testbin.GetStatus("http://" + pp.metrics + "/readyz"); err != nil || s != http.StatusOK {
+			t.Errorf("%s /readyz after recovery: %d %v", pp.Name, s, err)
 		}
 	}
 	if n := coldArrived.Load(); n != int64(cycles) {

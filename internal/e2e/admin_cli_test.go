@@ -43,7 +43,7 @@ func TestAdminBinaryJWKS(t *testing.T) {
 	}
 	jwks := testbin.WriteFile(t, dir, "jwks.json", string(set))
 	vaultToken := testbin.WriteFile(t, dir, "vault-token", vault.AdminToken(t))
-	addr, metrics := freeHostPort(t), freeHostPort(t)
+	addr, metrics := testbin.FreeHostPort(t), testbin.FreeHostPort(t)
 
 	logs := &testbin.Output{}
 	cmd := exec.Command(sidekeyBin, "admin", "--listen", addr, "--metrics-listen", metrics,
@@ -65,7 +65,7 @@ func TestAdminBinaryJWKS(t *testing.T) {
 			t.Logf("admin logs:\n%s", logs.String())
 		}
 	}()
-	waitOK(t, "http://"+metrics+"/readyz")
+	testbin.WaitOK(t, "http://"+metrics+"/readyz")
 
 	es256 := func(aud string) string {
 		tok := jwt.NewWithClaims(jwt.SigningMethodES256, adminapi.Claims{
