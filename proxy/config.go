@@ -72,6 +72,13 @@ type Config struct {
 	LeafCacheSize   int           // leaf certificates kept
 	MaxScrubBytes   int           // largest response body buffered for scrubbing
 
+	// H2MaxConcurrentStreams bounds the open streams (and running
+	// handlers) of one HTTP/2 client connection.
+	H2MaxConcurrentStreams int
+	// UpstreamHTTP2 is UpstreamHTTP2Auto (offer h2 to TLS upstreams, the
+	// default when empty) or UpstreamHTTP2Off.
+	UpstreamHTTP2 string
+
 	// LookupNetIP resolves upstream names; nil means net.DefaultResolver.
 	// Tests use it to point names at loopback.
 	LookupNetIP func(ctx context.Context, network, host string) ([]netip.Addr, error)
@@ -93,6 +100,10 @@ func (c *Config) setDefaults() {
 	def(&c.MaxConns, DefaultMaxConns)
 	def(&c.LeafCacheSize, DefaultLeafCacheSize)
 	def(&c.MaxScrubBytes, DefaultMaxScrubBytes)
+	def(&c.H2MaxConcurrentStreams, DefaultH2MaxConcurrentStreams)
+	if c.UpstreamHTTP2 == "" {
+		c.UpstreamHTTP2 = UpstreamHTTP2Auto
+	}
 	defD(&c.ReadTimeout, DefaultReadTimeout)
 	defD(&c.WriteTimeout, DefaultWriteTimeout)
 	defD(&c.IdleTimeout, DefaultIdleTimeout)
@@ -114,6 +125,9 @@ func (c *Config) validate() error {
 	}
 	if _, err := secret.NormalizeHostGlobs("passthrough-hosts", c.PassthroughHosts); err != nil {
 		errs = append(errs, fmt.Errorf("proxy: %w", err))
+	}
+	if c.UpstreamHTTP2 != UpstreamHTTP2Auto && c.UpstreamHTTP2 != UpstreamHTTP2Off {
+		errs = append(errs, fmt.Errorf("proxy: UpstreamHTTP2 must be %q or %q", UpstreamHTTP2Auto, UpstreamHTTP2Off))
 	}
 	return errors.Join(errs...)
 }

@@ -453,6 +453,24 @@ func (r *rawH2) request(id uint32, fields []hpack.HeaderField, body []byte) erro
 	return nil
 }
 
+// waitSettings reads frames until the server's SETTINGS, and acknowledges
+// them.
+func (r *rawH2) waitSettings(t *testing.T) {
+	t.Helper()
+	for {
+		f, err := r.fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sf, ok := f.(*http2.SettingsFrame); ok && !sf.IsAck() {
+			if err := r.fr.WriteSettingsAck(); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+}
+
 // h2Answer is what the client saw on one stream.
 type h2Answer struct {
 	status string

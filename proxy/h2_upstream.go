@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -171,4 +172,69 @@ func newH2Request(ctx context.Context, method, authority string, pathQuery []byt
 		req.Body = http.NoBody
 	}
 	return req.WithContext(ctx)
+}
+
+// hostPort is the "host:port" of an authority whose port may be implied.
+func hostPort(authority string) string {
+	if _, _, err := net.SplitHostPort(authority); err == nil {
+		return authority
+	}
+	return net.JoinHostPort(strings.Trim(authority, "[]"), "443")
+}
+
+// sendH2 sends x.req to its TLS upstream over HTTP/2 and leaves the answer
+// in x.resp, its body streamed. errUpstreamHTTP1: the upstream chose
+// HTTP/1.1 and nothing was sent.
+func (p *Proxy) sendH2(x *exchange) error {
+	header := make(http.Header, x.req.Header.Len())
+	for k, v := range x.req.Header.All() {
+		if bytes.EqualFold(k, []byte("Host")) || bytes.EqualFold(k, []byte("Content-Length")) {
+			continue // :authority, and the body's own length
+		}
+		name := string(k)
+		header[name] = append(header[name], string(v))
+	}
+	parent := x.ctx
+	if parent == nil {
+		parent = p.baseCtx
+	}
+	ctx, cancel := context.WithTimeout(parent, p.cfg.UpstreamTimeout)
+	// x.uri is https://authority + the path and query send wrote into the
+	// request (x.pathQuery may alias the request's old URI bytes).
+	pq := x.uri[len("https://")+len(x.dest.authority):]
+	hresp, err := p.h2up.roundTrip(newH2Request(ctx, string(x.req.Header.Method()), x.dest.authority, pq, header, x.req.Body()))
+	if err != nil {
+		cancel()
+		if errors.Is(err, errUpstreamHTTP1) {
+			return errUpstreamHTTP1
+		}
+		return upstreamError(x.dest.authority, err)
+	}
+	resp := x.resp
+	resp.Reset()
+	resp.SetStatusCode(hresp.StatusCode)
+	for k, vs := range hresp.Header {
+		for _, v := range vs {
+			resp.Header.Add(k, v)
+		}
+	}
+	cl := -1
+	if hresp.ContentLength >= 0 {
+		cl = int(hresp.ContentLength)
+	}
+	resp.SetBodyStream(&cancelBody{ReadCloser: hresp.Body, cancel: cancel}, cl)
+	return nil
+}
+
+// cancelBody ends an upstream exchange's context when its body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+// Close closes the body and ends its exchange's context.
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }

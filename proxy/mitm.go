@@ -76,8 +76,9 @@ type targetConn struct {
 func (p *Proxy) newInterceptConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
-		// HTTP/1.1 only: a client that prefers h2 falls back cleanly.
-		NextProtos:     []string{"http/1.1"},
+		// HTTP/2 is served by golang.org/x/net/http2 (serveH2), HTTP/1.1
+		// by fasthttp (the inner server).
+		NextProtos:     []string{"h2", "http/1.1"},
 		GetCertificate: p.getCertificate,
 	}
 }
@@ -119,5 +120,9 @@ func (p *Proxy) intercept(c net.Conn, d dest, tenant secret.Tenant) {
 	p.tunnelMu.Lock()
 	p.tunnelConns[c] = conn
 	p.tunnelMu.Unlock()
+	if tc.ConnectionState().NegotiatedProtocol == "h2" {
+		p.serveH2(conn)
+		return
+	}
 	_ = p.inner.ServeConn(conn)
 }

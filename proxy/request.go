@@ -28,6 +28,9 @@ type exchange struct {
 	req    *fasthttp.Request
 	resp   *fasthttp.Response
 	tunnel *tunnelConn // the intercepted tunnel, nil for an absolute-form request
+	// ctx ends when the client gave the request up (an HTTP/2 stream
+	// reset); nil for HTTP/1.1, where the connection's end is the signal.
+	ctx context.Context
 
 	// Set by route.
 	mode      mode
@@ -67,7 +70,7 @@ func (p *Proxy) putExchange(x *exchange) {
 	if x.rw != nil {
 		x.rw.Release()
 	}
-	x.req, x.resp, x.tunnel = nil, nil, nil
+	x.req, x.resp, x.tunnel, x.ctx = nil, nil, nil, nil
 	x.dest, x.tenant, x.pathQuery, x.nonce = dest{}, secret.Tenant{}, nil, ""
 	x.rw, x.scrub = nil, nil
 	x.tr = tenantResolver{}

@@ -27,8 +27,8 @@ func TestRoutingModesWithoutPlaceholders(t *testing.T) {
 		if resp.StatusCode != 200 || string(body) != "upstream ok" {
 			t.Fatalf("got %d %q", resp.StatusCode, body)
 		}
-		if resp.TLS == nil || resp.TLS.NegotiatedProtocol != "http/1.1" {
-			t.Fatalf("client did not speak HTTP/1.1 over TLS to the proxy: %+v", resp.TLS)
+		if resp.TLS == nil || resp.TLS.NegotiatedProtocol != "h2" {
+			t.Fatalf("an HTTP/2-capable client did not speak h2 over TLS to the proxy: %+v", resp.TLS)
 		}
 		if resp.TLS.PeerCertificates[0].Issuer.CommonName != "Sidekey test CA" {
 			t.Fatalf("leaf issued by %q", resp.TLS.PeerCertificates[0].Issuer.CommonName)
@@ -82,10 +82,11 @@ func TestRoutingModesWithoutPlaceholders(t *testing.T) {
 		}
 	})
 
-	t.Run("HTTP/2-preferring client falls back to HTTP/1.1", func(t *testing.T) {
+	t.Run("HTTP/1.1-only client speaks HTTP/1.1", func(t *testing.T) {
 		c := tp.client(testTenant)
 		tr := c.Transport.(*http.Transport)
-		tr.TLSClientConfig.NextProtos = []string{"h2", "http/1.1"}
+		tr.ForceAttemptHTTP2 = false
+		tr.TLSClientConfig.NextProtos = []string{"http/1.1"}
 		resp, err := c.Get(tlsUp.url("/h2"))
 		if err != nil {
 			t.Fatal(err)

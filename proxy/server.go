@@ -18,12 +18,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
+	"golang.org/x/net/http2"
 
 	"github.com/sidekey/sidekey/internal/secret"
 )
@@ -56,6 +58,12 @@ type Proxy struct {
 	tunnelCount atomic.Int64
 
 	exchanges sync.Pool // *exchange
+
+	h2        *h2Metrics
+	h2srv     *http2.Server //nolint:staticcheck // SA1019: see h2Upstream
+	h2base    *http.Server  // the base configuration of h2 streams; its Shutdown sends GOAWAY
+	h2up      *h2Upstream   // nil with UpstreamHTTP2Off
+	h2Streams sync.Pool     // *h2Stream
 }
 
 // New checks cfg and builds a Proxy. It opens no socket.
@@ -79,6 +87,7 @@ func New(cfg Config, log *zap.Logger) (*Proxy, error) {
 		tunnelConns: make(map[net.Conn]*tunnelConn),
 	}
 	p.exchanges.New = func() any { return new(exchange) }
+	p.h2Streams.New = func() any { return new(h2Stream) }
 	p.outer = p.newServer("sidekey-proxy")
 	p.outer.KeepHijackedConns = true // the tunnel goroutine closes them (handleConnect)
 	// The listener enforces MaxConns with a JSON refusal (limit.go);
@@ -98,7 +107,13 @@ func New(cfg Config, log *zap.Logger) (*Proxy, error) {
 	}
 	p.leaves = leaves
 	p.tlsConfig = p.newInterceptConfig()
-	p.client = newUpstreamClient(&cfg, p.guard)
+	sessions := tls.NewLRUClientSessionCache(256)
+	p.client = newUpstreamClient(&cfg, p.guard, sessions)
+	p.h2 = newH2Metrics(p.m.reg)
+	p.h2srv, p.h2base = p.newH2Server(p.h2.counter("client"))
+	if cfg.UpstreamHTTP2 == UpstreamHTTP2Auto {
+		p.h2up = newH2Upstream(&cfg, p.guard, sessions, p.h2.counter("upstream"))
+	}
 	if cfg.Ping == nil {
 		p.ready.Store(true)
 	}
@@ -173,6 +188,7 @@ func (p *Proxy) drain() error {
 	// intercepted connections close after their request in flight
 	// (serveH1) or at once when idle (connState, kickTunnels).
 	p.kickTunnels(false)
+	_ = p.h2base.Shutdown(dctx) // GOAWAY to every h2 client; it tracks no connection itself, so it returns at once
 	tunnelsDone := make(chan struct{})
 	go func() { p.tunnelWG.Wait(); close(tunnelsDone) }()
 	select {
@@ -184,6 +200,9 @@ func (p *Proxy) drain() error {
 	}
 	wg.Wait()
 	p.client.CloseIdleConnections()
+	if p.h2up != nil {
+		p.h2up.closeIdle()
+	}
 	p.log.Info("drained")
 	if outerErr != nil && !errors.Is(outerErr, context.DeadlineExceeded) {
 		return fmt.Errorf("proxy: shutdown: %w", outerErr)

@@ -17,7 +17,7 @@ import (
 // newUpstreamClient returns the pooled upstream client: keep-alive
 // connections per host, dialled through the guard, TLS verified against
 // cfg.UpstreamRoots (or the system roots), response bodies streamed.
-func newUpstreamClient(cfg *Config, g *guard) *fasthttp.Client {
+func newUpstreamClient(cfg *Config, g *guard, sessions tls.ClientSessionCache) *fasthttp.Client {
 	return &fasthttp.Client{
 		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
 			return g.dial(context.Background(), addr, timeout)
@@ -25,7 +25,7 @@ func newUpstreamClient(cfg *Config, g *guard) *fasthttp.Client {
 		TLSConfig: &tls.Config{
 			MinVersion:         tls.VersionTLS12,
 			RootCAs:            cfg.UpstreamRoots,
-			ClientSessionCache: tls.NewLRUClientSessionCache(256),
+			ClientSessionCache: sessions,
 		},
 		ReadTimeout:                   cfg.UpstreamTimeout,
 		WriteTimeout:                  cfg.UpstreamTimeout,
@@ -69,9 +69,22 @@ func (p *Proxy) send(x *exchange) error {
 	if x.scrub != nil {
 		limitAcceptEncoding(&req.Header)
 	}
+	if x.ctx != nil && x.ctx.Err() != nil {
+		// The sender reset the stream: nothing is sent on its behalf.
+		return &proxyError{code: CodeUpstreamUnreachable, msg: "the request was cancelled by the client before it was sent", err: x.ctx.Err()}
+	}
 	req.SetTimeout(p.cfg.UpstreamTimeout)
 	start := time.Now()
-	err := p.client.Do(req, resp)
+	var err error
+	if p.h2up != nil && d.https && p.h2up.wantsH2(hostPort(d.authority)) {
+		// Offered h2 first; an upstream that picks HTTP/1.1 is sent the
+		// request (nothing of it went out yet) over the pooled client.
+		if err = p.sendH2(x); errors.Is(err, errUpstreamHTTP1) {
+			err = p.client.Do(req, resp)
+		}
+	} else {
+		err = p.client.Do(req, resp)
+	}
 	p.m.upstream.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return upstreamError(d.authority, err)

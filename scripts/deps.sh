@@ -7,6 +7,7 @@ need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v node >/dev/null 2>&1 || need+=(nodejs) # the HTTP/2 sender tests (http2.connect)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)  # the image ships this bundle
 
 if [ ${#need[@]} -eq 0 ]; then

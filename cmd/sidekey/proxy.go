@@ -38,6 +38,8 @@ type proxyFlags struct {
 	idleTimeout           time.Duration
 	upstreamTimeout       time.Duration
 	maxConns              int
+	h2MaxStreams          int
+	upstreamHTTP2         string
 	scrub                 bool
 	leafValidity          time.Duration
 	cache                 vaultstore.CacheConfig
@@ -65,6 +67,8 @@ func proxyFlagSet(stderr io.Writer) (*flag.FlagSet, *proxyFlags) {
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", proxy.DefaultIdleTimeout, "idle keep-alive limit of client and upstream connections")
 	fs.DurationVar(&f.upstreamTimeout, "upstream-timeout", proxy.DefaultUpstreamTimeout, "one upstream exchange: dial, TLS, request and response")
 	fs.IntVar(&f.maxConns, "max-conns", proxy.DefaultMaxConns, "concurrent client connections (and, separately, open tunnels)")
+	fs.IntVar(&f.h2MaxStreams, "h2-max-concurrent-streams", proxy.DefaultH2MaxConcurrentStreams, "open streams (and running requests) per HTTP/2 client connection")
+	fs.StringVar(&f.upstreamHTTP2, "upstream-http2", proxy.UpstreamHTTP2Auto, "auto: offer h2 and http/1.1 to TLS upstreams and speak what they pick; off: HTTP/1.1 only")
 	fs.BoolVar(&f.scrub, "scrub-responses", true, "replace injected values (8+ bytes) found in responses with their placeholders")
 	fs.DurationVar(&f.leafValidity, "leaf-validity", proxy.DefaultLeafValidity, "lifetime of the leaf certificates minted for intercepted hosts")
 	fs.DurationVar(&f.cache.TTL, "cache-ttl", 5*time.Minute, "fresh lifetime of a cached secret")
@@ -93,11 +97,14 @@ func (f *proxyFlags) proxyConfig() (proxy.Config, error) {
 		IdleTimeout:             f.idleTimeout,
 		UpstreamTimeout:         f.upstreamTimeout,
 		MaxConns:                f.maxConns,
+		H2MaxConcurrentStreams:  f.h2MaxStreams,
+		UpstreamHTTP2:           f.upstreamHTTP2,
 		DrainTimeout:            f.drainTimeout,
 		LeafValidity:            f.leafValidity,
 	}
-	positive := map[string]int{"--max-body-bytes": f.maxBodyBytes, "--max-header-bytes": f.maxHeaderBytes, "--max-conns": f.maxConns, "--cache-size": f.cache.Size}
-	for _, name := range []string{"--max-body-bytes", "--max-header-bytes", "--max-conns", "--cache-size"} {
+	positive := map[string]int{"--max-body-bytes": f.maxBodyBytes, "--max-header-bytes": f.maxHeaderBytes, "--max-conns": f.maxConns,
+		"--cache-size": f.cache.Size, "--h2-max-concurrent-streams": f.h2MaxStreams}
+	for _, name := range []string{"--max-body-bytes", "--max-header-bytes", "--max-conns", "--cache-size", "--h2-max-concurrent-streams"} {
 		if positive[name] <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))
 		}
@@ -109,6 +116,9 @@ func (f *proxyFlags) proxyConfig() (proxy.Config, error) {
 		if durations[name] <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))
 		}
+	}
+	if f.upstreamHTTP2 != proxy.UpstreamHTTP2Auto && f.upstreamHTTP2 != proxy.UpstreamHTTP2Off {
+		errs = append(errs, fmt.Errorf("--upstream-http2 must be %s or %s", proxy.UpstreamHTTP2Auto, proxy.UpstreamHTTP2Off))
 	}
 	if f.caCert == "" || f.caKey == "" {
 		errs = append(errs, errors.New("--ca-cert and --ca-key are required (create them with \"sidekey ca init --out DIR\")"))

@@ -50,11 +50,13 @@ func TestCAInitAndTokenProxy(t *testing.T) {
 func TestProxyBadStartExitsWithOneLine(t *testing.T) {
 	dir := t.TempDir()
 	for name, args := range map[string][]string{
-		"missing files":  {"proxy", "--ca-cert", filepath.Join(dir, "nope.crt"), "--ca-key", filepath.Join(dir, "nope.key"), "--tenant-key-file", filepath.Join(dir, "nope")},
-		"bad duration":   {"proxy", "--read-timeout", "soon"},
-		"bad cidr":       {"proxy", "--allow-upstream-cidr", "10.0.0.0/99"},
-		"nothing given":  {"proxy"},
-		"negative limit": {"proxy", "--max-body-bytes", "-1"},
+		"missing files":      {"proxy", "--ca-cert", filepath.Join(dir, "nope.crt"), "--ca-key", filepath.Join(dir, "nope.key"), "--tenant-key-file", filepath.Join(dir, "nope")},
+		"bad duration":       {"proxy", "--read-timeout", "soon"},
+		"bad cidr":           {"proxy", "--allow-upstream-cidr", "10.0.0.0/99"},
+		"nothing given":      {"proxy"},
+		"negative limit":     {"proxy", "--max-body-bytes", "-1"},
+		"bad upstream-http2": {"proxy", "--upstream-http2", "sometimes"},
+		"zero h2 streams":    {"proxy", "--h2-max-concurrent-streams", "0"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out, errb bytes.Buffer
