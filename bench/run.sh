@@ -8,7 +8,7 @@
 #   bench/run.sh soak     Sidekey under load for SOAK_DURATION, RSS sampled (make bench-proxy-soak)
 #
 # Settings (environment): ROUNDS=3 WARMUP=2s DURATION=10s LIGHT_WARMUP=1s
-# LIGHT_DURATION=4s CONNS=32 IDLE_CONNS=1000 SOAK_DURATION=300s PIN=1
+# LIGHT_DURATION=4s CONNS=32 H2_CONNS=10 H2_STREAMS=32 IDLE_CONNS=1000 SOAK_DURATION=300s PIN=1
 # SIDEKEY=1 PEERS=1 PORT_BASE=18400 OUT=<dir> SIDEKEY_EXTRA_FLAGS="..."
 # ONLY=<bash regex of case names>, e.g. ONLY='-1c$' for the light-load cases.
 #
@@ -30,6 +30,8 @@ DURATION=${DURATION:-10s}
 LIGHT_WARMUP=${LIGHT_WARMUP:-1s}
 LIGHT_DURATION=${LIGHT_DURATION:-4s}
 CONNS=${CONNS:-32}
+H2_CONNS=${H2_CONNS:-10}
+H2_STREAMS=${H2_STREAMS:-32}
 IDLE_CONNS=${IDLE_CONNS:-1000}
 SOAK_DURATION=${SOAK_DURATION:-300s}
 PIN=${PIN:-1}
@@ -295,6 +297,7 @@ case_args() {
 	direct) ARGS=(-route direct -addr "$UP" -upstream "$UP") ;;
 	sidekey-plain-noph) ARGS=(-route proxy -addr "127.0.0.1:$SK_PORT" -upstream "$UP" "${auth[@]}" -proxy-pid "${PID_OF[sidekey]}") ;;
 	sidekey-plain-inject | sidekey-idle-plain) ARGS=(-route proxy -placeholders -addr "127.0.0.1:$SK_PORT" -upstream "$UP" "${auth[@]}" -proxy-pid "${PID_OF[sidekey]}") ;;
+	sidekey-connect-h2-inject | sidekey-idle-connect-h2) ARGS=(-route connect -h2 -placeholders -addr "127.0.0.1:$SK_PORT" -tls-upstream "$UPTLS" -ca "$OUT/ca/ca.crt" "${auth[@]}" -proxy-pid "${PID_OF[sidekey]}") ;;
 	sidekey-connect-inject | sidekey-idle-connect) ARGS=(-route connect -placeholders -addr "127.0.0.1:$SK_PORT" -tls-upstream "$UPTLS" -ca "$OUT/ca/ca.crt" "${auth[@]}" -proxy-pid "${PID_OF[sidekey]}") ;;
 	sidekey-soak) ARGS=(-route mixed -placeholders -addr "127.0.0.1:$SK_PORT" -upstream "$UP" -tls-upstream "$UPTLS" -ca "$OUT/ca/ca.crt" "${auth[@]}" -proxy-pid "${PID_OF[sidekey]}") ;;
 	squid-plain | squid-idle-plain) ARGS=(-route proxy -addr "127.0.0.1:$SQUID_PORT" -upstream "$UP" -proxy-pid "${PID_OF[squid]}") ;;
@@ -331,9 +334,9 @@ UNPINNED=()
 ONECORE=()
 IDLE=()
 if [[ $SIDEKEY == 1 ]]; then
-	HEAVY+=(sidekey-plain-noph sidekey-plain-inject sidekey-connect-inject)
+	HEAVY+=(sidekey-plain-noph sidekey-plain-inject sidekey-connect-inject sidekey-connect-h2-inject)
 	LIGHT+=(sidekey-plain-inject-1c sidekey-connect-inject-1c)
-	IDLE+=(sidekey-idle-plain sidekey-idle-connect)
+	IDLE+=(sidekey-idle-plain sidekey-idle-connect sidekey-idle-connect-h2)
 	# Light load once more with every process free to run on any CPU: with
 	# pinning, each request crosses cores four times (generator -> proxy ->
 	# upstream -> proxy -> generator) while the direct baseline stays on one.
@@ -374,6 +377,10 @@ else
 	for ((round = 1; round <= ROUNDS; round++)); do
 		((${#HEAVY[@]})) && log "round $round of $ROUNDS: $CONNS connections, $WARMUP warm-up + $DURATION"
 		for c in "${HEAVY[@]}"; do
+			if [[ $c == *-h2-* ]]; then
+				loadgen "$c" "$round" -conns "$H2_CONNS" -streams "$H2_STREAMS" -warmup "$WARMUP" -duration "$DURATION"
+				continue
+			fi
 			loadgen "$c" "$round" -conns "$CONNS" -warmup "$WARMUP" -duration "$DURATION"
 		done
 		((${#LIGHT[@]})) && log "round $round of $ROUNDS: 1 connection (light load), $LIGHT_WARMUP + $LIGHT_DURATION"

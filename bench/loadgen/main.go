@@ -75,6 +75,8 @@ type config struct {
 	rssEvery     time.Duration
 	clkTck       int
 	out          string
+	h2           bool
+	streams      int
 }
 
 func parseFlags() (config, error) {
@@ -102,6 +104,8 @@ func parseFlags() (config, error) {
 	flag.DurationVar(&c.rssEvery, "rss-every", 0, "sample the proxy's VmRSS at this interval (0: start and end only)")
 	flag.IntVar(&c.clkTck, "clk-tck", 100, "clock ticks per second of /proc/PID/stat (getconf CLK_TCK)")
 	flag.StringVar(&c.out, "out", "", "append the JSON result line to this file too")
+	flag.BoolVar(&c.h2, "h2", false, "connect route: speak HTTP/2 inside each tunnel (ALPN h2 only)")
+	flag.IntVar(&c.streams, "streams", 1, "-h2: concurrent streams (closed loops) per connection")
 	flag.Parse()
 
 	var problems []string
@@ -128,6 +132,12 @@ func parseFlags() (config, error) {
 	}
 	if (c.route == "connect" || c.route == "mixed") && c.caFile == "" {
 		problems = append(problems, "-route "+c.route+" needs -ca")
+	}
+	if c.h2 && c.route != "connect" {
+		problems = append(problems, "-h2 needs -route connect")
+	}
+	if c.streams < 1 || c.streams > 1000 || (!c.h2 && c.streams != 1) {
+		problems = append(problems, "-streams must be 1..1000, and more than 1 only with -h2")
 	}
 	if c.conns < 1 || c.conns > 100000 {
 		problems = append(problems, "-conns must be 1..100000")
@@ -158,6 +168,7 @@ type Result struct {
 	Mode     string  `json:"mode"`
 	Route    string  `json:"route"`
 	Conns    int     `json:"conns"`
+	Streams  int     `json:"streams,omitempty"`
 	Window   float64 `json:"window_s"`
 	Requests int64   `json:"requests"`
 	Errors   int64   `json:"errors"`
@@ -305,6 +316,7 @@ type generator struct {
 	cfg      config
 	requests map[string][]byte // by route: direct, proxy, connect
 	tlsCfg   *tls.Config
+	h2       *h2Sender // -h2
 
 	ok        atomic.Int64 // 200 answers, warm-up included
 	errs      atomic.Int64
@@ -345,6 +357,10 @@ func newGenerator(cfg config) (*generator, error) {
 			ServerName:         host,
 			NextProtos:         []string{"http/1.1"},
 			ClientSessionCache: tls.NewLRUClientSessionCache(256),
+		}
+		if cfg.h2 {
+			g.tlsCfg.NextProtos = []string{"h2"}
+			g.h2 = newH2Sender(cfg, vals)
 		}
 	}
 	return g, nil
@@ -527,6 +543,11 @@ func (g *generator) load(ctx context.Context) Result {
 	var wg sync.WaitGroup
 	lats := make([][]float64, g.cfg.conns)
 	for i := range g.cfg.conns {
+		if g.h2 != nil {
+			res.Streams = g.cfg.streams
+			wg.Go(func() { lats[i] = g.h2Conn(ctx) })
+			continue
+		}
 		wg.Go(func() { lats[i] = g.worker(ctx, g.routeOf(i)) })
 	}
 	sleep(ctx, g.cfg.warmup)
@@ -579,6 +600,16 @@ func (g *generator) load(ctx context.Context) Result {
 func (g *generator) idle(ctx context.Context) Result {
 	res := Result{Case: g.cfg.caseName, Round: g.cfg.round, Mode: "idle", Route: g.cfg.route, Conns: g.cfg.conns}
 	res.RSSStartKiB = vmRSS(g.cfg.proxyPID)
+	if g.h2 != nil {
+		t0 := time.Now()
+		g.idleH2(ctx, &res)
+		res.Window = time.Since(t0).Seconds()
+		res.Errors = g.errs.Load()
+		if p := g.firstErr.Load(); p != nil {
+			res.FirstError = *p
+		}
+		return res
+	}
 	clients := make([]*client, g.cfg.conns)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)

@@ -82,6 +82,7 @@ var cases = []struct{ name, desc string }{
 	{"sidekey-plain-noph", "Sidekey, absolute-form http://, no placeholders"},
 	{"sidekey-plain-inject", "Sidekey, absolute-form http://, injecting header + 2 JSON values"},
 	{"sidekey-connect-inject", "Sidekey, CONNECT + TLS interception, injecting header + 2 JSON values"},
+	{"sidekey-connect-h2-inject", "Sidekey, CONNECT + TLS interception, HTTP/2 sender (10 connections × 32 streams), injecting header + 2 JSON values"},
 	{"squid-plain", "Squid, plain forward (values already in the request)"},
 	{"mitm-connect-inject", "mitmproxy, CONNECT + TLS interception, injecting addon"},
 	{"direct-1c", "direct, 1 connection (light load)"},
@@ -313,6 +314,7 @@ func writeRatios(w io.Writer, byCase map[string][]result) {
 		{"sidekey-connect-inject", "squid-plain", "Sidekey injecting (CONNECT+TLS) ÷ Squid plain forward", 2},
 		{"sidekey-connect-inject", "mitm-connect-inject", "Sidekey injecting (CONNECT+TLS) ÷ mitmproxy intercepting", 5},
 		{"sidekey-plain-inject", "mitm-connect-inject", "Sidekey injecting (http://) ÷ mitmproxy intercepting", 5},
+		{"sidekey-connect-h2-inject", "sidekey-connect-inject", "Sidekey injecting, HTTP/2 sender ÷ HTTP/1.1 sender (CONNECT+TLS)", 0.8},
 	}
 	for _, p := range pairs {
 		a, b := load(byCase[p.a]), load(byCase[p.b])
@@ -324,7 +326,7 @@ func writeRatios(w io.Writer, byCase map[string][]result) {
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(w, "| %s, %s ≥ %.0f× | %.2f× (%.2f–%.2f) | %s |\n", p.label, k.name, p.target, med, lo, hi, verdict(med >= p.target))
+			fmt.Fprintf(w, "| %s, %s ≥ %g× | %.2f× (%.2f–%.2f) | %s |\n", p.label, k.name, p.target, med, lo, hi, verdict(med >= p.target))
 		}
 	}
 	p50 := func(r result) float64 { return r.P50us }
@@ -359,7 +361,7 @@ func writeRatios(w io.Writer, byCase map[string][]result) {
 
 func writeMemory(w io.Writer, byCase map[string][]result) {
 	var idle []result
-	for _, c := range []string{"sidekey-idle-plain", "sidekey-idle-connect", "squid-idle-plain", "mitm-idle-connect"} {
+	for _, c := range []string{"sidekey-idle-plain", "sidekey-idle-connect", "sidekey-idle-connect-h2", "squid-idle-plain", "mitm-idle-connect"} {
 		idle = append(idle, byCase[c]...)
 	}
 	if len(idle) > 0 {
@@ -369,7 +371,10 @@ func writeMemory(w io.Writer, byCase map[string][]result) {
 		fmt.Fprintln(w, "| --- | --: | --: | --: | --: | --- | --- |")
 		for _, r := range idle {
 			target, v := "—", "—"
-			if strings.HasPrefix(r.Case, "sidekey") {
+			switch {
+			case r.Case == "sidekey-idle-connect-h2":
+				target, v = "≤ 96 MiB", verdict(r.RSSEndKiB <= 96*1024 && r.Failed == "")
+			case strings.HasPrefix(r.Case, "sidekey"):
 				target, v = "≤ 64 MiB", verdict(r.RSSEndKiB <= 64*1024 && r.Failed == "")
 			}
 			fmt.Fprintf(w, "| %s, %d | %d | %d | %.1f MiB | %.1f MiB | %s | %s |\n",
