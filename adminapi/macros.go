@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/sidekey/sidekey/injector"
 	"github.com/sidekey/sidekey/internal/secret"
 )
 
@@ -40,49 +41,46 @@ func (s *Server) macros(_ http.ResponseWriter, r *http.Request, req *request) (i
 	return http.StatusOK, out, nil
 }
 
-// macrosOf lists the references of one secret. JSON keys that the
-// placeholder grammar cannot name ([A-Za-z0-9_-]+) are left out, and a key
-// repeated in the object is offered once. No value
-// is read: JSON keys come from the metadata recorded at write time.
+// macrosOf lists the references of one secret, written by the injector's
+// grammar (injector.Reference). JSON keys that the grammar cannot name are
+// left out, and a key repeated in the object is offered once. No value is
+// read: JSON keys come from the metadata recorded at write time.
 func macrosOf(alias string, t secret.Type, jsonKeys []string) []macro {
-	ref := func(suffix string) string { return "{{secrets." + alias + suffix + "}}" }
+	ref := func(field, filter string) (string, bool) {
+		var fields, filters []string
+		if field != "" {
+			fields = []string{field}
+		}
+		if filter != "" {
+			filters = []string{filter}
+		}
+		r, err := injector.Reference(alias, fields, filters...)
+		return r, err == nil
+	}
+	var out []macro
+	add := func(field, filter, label string) {
+		if r, ok := ref(field, filter); ok {
+			out = append(out, macro{Alias: alias, Type: t, Field: field, Filter: filter, Reference: r, Label: label})
+		}
+	}
 	switch t {
 	case secret.TypeToken:
-		return []macro{{Alias: alias, Type: t, Reference: ref(""), Label: alias}}
+		add("", "", alias)
 	case secret.TypeUsernamePassword:
-		return []macro{
-			{Alias: alias, Type: t, Field: "username", Reference: ref(".username"), Label: alias + " › username"},
-			{Alias: alias, Type: t, Field: "password", Reference: ref(".password"), Label: alias + " › password"},
-			{Alias: alias, Type: t, Filter: "basic", Reference: ref(" | basic"), Label: alias + " › Basic auth (base64 of username:password)"},
-		}
+		add("username", "", alias+" › username")
+		add("password", "", alias+" › password")
+		add("", "basic", alias+" › Basic auth (base64 of username:password)")
 	case secret.TypeJSON:
-		out := []macro{{Alias: alias, Type: t, Reference: ref(""), Label: alias + " (whole JSON object)"}}
+		add("", "", alias+" (whole JSON object)")
 		seen := map[string]bool{}
 		for _, k := range jsonKeys {
-			if !validField(k) || seen[k] {
-				continue
+			if k != "" && !seen[k] { // "" would name the whole object
+				seen[k] = true
+				add(k, "", alias+" › "+k)
 			}
-			seen[k] = true
-			out = append(out, macro{Alias: alias, Type: t, Field: k, Reference: ref("." + k), Label: alias + " › " + k})
-		}
-		return out
-	default:
-		return nil
-	}
-}
-
-// validField reports whether k matches FIELD = [A-Za-z0-9_-]+.
-func validField(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return false
 		}
 	}
-	return true
+	return out
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

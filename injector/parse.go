@@ -287,6 +287,9 @@ func (p *placeholder) prefixMatches(nonce string) bool {
 // Anything else is data.
 // For a reference, bad describes why it is malformed ("" when it is well
 // formed) and end is the index after its closing "}}".
+//
+// The grammar is read by one small function per production:
+// head (prefix and "secrets"), alias, fields, filters, close.
 func (p *placeholder) parse(c *cursor, start int) (end int, ref bool, bad string) {
 	p.aliasLen, p.nfields, p.nfilters = 0, 0, 0
 	p.fields = p.fields[:0]
@@ -295,46 +298,71 @@ func (p *placeholder) parse(c *cursor, start int) (end int, ref bool, bad string
 
 	_, w1 := c.at(start)
 	_, w2 := c.at(start + w1)
-	i := c.skipSpace(start + w1 + w2)
-
-	j, ok := c.keyword(i)
-	if !ok {
-		k := i
-		for {
-			ch, w := c.at(k)
-			if w == 0 || isSpace(ch) || ch == ':' || ch == '{' || ch == '}' {
-				break
-			}
-			if p.prefixLen < len(p.prefix) {
-				p.prefix[p.prefixLen] = ch
-				p.prefixLen++
-			} else {
-				p.prefixLong = true
-			}
-			k += w
-		}
-		ch, w := c.at(k)
-		if k == i || ch != ':' {
-			return 0, c.mentionsSecrets(i), "malformed reference to secrets"
-		}
-		afterColon := k + w
-		k = c.skipSpace(afterColon)
-		if j, ok = c.keyword(k); !ok {
-			return 0, c.mentionsSecrets(i), "malformed reference to secrets"
-		}
-		p.hasPrefix = true
-		if k != afterColon {
-			bad = "no space is allowed between the nonce and \"secrets\""
-		}
+	i, ref, bad := p.parseHead(c, c.skipSpace(start+w1+w2))
+	if bad != "" {
+		return 0, ref, bad
+	}
+	// Called in turn, not through a slice of method values: those would
+	// allocate, and parsing allocates nothing.
+	i, bad = p.parseAlias(c, i)
+	if bad == "" {
+		i, bad = p.parseFields(c, i)
+	}
+	if bad == "" {
+		i, bad = p.parseFilters(c, i)
+	}
+	if bad == "" {
+		i, bad = p.parseClose(c, i)
 	}
 	if bad != "" {
 		return 0, true, bad
 	}
+	p.end = i
+	return p.end, true, ""
+}
 
-	i = j
+// parseHead reads [PREFIX ":"] "secrets" from i and returns the index after
+// the keyword. ref is false when the braces hold no secrets reference.
+func (p *placeholder) parseHead(c *cursor, i int) (next int, ref bool, bad string) {
+	if j, ok := c.keyword(i); ok {
+		return j, true, ""
+	}
+	k := i
+	for {
+		ch, w := c.at(k)
+		if w == 0 || isSpace(ch) || ch == ':' || ch == '{' || ch == '}' {
+			break
+		}
+		if p.prefixLen < len(p.prefix) {
+			p.prefix[p.prefixLen] = ch
+			p.prefixLen++
+		} else {
+			p.prefixLong = true
+		}
+		k += w
+	}
+	ch, w := c.at(k)
+	if k == i || ch != ':' {
+		return 0, c.mentionsSecrets(i), "malformed reference to secrets"
+	}
+	afterColon := k + w
+	k = c.skipSpace(afterColon)
+	j, ok := c.keyword(k)
+	if !ok {
+		return 0, c.mentionsSecrets(i), "malformed reference to secrets"
+	}
+	p.hasPrefix = true
+	if k != afterColon {
+		return 0, true, "no space is allowed between the nonce and \"secrets\""
+	}
+	return j, true, ""
+}
+
+// parseAlias reads "." ALIAS (lower-cased into p.alias).
+func (p *placeholder) parseAlias(c *cursor, i int) (int, string) {
 	ch, w := c.at(i)
 	if ch != '.' || w == 0 {
-		return 0, true, "expected \".ALIAS\" after \"secrets\""
+		return 0, "expected \".ALIAS\" after \"secrets\""
 	}
 	i += w
 	n := 0
@@ -351,20 +379,24 @@ func (p *placeholder) parse(c *cursor, start int) (end int, ref bool, bad string
 	}
 	switch {
 	case n == 0:
-		return 0, true, "missing alias after \"secrets.\""
+		return 0, "missing alias after \"secrets.\""
 	case n > maxAliasLen:
-		return 0, true, "alias longer than 64 characters"
+		return 0, "alias longer than 64 characters"
 	}
 	p.aliasLen = n
+	return i, ""
+}
 
+// parseFields reads ("." FIELD)*.
+func (p *placeholder) parseFields(c *cursor, i int) (int, string) {
 	for {
 		ch, w := c.at(i)
 		if w == 0 || ch != '.' {
-			break
+			return i, ""
 		}
 		i += w
 		if p.nfields == maxFields {
-			return 0, true, "more than 16 fields"
+			return 0, "more than 16 fields"
 		}
 		m := 0
 		for {
@@ -378,63 +410,78 @@ func (p *placeholder) parse(c *cursor, start int) (end int, ref bool, bad string
 		}
 		switch {
 		case m == 0:
-			return 0, true, "empty field name"
+			return 0, "empty field name"
 		case m > maxFieldLen:
-			return 0, true, "field name longer than 128 characters"
+			return 0, "field name longer than 128 characters"
 		}
 		p.fieldEnd[p.nfields] = len(p.fields)
 		p.nfields++
 	}
+}
 
+// parseFilters reads (WS "|" WS FILTER)* WS.
+func (p *placeholder) parseFilters(c *cursor, i int) (int, string) {
 	i = c.skipSpace(i)
 	for {
 		ch, w := c.at(i)
 		if w == 0 || ch != '|' {
-			break
+			return i, ""
 		}
-		i = c.skipSpace(i + w)
-		var nameBuf [16]byte
-		name := nameBuf[:0]
-		m := 0
-		for {
-			ch, w := c.at(i)
-			if w == 0 || !isIdent(ch) {
-				break
-			}
-			if len(name) < cap(name) {
-				name = append(name, ch)
-			}
-			m++
-			i += w
-		}
-		if m == 0 {
-			return 0, true, "missing filter name after \"|\""
-		}
-		f := filter(0)
-		if m == len(name) {
-			f = lookupFilter(name)
-		}
-		if f == 0 {
-			if m > len(name) {
-				return 0, true, "unknown filter"
-			}
-			return 0, true, "unknown filter \"" + string(name) + "\" (want base64, base64url, urlencode, basic or json)"
+		var f filter
+		var bad string
+		if i, f, bad = parseFilter(c, c.skipSpace(i+w)); bad != "" {
+			return 0, bad
 		}
 		if p.nfilters == maxFilters {
-			return 0, true, "more than 8 filters"
+			return 0, "more than 8 filters"
 		}
 		p.filters[p.nfilters] = f
 		p.nfilters++
 		i = c.skipSpace(i)
 	}
+}
 
-	ch, w = c.at(i)
+// parseFilter reads one filter name at i (case-insensitive). A filter with
+// arguments would read them here, after the name.
+func parseFilter(c *cursor, i int) (int, filter, string) {
+	var nameBuf [16]byte
+	name := nameBuf[:0]
+	m := 0
+	for {
+		ch, w := c.at(i)
+		if w == 0 || !isIdent(ch) {
+			break
+		}
+		if len(name) < cap(name) {
+			name = append(name, ch)
+		}
+		m++
+		i += w
+	}
+	if m == 0 {
+		return 0, 0, "missing filter name after \"|\""
+	}
+	f := filter(0)
+	if m == len(name) {
+		f = lookupFilter(name)
+	}
+	if f == 0 {
+		if m > len(name) {
+			return 0, 0, "unknown filter"
+		}
+		return 0, 0, "unknown filter \"" + string(name) + "\" (want base64, base64url, urlencode, basic or json)"
+	}
+	return i, f, ""
+}
+
+// parseClose reads the closing "}}".
+func (p *placeholder) parseClose(c *cursor, i int) (int, string) {
+	ch, w := c.at(i)
 	ch2, w2 := c.at(i + w)
 	if w == 0 || w2 == 0 || ch != '}' || ch2 != '}' {
-		return 0, true, "expected \"}}\""
+		return 0, "expected \"}}\""
 	}
-	p.end = i + w + w2
-	return p.end, true, ""
+	return i + w + w2, ""
 }
 
 // ContainsPlaceholder reports whether b holds anything that starts like a

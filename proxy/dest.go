@@ -36,7 +36,7 @@ func defaultPort(https bool) string {
 // target. A CONNECT target must name the port.
 func parseAuthority(b []byte, https, requirePort bool) (dest, error) {
 	d := dest{https: https}
-	if injector.ContainsPlaceholder(b) || mayHoldPlaceholder(b, true) {
+	if injector.ContainsPlaceholder(b) || injector.MayHoldPlaceholder(b, true) {
 		return d, newError(CodeInvalidPlaceholder, "a placeholder is not allowed in the scheme, host or port")
 	}
 	if len(b) == 0 {

@@ -8,31 +8,6 @@ import (
 	"github.com/sidekey/sidekey/injector"
 )
 
-var openBraces = []byte("{{")
-
-// mayHoldPlaceholder reports whether b could hold a placeholder: "{{", or
-// in URL-encoded parts (path, query, form bodies) a percent-encoded brace,
-// since clients such as Go's net/http and Python requests escape braces.
-func mayHoldPlaceholder(b []byte, urlEncoded bool) bool {
-	if bytes.Contains(b, openBraces) {
-		return true
-	}
-	if !urlEncoded {
-		return false
-	}
-	for i := bytes.IndexByte(b, '%'); i >= 0 && i+2 < len(b); {
-		if b[i+1] == '7' && (b[i+2] == 'B' || b[i+2] == 'b') {
-			return true
-		}
-		j := bytes.IndexByte(b[i+1:], '%')
-		if j < 0 {
-			break
-		}
-		i += 1 + j
-	}
-	return false
-}
-
 func isForm(contentType []byte) bool {
 	return len(contentType) >= 33 && bytes.EqualFold(contentType[:33], []byte("application/x-www-form-urlencoded"))
 }
@@ -98,7 +73,7 @@ func (p *Proxy) inject(x *exchange) error {
 }
 
 func (in *injection) pathQuery(pq []byte) ([]byte, error) {
-	if !mayHoldPlaceholder(pq, true) {
+	if !injector.MayHoldPlaceholder(pq, true) {
 		return pq, nil
 	}
 	path, query := pq, []byte(nil)
@@ -107,7 +82,7 @@ func (in *injection) pathQuery(pq []byte) ([]byte, error) {
 		path, query, hasQuery = pq[:i], pq[i+1:], true
 	}
 	rw := in.rewriter()
-	if mayHoldPlaceholder(path, true) {
+	if injector.MayHoldPlaceholder(path, true) {
 		before := in.injected()
 		np, err := rw.Path(path)
 		if err != nil {
@@ -116,7 +91,7 @@ func (in *injection) pathQuery(pq []byte) ([]byte, error) {
 		in.count(locPath, before)
 		path = np
 	}
-	if mayHoldPlaceholder(query, true) {
+	if injector.MayHoldPlaceholder(query, true) {
 		before := in.injected()
 		nq, err := rw.Query(query)
 		if err != nil {
@@ -137,7 +112,7 @@ func (in *injection) pathQuery(pq []byte) ([]byte, error) {
 func (in *injection) headers(h *fasthttp.RequestHeader) error {
 	found := false
 	for k, v := range h.All() {
-		if bytes.Contains(v, openBraces) || bytes.Contains(k, openBraces) {
+		if injector.MayHoldPlaceholder(v, false) || injector.MayHoldPlaceholder(k, false) {
 			found = true
 			break
 		}
@@ -162,13 +137,13 @@ func (in *injection) headers(h *fasthttp.RequestHeader) error {
 	changed := false
 	for i := range st.kvs {
 		kv := &st.kvs[i]
-		if bytes.Contains(kv.k, openBraces) {
+		if injector.MayHoldPlaceholder(kv.k, false) {
 			if err := rw.CheckHeaderName(kv.k); err != nil {
 				return err
 			}
 			return newError(CodeInvalidPlaceholder, "a placeholder is not allowed in a header name")
 		}
-		if !bytes.Contains(kv.v, openBraces) {
+		if !injector.MayHoldPlaceholder(kv.v, false) {
 			continue
 		}
 		before := in.injected()
@@ -205,7 +180,7 @@ func (in *injection) body(req *fasthttp.Request) error {
 	}
 	ce := req.Header.ContentEncoding()
 	encoded := len(ce) > 0 && !bytes.EqualFold(ce, []byte("identity"))
-	if !encoded && !mayHoldPlaceholder(body, isForm(req.Header.ContentType())) {
+	if !encoded && !injector.MayHoldPlaceholder(body, isForm(req.Header.ContentType())) {
 		return nil
 	}
 	rw := in.rewriter()
