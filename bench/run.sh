@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sidekey proxy benchmark (issue 4): throughput, p50/p99 latency, proxy CPU
+# Sidekey proxy benchmark: throughput, p50/p99 latency, proxy CPU
 # and memory of Sidekey against a direct baseline, Squid (plain forward) and
 # mitmproxy (TLS interception with an injecting addon), in one bounded run
 # on loopback. See docs/bench-proxy.md.

@@ -1,4 +1,4 @@
-// Package reliability is Sidekey's reliability suite (issue 8): a soak under
+// Package reliability is Sidekey's reliability suite: a soak under
 // sustained injecting traffic, and fault tests — the dev Vault killed and
 // restarted during traffic, upstreams that reset, stall, present an
 // untrusted certificate or answer too much, and two admin replicas rotating

@@ -2,7 +2,6 @@ package reliability
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -10,19 +9,18 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sidekey/sidekey/internal/ca"
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/internal/testbin"
+	"github.com/sidekey/sidekey/internal/testupstream"
 	"github.com/sidekey/sidekey/internal/vaulttest"
 	"github.com/sidekey/sidekey/vaultstore"
 )
@@ -228,59 +226,12 @@ func (p *proxyProc) scrape() (map[string]float64, error) {
 	return out, sc.Err()
 }
 
-// upstream is a TLS origin on loopback, with a certificate of the env's
-// upstream CA, that counts the placeholders reaching it (there must be
-// none) and hands every request to a check.
-type upstream struct {
-	srv          *httptest.Server
-	requests     atomic.Int64
-	placeholders atomic.Int64
-}
-
-// newUpstream starts an upstream; handle answers each request whose body
-// has been read (it may be nil: 200 "ok").
-func (e *env) newUpstream(handle func(w http.ResponseWriter, r *http.Request, body []byte)) *upstream {
-	t := e.t
-	t.Helper()
-	cert, err := e.upCA.Issue("127.0.0.1", time.Now(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &upstream{}
-	u.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u.requests.Add(1)
-		body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
-		if err != nil {
-			http.Error(w, "read body", http.StatusBadRequest)
-			return
-		}
-		if n := countPlaceholders(r, body); n > 0 {
-			u.placeholders.Add(int64(n))
-		}
-		if handle == nil {
-			_, _ = io.WriteString(w, `{"ok":true}`)
-			return
-		}
-		handle(w, r, body)
-	}))
-	u.srv.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
-	u.srv.StartTLS()
-	t.Cleanup(u.srv.Close)
-	return u
-}
-
-// URL is the upstream's https://127.0.0.1:PORT.
-func (u *upstream) URL() string { return u.srv.URL }
-
-// countPlaceholders counts "{{" in the request line, headers and body.
-func countPlaceholders(r *http.Request, body []byte) int {
-	n := strings.Count(r.RequestURI, "{{") + bytes.Count(body, []byte("{{"))
-	for _, vs := range r.Header {
-		for _, v := range vs {
-			n += strings.Count(v, "{{")
-		}
-	}
-	return n
+// newUpstream starts a TLS upstream with a certificate of the env's
+// upstream CA that counts the placeholders reaching it (there must be none);
+// handle answers each request whose body has been read.
+func (e *env) newUpstream(handle testupstream.Handler) *testupstream.Server {
+	e.t.Helper()
+	return testupstream.Start(e.t, testupstream.Options{Authority: e.upCA, Hosts: []string{"127.0.0.1"}, Handle: handle})
 }
 
 // resetListener accepts TCP connections on loopback and resets each one

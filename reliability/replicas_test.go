@@ -285,7 +285,7 @@ func TestAdminReplicas(t *testing.T) {
 			t.Errorf("sidecar traffic during the rotations: %s; want every one 200", describeTally(tally))
 		}
 	}
-	if n := up.placeholders.Load(); n != 0 {
+	if n := up.Placeholders(); n != 0 {
 		t.Errorf("%d placeholders reached the upstream", n)
 	}
 }

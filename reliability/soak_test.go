@@ -168,7 +168,7 @@ func TestSoak(t *testing.T) {
 	if total == 0 {
 		t.Fatal("no request completed")
 	}
-	if n := up.placeholders.Load(); n != 0 {
+	if n := up.Placeholders(); n != 0 {
 		t.Errorf("%d placeholders reached the upstream", n)
 	}
 	// The proxy itself counted them: intercepted (CONNECT + TLS) and

@@ -2,15 +2,14 @@ package reliability
 
 import (
 	"bytes"
-	"io"
-	"log"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sidekey/sidekey/internal/testupstream"
 )
 
 // TestUpstreamFaults sends injecting requests to upstreams that misbehave —
@@ -73,15 +72,8 @@ func TestUpstreamFaults(t *testing.T) {
 			}
 		}
 	})
-	// untrusted: httptest's own certificate, which no --upstream-ca names.
-	var untrustedHits atomic.Int64
-	untrusted := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		untrustedHits.Add(1)
-		_, _ = w.Write([]byte("should not be reached"))
-	}))
-	untrusted.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are expected
-	untrusted.StartTLS()
-	t.Cleanup(untrusted.Close)
+	// untrusted: signed by a CA of its own, which no --upstream-ca names.
+	untrusted := testupstream.Start(t, testupstream.Options{})
 	resetOnAccept := "https://" + resetListener(t)
 
 	p := e.startProxy("proxy", 8, "--upstream-timeout", "3s", "--idle-timeout", "2s")
@@ -118,7 +110,7 @@ func TestUpstreamFaults(t *testing.T) {
 		{"reset on accept", resetOnAccept, true, http.StatusBadGateway, "upstream_unreachable", 0},
 		{"reset after the request", resetAfter.URL(), true, http.StatusBadGateway, "upstream_unreachable", 0},
 		{"slow response", slow.URL(), true, http.StatusGatewayTimeout, "upstream_timeout", 0},
-		{"untrusted certificate", untrusted.URL, true, http.StatusBadGateway, "upstream_unreachable", 0},
+		{"untrusted certificate", untrusted.URL(), true, http.StatusBadGateway, "upstream_unreachable", 0},
 		{"oversized response, injected (scrubbed)", big.URL(), true, http.StatusBadGateway, "upstream_unreachable", 0},
 		{"oversized response, not injected (streamed)", big.URL(), false, http.StatusOK, "", bigSize},
 	}
@@ -145,11 +137,11 @@ func TestUpstreamFaults(t *testing.T) {
 	if len(tally) != 1 || tally[outcome{status: http.StatusOK}.String()] == 0 {
 		t.Errorf("background requests: %s; want every one 200", describeTally(tally))
 	}
-	if n := untrustedHits.Load(); n != 0 {
+	if n := untrusted.Count(); n != 0 {
 		t.Errorf("the untrusted upstream got %d requests; TLS verification must stop them before any byte", n)
 	}
-	for name, u := range map[string]*upstream{"good": good, "reset-after": resetAfter, "slow": slow, "big": big} {
-		if n := u.placeholders.Load(); n != 0 {
+	for name, u := range map[string]*testupstream.Server{"good": good, "reset-after": resetAfter, "slow": slow, "big": big} {
+		if n := u.Placeholders(); n != 0 {
 			t.Errorf("%d placeholders reached the %s upstream", n, name)
 		}
 	}

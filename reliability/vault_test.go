@@ -120,7 +120,7 @@ func TestVaultKillRestart(t *testing.T) {
 	if n := mismatches.Load(); n != 0 {
 		t.Errorf("the upstream got a wrong warm value %d times", n)
 	}
-	if n := up.placeholders.Load(); n != 0 {
+	if n := up.Placeholders(); n != 0 {
 		t.Errorf("%d placeholders reached the upstream unresolved", n)
 	}
 	m, err := p.scrape()

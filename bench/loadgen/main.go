@@ -4,7 +4,7 @@
 // JSON line: throughput, latency percentiles, the CPU time that the proxy,
 // the upstream and the generator itself used in the window (from
 // /proc/PID/stat and getrusage), the machine's busy share, and the
-// upstream's verification counters, which must show that every request
+// upstream's verification counters, which prove that every request
 // arrived with exactly the expected injected bytes and no placeholder.
 //
 // Routes (-route):
@@ -161,50 +161,10 @@ func parseFlags() (config, error) {
 	return c, nil
 }
 
-// Result is one JSON line of the benchmark.
-type Result struct {
-	Case     string  `json:"case"`
-	Round    int     `json:"round"`
-	Mode     string  `json:"mode"`
-	Route    string  `json:"route"`
-	Conns    int     `json:"conns"`
-	Streams  int     `json:"streams,omitempty"`
-	Window   float64 `json:"window_s"`
-	Requests int64   `json:"requests"`
-	Errors   int64   `json:"errors"`
-	Reopened int64   `json:"reopened"`
-	RPS      float64 `json:"rps"`
-	P50us    float64 `json:"p50_us"`
-	P90us    float64 `json:"p90_us"`
-	P99us    float64 `json:"p99_us"`
-	MaxUs    float64 `json:"max_us"`
+// Result is one JSON line of the benchmark (spec.Result).
+type Result = spec.Result
 
-	ProxyCPU       float64 `json:"proxy_cpu_s"`
-	UpstreamCPU    float64 `json:"upstream_cpu_s"`
-	LoadgenCPU     float64 `json:"loadgen_cpu_s"`
-	MachineBusyPct float64 `json:"machine_busy_pct"`
-	ReqPerProxyCPU float64 `json:"req_per_proxy_cpu_s"`
-
-	RSSStartKiB int64   `json:"rss_start_kib"`
-	RSSEndKiB   int64   `json:"rss_end_kib"`
-	RSSMaxKiB   int64   `json:"rss_max_kib"`
-	RSSSamples  []int64 `json:"rss_samples_kib,omitempty"`
-	RSSEverySec float64 `json:"rss_every_s,omitempty"`
-	ProxyFDs    int     `json:"proxy_fds,omitempty"`
-
-	Upstream   upstreamStats `json:"upstream"`
-	FirstError string        `json:"first_error,omitempty"`
-	Failed     string        `json:"failed,omitempty"`
-}
-
-type upstreamStats struct {
-	Requests     int64 `json:"requests"`
-	Verified     int64 `json:"verified"`
-	Mismatched   int64 `json:"mismatched"`
-	Placeholders int64 `json:"placeholders"`
-	Leaked       int64 `json:"leaked_proxy_headers"`
-	Conns        int64 `json:"connections"`
-}
+type upstreamStats = spec.UpstreamStats
 
 func run() int {
 	cfg, err := parseFlags()

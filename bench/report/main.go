@@ -1,6 +1,6 @@
 // Command report turns the proxy benchmark's JSON lines (from loadgen) into
 // the Markdown of docs/BENCHMARKS.md's "## Proxy" section: per case the
-// medians over the rounds, then the ratios that issue 4 sets targets for,
+// medians over the rounds, then the ratios that have targets (docs/bench-proxy.md),
 // each with its verdict.
 //
 //	report -in results.jsonl -meta meta.json > report.md
@@ -17,6 +17,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/sidekey/sidekey/bench/internal/spec"
 )
 
 func main() {
@@ -26,38 +28,8 @@ func main() {
 	}
 }
 
-// result is the subset of loadgen's Result the report reads.
-type result struct {
-	Case           string  `json:"case"`
-	Round          int     `json:"round"`
-	Mode           string  `json:"mode"`
-	Route          string  `json:"route"`
-	Conns          int     `json:"conns"`
-	Window         float64 `json:"window_s"`
-	Requests       int64   `json:"requests"`
-	Errors         int64   `json:"errors"`
-	Reopened       int64   `json:"reopened"`
-	RPS            float64 `json:"rps"`
-	P50us          float64 `json:"p50_us"`
-	P99us          float64 `json:"p99_us"`
-	ProxyCPU       float64 `json:"proxy_cpu_s"`
-	UpstreamCPU    float64 `json:"upstream_cpu_s"`
-	LoadgenCPU     float64 `json:"loadgen_cpu_s"`
-	MachineBusyPct float64 `json:"machine_busy_pct"`
-	ReqPerProxyCPU float64 `json:"req_per_proxy_cpu_s"`
-	RSSStartKiB    int64   `json:"rss_start_kib"`
-	RSSEndKiB      int64   `json:"rss_end_kib"`
-	RSSMaxKiB      int64   `json:"rss_max_kib"`
-	RSSSamples     []int64 `json:"rss_samples_kib"`
-	RSSEverySec    float64 `json:"rss_every_s"`
-	ProxyFDs       int     `json:"proxy_fds"`
-	Upstream       struct {
-		Requests int64 `json:"requests"`
-		Verified int64 `json:"verified"`
-		Conns    int64 `json:"connections"`
-	} `json:"upstream"`
-	Failed string `json:"failed"`
-}
+// result is one line of loadgen's output.
+type result = spec.Result
 
 // meta describes the run; bench/run.sh writes it.
 type meta struct {
@@ -297,7 +269,7 @@ func writeRatios(w io.Writer, byCase map[string][]result) {
 	var rows bytes.Buffer
 	defer func() {
 		if rows.Len() > 0 {
-			fmt.Fprintln(out, "| target (issue 4) | measured (median; per-round range) | verdict |")
+			fmt.Fprintln(out, "| target | measured (median; per-round range) | verdict |")
 			fmt.Fprintln(out, "| --- | --- | --- |")
 			_, _ = rows.WriteTo(out)
 			fmt.Fprintln(out)

@@ -53,7 +53,7 @@ func TestRatiosTable(t *testing.T) {
 	writeRatios(&b, byCase)
 	got := b.String()
 	for _, want := range []string{
-		"| target (issue 4) |",
+		"| target |",
 		"Sidekey injecting (http://) ÷ Squid plain forward, req/s ≥ 2× | 1.80× (1.80–1.80) | **missed** |",
 		"Squid plain forward, req per proxy CPU-s ≥ 2× | 3.00× (3.00–3.00) | met |",
 		"http:// injecting, pinned ≤ 150 µs | 188 µs (188–188) | **missed** |",

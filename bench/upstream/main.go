@@ -33,7 +33,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sidekey/sidekey/bench/internal/spec"
-	"github.com/sidekey/sidekey/internal/ca"
+	"github.com/sidekey/sidekey/internal/testupstream"
 )
 
 func main() {
@@ -136,7 +136,6 @@ func newVerifier(v spec.Values) *verifier {
 var (
 	okBody      = []byte(`{"ok":true,"id":"msg-0001","status":"queued"}`)
 	contentJSON = []byte("application/json")
-	open        = []byte("{{")
 )
 
 func (v *verifier) handle(ctx *fasthttp.RequestCtx) {
@@ -144,9 +143,7 @@ func (v *verifier) handle(ctx *fasthttp.RequestCtx) {
 	req := &ctx.Request
 	body := req.Body()
 
-	n := bytes.Count(req.Header.RequestURI(), open) +
-		bytes.Count(req.Header.RawHeaders(), open) +
-		bytes.Count(body, open)
+	n := testupstream.CountPlaceholders(req.Header.RequestURI(), req.Header.RawHeaders(), body)
 	if n > 0 {
 		v.placeholders.Add(int64(n))
 	}
@@ -176,20 +173,10 @@ func hasPrefixFold(b []byte, prefix string) bool {
 	return len(b) >= len(prefix) && bytes.EqualFold(b[:len(prefix)], []byte(prefix))
 }
 
-// Stats are the verifier's counters.
-type Stats struct {
-	Requests     int64 `json:"requests"`
-	Verified     int64 `json:"verified"`
-	Mismatched   int64 `json:"mismatched"`
-	Placeholders int64 `json:"placeholders"`
-	Leaked       int64 `json:"leaked_proxy_headers"`
-	Conns        int64 `json:"connections"`
-}
-
 func (v *verifier) control(ctx *fasthttp.RequestCtx) {
 	switch string(ctx.Path()) {
 	case "/stats":
-		s := Stats{
+		s := spec.UpstreamStats{
 			Requests:     v.requests.Load(),
 			Verified:     v.verified.Load(),
 			Mismatched:   v.mismatched.Load(),
@@ -220,20 +207,12 @@ func (v *verifier) control(ctx *fasthttp.RequestCtx) {
 // mintTLS makes a CA and a leaf for 127.0.0.1 and localhost, writes the CA
 // to dir/upstream-ca.pem and returns the server's TLS config.
 func mintTLS(dir string) (*tls.Config, error) {
-	authority, err := ca.New("Sidekey bench upstream CA", 48*time.Hour)
+	cfg, caPEM, err := testupstream.TLSConfig(nil, []string{"127.0.0.1", "localhost"})
 	if err != nil {
 		return nil, err
 	}
-	leaf, err := authority.IssueHosts([]string{"127.0.0.1", "localhost"}, time.Now(), 48*time.Hour)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "upstream-ca.pem"), authority.CertPEM(), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "upstream-ca.pem"), caPEM, 0o600); err != nil {
 		return nil, fmt.Errorf("write ca: %w", err)
 	}
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		NextProtos:   []string{"http/1.1"},
-		Certificates: []tls.Certificate{*leaf},
-	}, nil
+	return cfg, nil
 }

@@ -6,20 +6,18 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sidekey/sidekey/internal/testbin"
+	"github.com/sidekey/sidekey/internal/testupstream"
 	"github.com/sidekey/sidekey/internal/vaulttest"
 )
 
@@ -54,27 +52,14 @@ func TestAdminAPIToProxy(t *testing.T) {
 	testbin.Run(t, sidekeyBin, "ca", "init", "--out", filepath.Join(dir, "ca"))
 
 	// The upstream records the Authorization header it received.
-	var (
-		gotMu sync.Mutex
-		got   []string
-	)
-	upstream := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gotMu.Lock()
-		got = append(got, r.Header.Get("Authorization"))
-		gotMu.Unlock()
+	upstream := testupstream.Start(t, testupstream.Options{Handle: func(w http.ResponseWriter, _ *http.Request, _ []byte) {
 		_, _ = io.WriteString(w, "sent")
-	}))
-	defer upstream.Close()
+	}})
 	lastSeen := func() string {
-		gotMu.Lock()
-		defer gotMu.Unlock()
-		if len(got) == 0 {
-			return ""
-		}
-		return got[len(got)-1]
+		last, _ := upstream.Last()
+		return last.Header.Get("Authorization")
 	}
-	upstreamCA := testbin.WriteFile(t, dir, "upstream.pem", string(pem.EncodeToMemory(
-		&pem.Block{Type: "CERTIFICATE", Bytes: upstream.Certificate().Raw})))
+	upstreamCA := testbin.WriteFile(t, dir, "upstream.pem", string(upstream.CAPEM()))
 
 	adminAddr, proxyAddr := testbin.FreeHostPort(t), testbin.FreeHostPort(t)
 	adminMetrics, proxyMetrics := testbin.FreeHostPort(t), testbin.FreeHostPort(t)
@@ -141,7 +126,7 @@ func TestAdminAPIToProxy(t *testing.T) {
 	// status and the Sidekey-Error code.
 	send := func() (int, string) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(context.Background(), "POST", upstream.URL+"/notify", strings.NewReader("hello"))
+		req, err := http.NewRequestWithContext(context.Background(), "POST", upstream.URL()+"/notify", strings.NewReader("hello"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,11 +202,10 @@ func TestAdminAPIToProxy(t *testing.T) {
 			}
 		}
 	}
-	gotMu.Lock()
-	defer gotMu.Unlock()
-	for _, h := range got {
-		if strings.Contains(h, "{{") {
-			t.Errorf("the upstream got a placeholder")
-		}
+	if n := upstream.Placeholders(); n != 0 {
+		t.Errorf("the upstream got %d placeholders", n)
+	}
+	if upstream.Count() == 0 {
+		t.Errorf("the upstream got no request: the placeholder check looked at nothing")
 	}
 }
