@@ -49,8 +49,8 @@ type CacheConfig struct {
 
 // withDefaults fills zero fields and refuses negative ones.
 func (cfg CacheConfig) withDefaults() (CacheConfig, error) {
-	if cfg.TTL < 0 || cfg.Size < 0 || cfg.NegativeTTL < 0 || cfg.MaxStale < 0 || cfg.FeedInterval < 0 {
-		return cfg, errors.New("vaultstore: cache: durations and size must not be negative")
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
 	}
 	if cfg.TTL == 0 {
 		cfg.TTL = DefaultCacheTTL

@@ -157,6 +157,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 
 // withDefaults fills in the defaults and checks the config.
 func (cfg Config) withDefaults() (Config, error) {
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
 	if cfg.Mount == "" {
 		cfg.Mount = DefaultMount
 	}
@@ -166,12 +169,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	cfg.Mount = strings.Trim(cfg.Mount, "/")
 	cfg.Prefix = strings.Trim(cfg.Prefix, "/")
 	if !validPath(cfg.Mount) {
-		return cfg, fmt.Errorf("vaultstore: invalid mount %q", cfg.Mount)
+		return cfg, fieldError("Mount", cfg.Mount, "must not be empty")
 	}
 	if !validPath(cfg.Prefix) {
-		return cfg, fmt.Errorf("vaultstore: invalid prefix %q", cfg.Prefix)
+		return cfg, fieldError("Prefix", cfg.Prefix, "must not be empty")
 	}
-	if cfg.Timeout <= 0 {
+	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.Logger == nil {
