@@ -16,6 +16,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/sidekey/sidekey/internal/errcode"
+
+	"github.com/sidekey/sidekey/internal/ops"
 )
 
 // Test tenants: the matrix works on (orgA, domX).
@@ -85,6 +87,8 @@ type harness struct {
 	srv  *httptest.Server
 	api  *Server
 	logs *syncBuffer
+	// ops serves /metrics, /healthz and /readyz as the command does.
+	ops http.Handler
 }
 
 // newHarness starts the API over store; iss and aud are required.
@@ -97,10 +101,12 @@ func newHarness(t *testing.T, store Store, mod ...func(*Config)) *harness {
 // may also receive the store's logs).
 func newHarnessLogs(t testing.TB, store Store, logs *syncBuffer, mod ...func(*Config)) *harness {
 	t.Helper()
+	reg := ops.NewRegistry()
 	cfg := Config{
-		Store:  store,
-		Auth:   AuthConfig{HS256Key: testKey, Issuer: testIss, Audience: testAud, Leeway: 30 * time.Second},
-		Logger: newTestLogger(logs),
+		Registerer: reg,
+		Store:      store,
+		Auth:       AuthConfig{HS256Key: testKey, Issuer: testIss, Audience: testAud, Leeway: 30 * time.Second},
+		Logger:     newTestLogger(logs),
 	}
 	for _, m := range mod {
 		m(&cfg)
@@ -111,7 +117,7 @@ func newHarnessLogs(t testing.TB, store Store, logs *syncBuffer, mod ...func(*Co
 	}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
-	h := &harness{srv: srv, api: api, logs: logs}
+	h := &harness{srv: srv, api: api, logs: logs, ops: ops.Handler(api.OpsConfig(reg))}
 	if tt, ok := t.(*testing.T); ok {
 		h.t = tt
 	}

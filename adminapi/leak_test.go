@@ -114,7 +114,7 @@ func runNoLeak(t *testing.T, h *harness) {
 	expect(call("GET", "/v1/openapi.json", nil), 200)
 	expect(call("GET", "/healthz", nil), 200)
 	expect(call("GET", "/readyz", nil), 200)
-	ms := httptest.NewServer(h.api.MetricsHandler())
+	ms := httptest.NewServer(h.ops)
 	defer ms.Close()
 	resp, err := http.Get(ms.URL + "/metrics")
 	if err != nil {

@@ -110,7 +110,7 @@ func TestMetrics(t *testing.T) {
 	h := newHarness(t, newFakeStore())
 	h.mustCreate(tokenBody("m1", "v"))
 	h.do("GET", basePath+"/secrets", "", nil)
-	ms := httptest.NewServer(h.api.MetricsHandler())
+	ms := httptest.NewServer(h.ops)
 	defer ms.Close()
 	resp, err := http.Get(ms.URL + "/metrics")
 	if err != nil {

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/sidekey/sidekey/internal/errcode"
+	"github.com/sidekey/sidekey/internal/ops"
 )
 
 // DefaultMaxValueBytes bounds a secret's value when Config leaves it zero.
@@ -48,9 +48,9 @@ type Config struct {
 	CORSOrigins []string
 	// UI, when set, is served at "/" (the web UI, adminapi/ui.Handler()).
 	UI http.Handler
-	// Registry receives the metrics; nil makes a new one with the Go and
-	// process collectors. See MetricsHandler.
-	Registry *prometheus.Registry
+	// Registerer receives the API's metrics (the command gathers them and
+	// serves them with internal/ops); nil keeps them unregistered.
+	Registerer prometheus.Registerer
 	// ReadyTimeout bounds the store ping of /readyz (default 2s).
 	ReadyTimeout time.Duration
 }
@@ -64,7 +64,6 @@ type Server struct {
 	maxValueBytes int64
 	corsOrigins   []string
 	readyTimeout  time.Duration
-	registry      *prometheus.Registry
 	metrics       *metrics
 	mux           *http.ServeMux
 }
@@ -88,7 +87,6 @@ func New(cfg Config) (*Server, error) {
 		maxValueBytes: cfg.MaxValueBytes,
 		corsOrigins:   append([]string(nil), cfg.CORSOrigins...),
 		readyTimeout:  cfg.ReadyTimeout,
-		registry:      cfg.Registry,
 	}
 	if s.log == nil {
 		s.log = zap.NewNop()
@@ -103,10 +101,11 @@ func New(cfg Config) (*Server, error) {
 	if s.readyTimeout <= 0 {
 		s.readyTimeout = defaultReadyTimeout
 	}
-	if s.registry == nil {
-		s.registry = newRegistry()
+	reg := cfg.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
 	}
-	if s.metrics, err = newMetrics(s.registry); err != nil {
+	if s.metrics, err = newMetrics(reg); err != nil {
 		return nil, err
 	}
 	s.mux = http.NewServeMux()
@@ -123,14 +122,10 @@ func New(cfg Config) (*Server, error) {
 // Handler returns the HTTP handler of the API (and of the UI at "/").
 func (s *Server) Handler() http.Handler { return s }
 
-// MetricsHandler returns the handler of the metrics listener: /metrics,
-// /healthz and /readyz.
-func (s *Server) MetricsHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", s.handleHealthz)
-	mux.HandleFunc("GET /readyz", s.handleReadyz)
-	return mux
+// OpsConfig is what the operations endpoint (internal/ops) needs of the
+// API besides the command's registry: its readiness check and timeout.
+func (s *Server) OpsConfig(g prometheus.Gatherer) ops.Config {
+	return ops.Config{Gatherer: g, Ready: s.Ready, ReadyTimeout: s.readyTimeout}
 }
 
 // route is one endpoint of the API. The OpenAPI test walks this table.
@@ -161,8 +156,8 @@ func (s *Server) routes() []route {
 		{http.MethodDelete, tenantBase + "/secrets/{alias}", s.tenantHandler(actionArchive, true, s.archive)},
 		{http.MethodGet, tenantBase + "/macros", s.tenantHandler(actionMacros, false, s.macros)},
 		{http.MethodGet, "/v1/openapi.json", http.HandlerFunc(s.handleOpenAPI)},
-		{http.MethodGet, "/healthz", http.HandlerFunc(s.handleHealthz)},
-		{http.MethodGet, "/readyz", http.HandlerFunc(s.handleReadyz)},
+		{http.MethodGet, "/healthz", http.HandlerFunc(ops.Healthz)},
+		{http.MethodGet, "/readyz", ops.Readyz(s.OpsConfig(nil))},
 	}
 }
 
@@ -187,17 +182,12 @@ func (s *Server) handleUnknown(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, newError(errcode.NotFound, "no such endpoint"))
 }
 
-func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
-	s.writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.readyTimeout)
-	defer cancel()
+// Ready reports whether the store answers with the server's token; the
+// error names no value and is what /readyz sends.
+func (s *Server) Ready(ctx context.Context) error {
 	if err := s.store.Ping(ctx); err != nil {
 		s.log.Warn("not ready", zap.Error(err))
-		s.writeError(w, r, &apiError{Code: errcode.StoreUnavailable, Message: "the secret store is unavailable", cause: err})
-		return
+		return errors.New("the secret store does not answer")
 	}
-	s.writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
 }

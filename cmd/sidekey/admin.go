@@ -17,6 +17,7 @@ import (
 
 	"github.com/sidekey/sidekey/adminapi"
 	"github.com/sidekey/sidekey/adminapi/ui"
+	"github.com/sidekey/sidekey/internal/ops"
 	"github.com/sidekey/sidekey/vaultstore"
 )
 
@@ -76,10 +77,7 @@ func (f *adminFlags) check() (adminapi.AuthConfig, error) {
 	if _, err := zapcore.ParseLevel(f.logLevel); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level: %w", err))
 	}
-	if len(errs) > 0 {
-		return auth, oneLine(errs)
-	}
-	return auth, nil
+	return auth, errors.Join(errs...)
 }
 
 // authConfig reads the key file of the authentication flags.
@@ -133,17 +131,14 @@ func runAdmin(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if err := parseFlags(fs, args); err != nil {
 		return flagExit(stderr, "admin", err)
 	}
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "sidekey admin: %v\n", err)
-		return 1
-	}
+	fail := func(err error) int { return failExit(stderr, "admin", err) }
 	auth, err := f.check()
 	if err != nil {
-		return fail(err)
+		return flagExit(stderr, "admin", err)
 	}
 	log, err := newLogger(f.logLevel)
 	if err != nil {
-		return fail(err)
+		return flagExit(stderr, "admin", err)
 	}
 	defer func() { _ = log.Sync() }()
 
@@ -153,7 +148,9 @@ func runAdmin(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if err != nil {
 		return fail(fmt.Errorf("vault: %w", err))
 	}
+	reg := ops.NewRegistry()
 	srv, err := adminapi.New(adminapi.Config{
+		Registerer:    reg,
 		Store:         store,
 		Auth:          auth,
 		Logger:        log.Named("admin"),
@@ -163,13 +160,13 @@ func runAdmin(ctx context.Context, args []string, _, stderr io.Writer) int {
 		UI:            adminUI(),
 	})
 	if err != nil {
-		return fail(err)
+		return flagExit(stderr, "admin", err)
 	}
 	ln, mln, err := listenAdmin(f)
 	if err != nil {
 		return fail(err)
 	}
-	if err := serveAdmin(ctx, log, f.shutdownTimeout, srv, store.Run, ln, mln); err != nil {
+	if err := serveAdmin(ctx, log, f.shutdownTimeout, srv, ops.Handler(srv.OpsConfig(reg)), store.Run, ln, mln); err != nil {
 		return fail(err)
 	}
 	return 0
@@ -195,11 +192,11 @@ func listenAdmin(f *adminFlags) (api, metrics net.Listener, err error) {
 // and runs runStore (the Vault token renewal) until ctx ends; then it stops
 // accepting, gives requests in flight up to timeout, and stops runStore.
 func serveAdmin(ctx context.Context, log *zap.Logger, timeout time.Duration, srv *adminapi.Server,
-	runStore func(context.Context) error, ln, mln net.Listener) error {
+	opsHandler http.Handler, runStore func(context.Context) error, ln, mln net.Listener) error {
 	servers := []*http.Server{newHTTPServer(srv.Handler(), log)}
 	listeners := []net.Listener{ln}
 	if mln != nil {
-		servers = append(servers, newHTTPServer(srv.MetricsHandler(), log))
+		servers = append(servers, newHTTPServer(opsHandler, log))
 		listeners = append(listeners, mln)
 	}
 

@@ -15,6 +15,8 @@ import (
 	"github.com/sidekey/sidekey/adminapi"
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/vaultstore"
+
+	"github.com/sidekey/sidekey/internal/ops"
 )
 
 // slowStore blocks List until released, to hold a request in flight.
@@ -39,11 +41,11 @@ func (s *slowStore) Get(context.Context, secret.Tenant, string) (vaultstore.Meta
 func (s *slowStore) Create(context.Context, secret.Tenant, vaultstore.CreateInput) (vaultstore.Metadata, error) {
 	return vaultstore.Metadata{}, vaultstore.ErrUnavailable
 }
-func (s *slowStore) Rotate(context.Context, secret.Tenant, string, vaultstore.RotateInput) (vaultstore.Metadata, error) {
-	return vaultstore.Metadata{}, vaultstore.ErrUnavailable
+func (s *slowStore) Rotate(context.Context, secret.Tenant, string, vaultstore.RotateInput) (vaultstore.Rotated, error) {
+	return vaultstore.Rotated{}, vaultstore.ErrUnavailable
 }
-func (s *slowStore) Archive(context.Context, secret.Tenant, string, string) error {
-	return vaultstore.ErrUnavailable
+func (s *slowStore) Archive(context.Context, secret.Tenant, string, string) (vaultstore.Metadata, error) {
+	return vaultstore.Metadata{}, vaultstore.ErrUnavailable
 }
 
 // TestServeAdminDrains: on shutdown the listeners close, a request in
@@ -72,7 +74,9 @@ func TestServeAdminDrains(t *testing.T) {
 		return ctx.Err()
 	}
 	done := make(chan error, 1)
-	go func() { done <- serveAdmin(ctx, zap.NewNop(), 10*time.Second, srv, runStore, ln, mln) }()
+	go func() {
+		done <- serveAdmin(ctx, zap.NewNop(), 10*time.Second, srv, ops.Handler(srv.OpsConfig(nil)), runStore, ln, mln)
+	}()
 
 	// The metrics listener answers.
 	resp, err := http.Get("http://" + mln.Addr().String() + "/healthz")

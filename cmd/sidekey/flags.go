@@ -12,6 +12,17 @@ import (
 // envPrefix is the prefix of the environment fallback of every flag.
 const envPrefix = "SIDEKEY_"
 
+// Exit codes of every command (SPEC §6).
+const (
+	// exitFailure: the configuration was valid but the command failed
+	// (Vault unreachable at start, a listener that cannot open, a serve
+	// error).
+	exitFailure = 1
+	// exitConfig: a bad command line, flag, environment variable or file
+	// named by a flag; nothing was dialled or listened on.
+	exitConfig = 2
+)
+
 // envName returns the environment variable that backs a flag:
 // "tenant-key-file" → "SIDEKEY_TENANT_KEY_FILE".
 func envName(flagName string) string {
@@ -61,13 +72,21 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return errors.Join(errs...)
 }
 
-// flagExit maps a parseFlags error to an exit code, printing one line.
+// flagExit maps a configuration error (a parseFlags error included) to
+// exitConfig, printing one line; --help exits 0.
 func flagExit(stderr io.Writer, cmd string, err error) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	fmt.Fprintf(stderr, "sidekey %s: %v\n", cmd, err)
-	return 2
+	fmt.Fprintf(stderr, "sidekey %s: %s\n", cmd, singleLine(err))
+	return exitConfig
+}
+
+// failExit reports a failure after a valid configuration, on one line,
+// and returns exitFailure.
+func failExit(stderr io.Writer, cmd string, err error) int {
+	fmt.Fprintf(stderr, "sidekey %s: %s\n", cmd, singleLine(err))
+	return exitFailure
 }
 
 // stringList is a repeatable (and comma-separated) string flag.

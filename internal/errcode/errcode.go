@@ -44,6 +44,7 @@ const (
 	// Both edges.
 	InvalidRequest   Code = "invalid_request"
 	StoreUnavailable Code = "store_unavailable"
+	NotReady         Code = "not_ready"
 	// Admin API.
 	Unauthenticated      Code = "unauthenticated"
 	Forbidden            Code = "forbidden"
@@ -84,6 +85,7 @@ var specs = []Spec{
 	{TooManyConnections, http.StatusServiceUnavailable, Proxy, "the proxy holds --max-conns connections already"},
 	{InvalidRequest, http.StatusBadRequest, Proxy | Admin, "the request is not well-formed (the admin API lists the fields at fault)"},
 	{StoreUnavailable, http.StatusServiceUnavailable, Proxy | Admin, "Vault cannot be reached (and, in the proxy, the stale window is over)"},
+	{NotReady, http.StatusServiceUnavailable, Proxy | Admin, "/readyz: the component is starting or draining, or its store does not answer"},
 	{Unauthenticated, http.StatusUnauthorized, Admin, "no bearer token, or one that does not verify"},
 	{Forbidden, http.StatusForbidden, Admin, "the token's role does not grant this org and domain"},
 	{NotFound, http.StatusNotFound, Admin, "no active secret has the alias, or no such endpoint"},
