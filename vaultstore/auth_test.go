@@ -101,7 +101,7 @@ func TestKubernetesLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	admin := stStore(t, srv, stToken(srv.AdminToken(t)))
+	admin := stAdmin(t, srv)
 	tn := stTenant(t)
 	var vals stValues
 	val := vals.new(t)

@@ -70,6 +70,18 @@ func stStore(t *testing.T, srv *vaulttest.Server, auth AuthConfig) *Store {
 	return stStoreTimeout(t, srv, auth, 5*time.Second)
 }
 
+// stAdmin is a store logged in with the admin API's policy.
+func stAdmin(t *testing.T, srv *vaulttest.Server) *Store {
+	t.Helper()
+	return stStore(t, srv, stToken(srv.AdminToken(t)))
+}
+
+// stSidecar is a store logged in with the proxy's read-only policy.
+func stSidecar(t *testing.T, srv *vaulttest.Server) *Store {
+	t.Helper()
+	return stStore(t, srv, stToken(srv.SidecarToken(t)))
+}
+
 func stStoreTimeout(t *testing.T, srv *vaulttest.Server, auth AuthConfig, timeout time.Duration) *Store {
 	t.Helper()
 	s, err := New(t.Context(), Config{Address: srv.Addr, Auth: auth, Timeout: timeout, Logger: zaptest.NewLogger(t)})
@@ -123,8 +135,8 @@ func mustReadToken(t *testing.T, s *Store, tn secret.Tenant, alias, want string)
 
 func TestCreateConcurrentExactlyOneWins(t *testing.T) {
 	srv := vaulttest.Shared(t)
-	s := stStore(t, srv, stToken(srv.AdminToken(t)))
-	reader := stStore(t, srv, stToken(srv.SidecarToken(t)))
+	s := stAdmin(t, srv)
+	reader := stSidecar(t, srv)
 	tn := stTenant(t)
 	var vals stValues
 
@@ -179,8 +191,8 @@ func TestCreateConcurrentExactlyOneWins(t *testing.T) {
 
 func TestRotateKeepsAliasAndType(t *testing.T) {
 	srv := vaulttest.Shared(t)
-	s := stStore(t, srv, stToken(srv.AdminToken(t)))
-	reader := stStore(t, srv, stToken(srv.SidecarToken(t)))
+	s := stAdmin(t, srv)
+	reader := stSidecar(t, srv)
 	tn := stTenant(t)
 	var vals stValues
 
@@ -261,7 +273,7 @@ func TestRotateKeepsAliasAndType(t *testing.T) {
 
 func TestRotateConcurrentWritersAllLand(t *testing.T) {
 	srv := vaulttest.Shared(t)
-	s := stStore(t, srv, stToken(srv.AdminToken(t)))
+	s := stAdmin(t, srv)
 	tn := stTenant(t)
 	var vals stValues
 	mustCreate(t, s, tn, CreateInput{Alias: "a", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}})
@@ -307,8 +319,8 @@ func TestRotateConcurrentWritersAllLand(t *testing.T) {
 
 func TestArchive(t *testing.T) {
 	srv := vaulttest.Shared(t)
-	s := stStore(t, srv, stToken(srv.AdminToken(t)))
-	reader := stStore(t, srv, stToken(srv.SidecarToken(t)))
+	s := stAdmin(t, srv)
+	reader := stSidecar(t, srv)
 	tn := stTenant(t)
 	var vals stValues
 
@@ -387,8 +399,8 @@ func aliases(list []Metadata) []string {
 
 func TestCrossTenantIsolation(t *testing.T) {
 	srv := vaulttest.Shared(t)
-	s := stStore(t, srv, stToken(srv.AdminToken(t)))
-	reader := stStore(t, srv, stToken(srv.SidecarToken(t)))
+	s := stAdmin(t, srv)
+	reader := stSidecar(t, srv)
 	base := stTenant(t)
 	ax := secret.Tenant{Org: base.Org + "a", Domain: "x"}
 	ay := secret.Tenant{Org: base.Org + "a", Domain: "y"}
@@ -431,8 +443,8 @@ func TestCrossTenantIsolation(t *testing.T) {
 
 func TestTypesAndJSON(t *testing.T) {
 	srv := vaulttest.Shared(t)
-	s := stStore(t, srv, stToken(srv.AdminToken(t)))
-	reader := stStore(t, srv, stToken(srv.SidecarToken(t)))
+	s := stAdmin(t, srv)
+	reader := stSidecar(t, srv)
 	tn := stTenant(t)
 	var vals stValues
 	pw := vals.new(t)
@@ -488,7 +500,7 @@ func TestTypesAndJSON(t *testing.T) {
 
 func TestValidationBeforeVault(t *testing.T) {
 	srv := vaulttest.Shared(t)
-	s := stStore(t, srv, stToken(srv.AdminToken(t)))
+	s := stAdmin(t, srv)
 	tn := stTenant(t)
 	var vals stValues
 	tooMany := make([]string, 600)
@@ -612,7 +624,7 @@ func TestShortTTLTokenKeepsWorking(t *testing.T) {
 	// Long enough that a busy machine renews in time (the watcher renews
 	// at about two thirds of the TTL), short enough for a quick test.
 	const ttl = 4 * time.Second
-	admin := stStore(t, srv, stToken(srv.AdminToken(t)))
+	admin := stAdmin(t, srv)
 	tn := stTenant(t)
 	var vals stValues
 	val := vals.new(t)
@@ -643,7 +655,7 @@ func TestRevokedTokenLeadsToReLogin(t *testing.T) {
 	t.Parallel() // waits on real time; overlaps with the others
 	srv := vaulttest.Shared(t)
 	roleID, secretID := srv.AppRole(t, srv.SidecarPolicy(t))
-	admin := stStore(t, srv, stToken(srv.AdminToken(t)))
+	admin := stAdmin(t, srv)
 	tn := stTenant(t)
 	var vals stValues
 	val := vals.new(t)
@@ -714,7 +726,7 @@ func TestLoginFailures(t *testing.T) {
 func TestUnavailableWithinDeadlineAndRecovery(t *testing.T) {
 	t.Parallel() // waits on real time; overlaps with the others
 	srv := vaulttest.Start(t)
-	s := stStore(t, srv, stToken(srv.AdminToken(t)))
+	s := stAdmin(t, srv)
 	reader := stStoreTimeout(t, srv, stToken(srv.SidecarToken(t)), time.Second)
 	tn := stTenant(t)
 	var vals stValues
@@ -833,7 +845,7 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestReadRefusesForeignEntries(t *testing.T) {
 	srv := vaulttest.Shared(t)
-	reader := stStore(t, srv, stToken(srv.SidecarToken(t)))
+	reader := stSidecar(t, srv)
 	tn := stTenant(t)
 	var vals stValues
 	kv := srv.Client(t).KVv2("secret")
@@ -860,8 +872,8 @@ func TestReadRefusesForeignEntries(t *testing.T) {
 func TestSealedIsUnavailable(t *testing.T) {
 	t.Parallel() // waits on real time; overlaps with the others
 	srv := vaulttest.Start(t)
-	admin := stStore(t, srv, stToken(srv.AdminToken(t)))
-	reader := stStore(t, srv, stToken(srv.SidecarToken(t)))
+	admin := stAdmin(t, srv)
+	reader := stSidecar(t, srv)
 	tn := stTenant(t)
 	var vals stValues
 	val := vals.new(t)
@@ -884,7 +896,7 @@ func TestSealedIsUnavailable(t *testing.T) {
 
 func TestCallerCancelIsNotAnOutage(t *testing.T) {
 	srv := vaulttest.Shared(t)
-	reader := stStore(t, srv, stToken(srv.SidecarToken(t)))
+	reader := stSidecar(t, srv)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, err := reader.Read(ctx, stTenant(t), "a")

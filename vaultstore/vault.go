@@ -187,17 +187,9 @@ func (s *Store) metadataPath(rel string) string {
 // version it read otherwise. The sidecar policy allows it under the prefix.
 func (s *Store) kvRead(ctx context.Context, rel string) (data map[string]any, version int, err error) {
 	path := s.dataPath(rel)
-	var sec *api.Secret
-	err = s.call(ctx, "read", path, func(ctx context.Context) error {
-		var err error
-		sec, err = s.client.Logical().ReadWithContext(ctx, path)
-		return err
-	})
+	sec, err := s.read(ctx, "read", path)
 	if err != nil {
 		return nil, 0, err
-	}
-	if sec == nil || sec.Data == nil {
-		return nil, 0, fmt.Errorf("vaultstore: read %s: %w", path, ErrNotFound)
 	}
 	meta, _ := sec.Data["metadata"].(map[string]any)
 	version = toInt(meta["version"])
@@ -225,12 +217,7 @@ func (s *Store) kvWriteAt(ctx context.Context, rel string, data map[string]any, 
 	if cas >= 0 {
 		body["options"] = map[string]any{"cas": cas}
 	}
-	var sec *api.Secret
-	err = s.call(ctx, "write", path, func(ctx context.Context) error {
-		var err error
-		sec, err = s.client.Logical().WriteWithContext(ctx, path, body)
-		return err
-	})
+	sec, err := s.write(ctx, "write", path, body)
 	if err != nil {
 		return 0, time.Time{}, err
 	}
@@ -263,17 +250,9 @@ type kvMetadata struct {
 // does not exist.
 func (s *Store) kvReadMetadata(ctx context.Context, rel string) (kvMetadata, error) {
 	path := s.metadataPath(rel)
-	var sec *api.Secret
-	err := s.call(ctx, "read metadata", path, func(ctx context.Context) error {
-		var err error
-		sec, err = s.client.Logical().ReadWithContext(ctx, path)
-		return err
-	})
+	sec, err := s.read(ctx, "read metadata", path)
 	if err != nil {
 		return kvMetadata{}, err
-	}
-	if sec == nil || sec.Data == nil {
-		return kvMetadata{}, fmt.Errorf("vaultstore: read metadata %s: %w", path, ErrNotFound)
 	}
 	m := kvMetadata{CurrentVersion: toInt(sec.Data["current_version"]), Custom: map[string]string{}}
 	if custom, ok := sec.Data["custom_metadata"].(map[string]any); ok {
@@ -297,11 +276,37 @@ func (s *Store) kvReadMetadata(ctx context.Context, rel string) (kvMetadata, err
 // settings).
 func (s *Store) kvWriteMetadata(ctx context.Context, rel string, custom map[string]string) error {
 	path := s.metadataPath(rel)
-	body := map[string]any{"custom_metadata": custom}
-	return s.call(ctx, "write metadata", path, func(ctx context.Context) error {
-		_, err := s.client.Logical().WriteWithContext(ctx, path, body)
+	_, err := s.write(ctx, "write metadata", path, map[string]any{"custom_metadata": custom})
+	return err
+}
+
+// read reads path through call: ErrNotFound (wrapped) when Vault has no
+// data there.
+func (s *Store) read(ctx context.Context, op, path string) (*api.Secret, error) {
+	var sec *api.Secret
+	err := s.call(ctx, op, path, func(ctx context.Context) error {
+		var err error
+		sec, err = s.client.Logical().ReadWithContext(ctx, path)
 		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	if sec == nil || sec.Data == nil {
+		return nil, fmt.Errorf("vaultstore: %s %s: %w", op, path, ErrNotFound)
+	}
+	return sec, nil
+}
+
+// write writes body to path through call and returns Vault's answer.
+func (s *Store) write(ctx context.Context, op, path string, body map[string]any) (*api.Secret, error) {
+	var sec *api.Secret
+	err := s.call(ctx, op, path, func(ctx context.Context) error {
+		var err error
+		sec, err = s.client.Logical().WriteWithContext(ctx, path, body)
+		return err
+	})
+	return sec, err
 }
 
 // kvList lists the keys under the directory rel; a missing directory is
