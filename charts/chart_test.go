@@ -77,13 +77,7 @@ func checkAdmin(t *testing.T, m *manifests) {
 	if c == nil {
 		t.Fatal("admin Deployment has no admin container")
 	}
-	s := containerSettings(t, c, m.configMaps)
-	if s.command != "admin" {
-		t.Errorf("admin container runs %q, want admin", s.command)
-	}
-	checkHardened(t, spec, c)
-	checkProbes(t, c, "--listen", s.flags["listen"])
-	checkFiles(t, spec, c, s)
+	s := checkContainer(t, m, spec, c, "admin", "listen")
 	if c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
 		t.Error("admin container has no memory request and limit")
 	}
@@ -259,13 +253,7 @@ func checkSender(t *testing.T, m *manifests, spec *corev1.PodSpec) {
 	if init != native {
 		t.Errorf("sidekey-proxy: in initContainers=%v but restartPolicy Always=%v; a native sidecar needs both", init, native)
 	}
-	s := containerSettings(t, proxy, m.configMaps)
-	if s.command != "proxy" {
-		t.Errorf("sidecar runs %q, want proxy", s.command)
-	}
-	checkHardened(t, spec, proxy)
-	checkProbes(t, proxy, "--metrics-listen", s.flags["metrics-listen"])
-	checkFiles(t, spec, proxy, s)
+	s := checkContainer(t, m, spec, proxy, "proxy", "metrics-listen")
 	checkVaultAuth(t, s, "sidecar")
 	for _, e := range proxy.Env {
 		if e.ValueFrom == nil && regexp.MustCompile(`(?i)token|secret|role_id|key`).MatchString(e.Name) && !strings.HasSuffix(e.Name, "_FILE") {
@@ -548,4 +536,19 @@ func copyDir(t *testing.T, from, to string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// checkContainer checks that container c of spec runs `sidekey command`
+// hardened, with its probes on the port of --probeFlag and its files
+// mounted, and returns its settings.
+func checkContainer(t *testing.T, m *manifests, spec *corev1.PodSpec, c *corev1.Container, command, probeFlag string) settings {
+	t.Helper()
+	s := containerSettings(t, c, m.configMaps)
+	if s.command != command {
+		t.Errorf("%s container runs %q, want %s", c.Name, s.command, command)
+	}
+	checkHardened(t, spec, c)
+	checkProbes(t, c, "--"+probeFlag, s.flags[probeFlag])
+	checkFiles(t, spec, c, s)
+	return s
 }

@@ -147,6 +147,28 @@ type manifests struct {
 	kinds       []string // every apiVersion/kind, in order
 }
 
+// slots maps each apiVersion/kind the chart may render to a function that
+// appends a new object to its list in m and returns it.
+func (m *manifests) slots() map[string]func() any {
+	return map[string]func() any{
+		"apps/v1/Deployment":                      func() any { return add(&m.deployments) },
+		"v1/Service":                              func() any { return add(&m.services) },
+		"v1/ConfigMap":                            func() any { return add(&m.configMaps) },
+		"v1/ServiceAccount":                       func() any { return add(&m.accounts) },
+		"networking.k8s.io/v1/Ingress":            func() any { return add(&m.ingresses) },
+		"networking.k8s.io/v1/NetworkPolicy":      func() any { return add(&m.policies) },
+		"policy/v1/PodDisruptionBudget":           func() any { return add(&m.pdbs) },
+		"monitoring.coreos.com/v1/ServiceMonitor": func() any { return add(&m.monitors) },
+	}
+}
+
+// add appends a new T to list and returns it.
+func add[T any](list *[]*T) *T {
+	o := new(T)
+	*list = append(*list, o)
+	return o
+}
+
 // decode splits a multi-document render and decodes each document strictly
 // (duplicate keys and unknown fields are errors) into its API type.
 func decode(t *testing.T, rendered []byte) *manifests {
@@ -170,35 +192,11 @@ func decode(t *testing.T, rendered []byte) *manifests {
 			continue
 		}
 		gvk := tm.APIVersion + "/" + tm.Kind
-		var obj any
-		switch gvk {
-		case "apps/v1/Deployment":
-			o := &appsv1.Deployment{}
-			m.deployments, obj = append(m.deployments, o), o
-		case "v1/Service":
-			o := &corev1.Service{}
-			m.services, obj = append(m.services, o), o
-		case "v1/ConfigMap":
-			o := &corev1.ConfigMap{}
-			m.configMaps, obj = append(m.configMaps, o), o
-		case "v1/ServiceAccount":
-			o := &corev1.ServiceAccount{}
-			m.accounts, obj = append(m.accounts, o), o
-		case "networking.k8s.io/v1/Ingress":
-			o := &networkingv1.Ingress{}
-			m.ingresses, obj = append(m.ingresses, o), o
-		case "networking.k8s.io/v1/NetworkPolicy":
-			o := &networkingv1.NetworkPolicy{}
-			m.policies, obj = append(m.policies, o), o
-		case "policy/v1/PodDisruptionBudget":
-			o := &policyv1.PodDisruptionBudget{}
-			m.pdbs, obj = append(m.pdbs, o), o
-		case "monitoring.coreos.com/v1/ServiceMonitor":
-			o := &serviceMonitor{}
-			m.monitors, obj = append(m.monitors, o), o
-		default:
-			t.Fatalf("%s: unexpected kind %q (add it to decode)", src, gvk)
+		newObj, ok := m.slots()[gvk]
+		if !ok {
+			t.Fatalf("%s: unexpected kind %q (add it to manifests.slots)", src, gvk)
 		}
+		obj := newObj()
 		if err := yaml.UnmarshalStrict(doc, obj); err != nil {
 			t.Fatalf("%s: strict decode of %s: %v", src, gvk, err)
 		}

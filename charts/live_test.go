@@ -6,31 +6,27 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/sidekey/sidekey/internal/testbin"
+	"github.com/sidekey/sidekey/internal/testupstream"
 	"github.com/sidekey/sidekey/internal/vaulttest"
 )
 
@@ -122,16 +118,16 @@ func TestLive(t *testing.T) {
 			// variant: they share the Vault).
 			org := "acme-" + name
 			value := "wx-" + randomHex(t)
-			jwt := run(t, bin, "token", "admin", "--key-file", admin.files["jwt-hs256-key-file"], "--role", "org_admin", "--org", org)
+			jwt := testbin.Run(t, bin, "token", "admin", "--key-file", admin.files["jwt-hs256-key-file"], "--role", "org_admin", "--org", org)
 			createSecret(t, "http://"+admin.s.flags["listen"], jwt, org, value)
 
 			// The sender sends with its rendered environment.
 			out := runSender(t, bin, curl, m, senderPod, proxy, content["sidecar"], org,
-				up.url+"/notify?key={{secrets.weather_fx}}")
+				up.URL()+"/notify?key={{secrets.weather_fx}}")
 			got := up.lastKey()
 			if got != value {
-				t.Fatalf("the upstream got a key of %d bytes (sha256 %s), want the stored value of %d bytes (sha256 %s); curl said %q",
-					len(got), digest(got), len(value), digest(value), out)
+				t.Fatalf("the upstream got a key of %s, want the stored value of %s; curl said %q",
+					testbin.Fingerprint(got), testbin.Fingerprint(value), out)
 			}
 		})
 	}
@@ -268,13 +264,12 @@ func configureKubernetesAuth(t *testing.T, vault *vaulttest.Server, kubeURL stri
 
 // liveProc is one container of a rendered pod, running as a local process.
 type liveProc struct {
-	c       *corev1.Container
-	s       settings          // the settings it runs with
-	addrs   map[int]string    // container port → local listen address
-	files   map[string]string // flag → local file written for it
-	logs    *capped
-	exited  chan struct{} // closed when the process has exited
-	waitErr error
+	c     *corev1.Container
+	s     settings          // the settings it runs with
+	addrs map[int]string    // container port → local listen address
+	files map[string]string // flag → local file written for it
+	proc  *testbin.Proc
+	logs  *testbin.Output
 }
 
 // startContainer starts container of spec with its rendered settings,
@@ -285,7 +280,7 @@ func startContainer(t *testing.T, bin, vaultAddr string, m *manifests, spec *cor
 	if c == nil {
 		t.Fatalf("no container %s", container)
 	}
-	p := &liveProc{c: c, s: containerSettings(t, c, m.configMaps), addrs: map[int]string{}, files: map[string]string{}, logs: &capped{}, exited: make(chan struct{})}
+	p := &liveProc{c: c, s: containerSettings(t, c, m.configMaps), addrs: map[int]string{}, files: map[string]string{}}
 	dir := t.TempDir()
 	ports := freeAddrs(t, 2)
 	for name, value := range p.s.flags {
@@ -333,23 +328,8 @@ func startContainer(t *testing.T, bin, vaultAddr string, m *manifests, spec *cor
 	cmd := exec.Command(bin, args...) // #nosec G204 -- the binary under test with the rendered settings
 	cmd.Env = env
 	cmd.WaitDelay = 5 * time.Second
-	cmd.Stdout, cmd.Stderr = p.logs, p.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
-	})
+	p.proc = testbin.DaemonCmd(t, container, cmd)
+	p.logs = p.proc.Logs
 	return p
 }
 
@@ -396,41 +376,8 @@ func (p *liveProc) checkProbes(t *testing.T) {
 	}
 }
 
-// awaitOK polls url until it answers 200, the process exits, or a minute
-// passes. It is a bounded wait for start-up, not a timing assertion; a 4xx
-// answer ends it at once.
-func (p *liveProc) awaitOK(url string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	client := &http.Client{Timeout: 2 * time.Second}
-	var last error
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = fmt.Errorf("status %d", resp.StatusCode)
-			if resp.StatusCode >= 400 && resp.StatusCode < 500 {
-				return last // not a start-up state: the path is wrong
-			}
-		} else {
-			last = err
-		}
-		select {
-		case <-p.exited:
-			return fmt.Errorf("the process exited (%w); last answer: %w", p.waitErr, last)
-		case <-ctx.Done():
-			return fmt.Errorf("%w; last answer: %w", ctx.Err(), last)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
+// awaitOK polls url until it answers 200 (testbin.PollOK).
+func (p *liveProc) awaitOK(url string) error { return testbin.PollOK(url, p.proc) }
 
 // createSecret stores token secret weather_fx for ORG/billing through the
 // admin API.
@@ -494,7 +441,7 @@ func runSender(t *testing.T, bin, curl string, m *manifests, spec *corev1.PodSpe
 	if keyFile == "" {
 		t.Fatal("the sender has no SIDEKEY_TENANT_KEY_FILE to sign its proxy credentials with")
 	}
-	userpass := strings.TrimSpace(run(t, bin, "token", "proxy", "--key-file", keyFile, "--org", org, "--domain", "billing"))
+	userpass := testbin.Run(t, bin, "token", "proxy", "--key-file", keyFile, "--org", org, "--domain", "billing")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, curl, "-sS", "-g", "--fail-with-body", "--max-time", "30", "--proxy-user", userpass, url) // #nosec G204 -- curl with test-made arguments
@@ -508,74 +455,34 @@ func runSender(t *testing.T, bin, curl string, m *manifests, spec *corev1.PodSpe
 }
 
 // upstream is a TLS server on 127.0.0.2, an address the sender's NO_PROXY
-// does not exempt, that records the `key` query parameter it receives.
+// does not exempt, that records the requests it receives.
 type upstream struct {
-	url    string
+	*testupstream.Server
 	caFile string
-	mu     sync.Mutex
-	key    string
 }
 
+// lastKey is the `key` query parameter of the latest request.
 func (u *upstream) lastKey() string {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.key
+	last, ok := u.Last()
+	if !ok {
+		return ""
+	}
+	q, err := url.Parse(last.URI)
+	if err != nil {
+		return ""
+	}
+	return q.Query().Get("key")
 }
 
 func startUpstream(t *testing.T) *upstream {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	srv, err := testupstream.New("127.0.0.2:0", testupstream.Options{Hosts: []string{"127.0.0.2"},
+		Handle: func(w http.ResponseWriter, _ *http.Request, _ []byte) { _, _ = w.Write([]byte("sent\n")) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "sidekey chart test upstream"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.2")},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &upstream{caFile: filepath.Join(t.TempDir(), "upstream.crt")}
-	if err := os.WriteFile(u.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.2:0")
-	if err != nil {
-		t.Fatalf("listen on 127.0.0.2: %v", err)
-	}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u.mu.Lock()
-		u.key = r.URL.Query().Get("key")
-		u.mu.Unlock()
-		_, _ = w.Write([]byte("sent\n"))
-	}))
-	_ = srv.Listener.Close()
-	srv.Listener = ln
-	srv.TLS = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	u.url = srv.URL
-	return u
-}
-
-// run runs the binary and returns its stdout.
-func run(t *testing.T, bin string, args ...string) string {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(bin, args...) // #nosec G204 -- the binary under test
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("sidekey %s: %v: %s", args[0], err, stderr.String())
-	}
-	return stdout.String()
+	t.Cleanup(func() { _ = srv.Close() })
+	return &upstream{Server: srv, caFile: testbin.WriteFile(t, t.TempDir(), "upstream.crt", string(srv.CAPEM()))}
 }
 
 // freeAddrs returns n distinct loopback host:port addresses that were free
@@ -622,33 +529,4 @@ func randomHex(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
-}
-
-func digest(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:6])
-}
-
-// capped keeps the first 64 KiB of a process's output, for failure
-// messages (the processes log no secret value; SPEC §4, §5).
-type capped struct {
-	mu sync.Mutex
-	b  []byte
-	n  int
-}
-
-func (c *capped) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.n += len(p)
-	if room := 64<<10 - len(c.b); room > 0 {
-		c.b = append(c.b, p[:min(room, len(p))]...)
-	}
-	return len(p), nil
-}
-
-func (c *capped) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return fmt.Sprintf("(%d bytes)\n%s", c.n, c.b)
 }

@@ -38,17 +38,8 @@ type CA struct {
 
 // New creates a fresh ECDSA P-256 CA valid for validity from now.
 func New(commonName string, validity time.Duration) (*CA, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("ca: generate key: %w", err)
-	}
-	serial, err := randomSerial()
-	if err != nil {
-		return nil, err
-	}
 	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
+	key, cert, err := mint(&x509.Certificate{
 		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"Sidekey"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(validity),
@@ -56,16 +47,35 @@ func New(commonName string, validity time.Duration) (*CA, error) {
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 		MaxPathLenZero:        true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	}, nil, nil)
 	if err != nil {
-		return nil, fmt.Errorf("ca: create certificate: %w", err)
+		return nil, err
+	}
+	return &CA{Cert: cert, Key: key}, nil
+}
+
+// mint gives tmpl a fresh ECDSA P-256 key and a random serial and signs it
+// with parent's signer, or with its own key when parent is nil.
+func mint(tmpl, parent *x509.Certificate, signer crypto.Signer) (*ecdsa.PrivateKey, *x509.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ca: generate key: %w", err)
+	}
+	if tmpl.SerialNumber, err = randomSerial(); err != nil {
+		return nil, nil, err
+	}
+	if parent == nil {
+		parent, signer = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, signer)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ca: sign %s: %w", tmpl.Subject.CommonName, err)
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, fmt.Errorf("ca: parse certificate: %w", err)
+		return nil, nil, fmt.Errorf("ca: parse certificate: %w", err)
 	}
-	return &CA{Cert: cert, Key: key}, nil
+	return key, cert, nil
 }
 
 // CertPEM returns the CA certificate in PEM.
@@ -188,25 +198,16 @@ func (c *CA) IssueHosts(hosts []string, now time.Time, validity time.Duration) (
 	if len(hosts) == 0 {
 		return nil, errors.New("ca: a leaf needs at least one host")
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("ca: generate leaf key: %w", err)
-	}
-	serial, err := randomSerial()
-	if err != nil {
-		return nil, err
-	}
 	notAfter := now.Add(validity)
 	if notAfter.After(c.Cert.NotAfter) {
 		notAfter = c.Cert.NotAfter
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: hosts[0]},
-		NotBefore:    now.Add(-5 * time.Minute),
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		Subject:     pkix.Name{CommonName: hosts[0]},
+		NotBefore:   now.Add(-5 * time.Minute),
+		NotAfter:    notAfter,
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	for _, host := range hosts {
 		if ip := net.ParseIP(host); ip != nil {
@@ -215,15 +216,11 @@ func (c *CA) IssueHosts(hosts []string, now time.Time, validity time.Duration) (
 			tmpl.DNSNames = append(tmpl.DNSNames, host)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.Cert, &key.PublicKey, c.Key)
+	key, leaf, err := mint(tmpl, c.Cert, c.Key)
 	if err != nil {
-		return nil, fmt.Errorf("ca: sign leaf for %s: %w", hosts[0], err)
+		return nil, err
 	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("ca: parse leaf: %w", err)
-	}
-	return &tls.Certificate{Certificate: [][]byte{der, c.Cert.Raw}, PrivateKey: key, Leaf: leaf}, nil
+	return &tls.Certificate{Certificate: [][]byte{leaf.Raw, c.Cert.Raw}, PrivateKey: key, Leaf: leaf}, nil
 }
 
 func randomSerial() (*big.Int, error) {

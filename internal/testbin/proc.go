@@ -1,6 +1,7 @@
 package testbin
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -18,6 +19,7 @@ type Proc struct {
 	Cmd  *exec.Cmd
 	Logs *Output
 	done chan struct{}
+	err  error // of Cmd.Wait, set before done is closed
 }
 
 // Exited reports whether the process has ended.
@@ -33,6 +35,12 @@ func (p *Proc) Exited() bool {
 // Done is closed when the process has ended.
 func (p *Proc) Done() <-chan struct{} { return p.done }
 
+// Err is how the process ended (Cmd.Wait's error); call it after Done.
+func (p *Proc) Err() error {
+	<-p.done
+	return p.err
+}
+
 // logTail is how much of a process's output a failed test shows.
 const logTail = 16 << 10
 
@@ -41,14 +49,20 @@ const logTail = 16 << 10
 // failed.
 func Daemon(t testing.TB, name, bin string, args ...string) *Proc {
 	t.Helper()
-	p := &Proc{Name: name, Logs: &Output{}, done: make(chan struct{})}
-	p.Cmd = exec.Command(bin, args...) // #nosec G204 -- a binary the test built
+	return DaemonCmd(t, name, exec.Command(bin, args...)) // #nosec G204 -- a binary the test built
+}
+
+// DaemonCmd is Daemon for a prepared command (environment, directory); its
+// output goes to the Proc's Logs.
+func DaemonCmd(t testing.TB, name string, cmd *exec.Cmd) *Proc {
+	t.Helper()
+	p := &Proc{Name: name, Cmd: cmd, Logs: &Output{}, done: make(chan struct{})}
 	p.Cmd.Stdout, p.Cmd.Stderr = p.Logs, p.Logs
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
 	go func() {
-		_ = p.Cmd.Wait()
+		p.err = p.Cmd.Wait()
 		close(p.done)
 	}()
 	t.Cleanup(func() {
@@ -82,16 +96,41 @@ const readyWait = 60 * time.Second
 // WaitOK polls u until it answers 200, failing the test after a minute.
 func WaitOK(t testing.TB, u string) {
 	t.Helper()
-	deadline := time.Now().Add(readyWait)
+	if err := PollOK(u, nil); err != nil {
+		t.Fatalf("%s is not ready: %v", u, err)
+	}
+}
+
+// PollOK polls u until it answers 200 and returns nil. It gives up after a
+// minute, at once on a 4xx answer (not a start-up state: the path is wrong),
+// and when p (if not nil) has exited. It bounds a wait for start-up; it is
+// not a timing assertion.
+func PollOK(u string, p *Proc) error {
+	var exited <-chan struct{}
+	if p != nil {
+		exited = p.done
+	}
+	deadline := time.After(readyWait)
+	var last error
 	for {
 		status, err := GetStatus(u)
-		if err == nil && status == http.StatusOK {
-			return
+		switch {
+		case err != nil:
+			last = err
+		case status == http.StatusOK:
+			return nil
+		case status >= 400 && status < 500:
+			return fmt.Errorf("status %d", status)
+		default:
+			last = fmt.Errorf("status %d", status)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is not ready after %s (last: %d, %v)", u, readyWait, status, err)
+		select {
+		case <-exited:
+			return fmt.Errorf("the process exited (%w); last answer: %w", p.err, last)
+		case <-deadline:
+			return fmt.Errorf("not ready after %s; last answer: %w", readyWait, last)
+		case <-time.After(100 * time.Millisecond):
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
