@@ -6,38 +6,24 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/sidekey/sidekey/internal/errcode"
 )
 
+// openAPIDocument is the part of the document the router test reads. The
+// error codes it lists are checked against the registry by internal/errcode.
 type openAPIDocument struct {
-	OpenAPI    string                                `json:"openapi"`
-	Paths      map[string]map[string]json.RawMessage `json:"paths"`
-	Components struct {
-		Schemas struct {
-			Error struct {
-				Properties struct {
-					Error struct {
-						Properties struct {
-							Code struct {
-								Enum []string `json:"enum"`
-							} `json:"code"`
-						} `json:"properties"`
-					} `json:"error"`
-				} `json:"properties"`
-			} `json:"Error"`
-		} `json:"schemas"`
-	} `json:"components"`
+	OpenAPI string                                `json:"openapi"`
+	Paths   map[string]map[string]json.RawMessage `json:"paths"`
 }
 
 var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 // TestOpenAPIMatchesRouter walks the router and the document and fails if
-// they disagree: every route is documented, every documented operation is
-// routed to the pattern it names, and the error codes match.
+// they disagree: every route is documented and every documented operation
+// is routed to the pattern it names.
 func TestOpenAPIMatchesRouter(t *testing.T) {
 	h := newHarness(t, newFakeStore())
 	r := h.do("GET", "/v1/openapi.json", "", nil)
@@ -85,16 +71,6 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 		}
 	}
 
-	var codes []string
-	for _, c := range errcode.Of(errcode.Admin) {
-		codes = append(codes, string(c.Code))
-	}
-	sort.Strings(codes)
-	enum := slices.Clone(doc.Components.Schemas.Error.Properties.Error.Properties.Code.Enum)
-	sort.Strings(enum)
-	if !slices.Equal(codes, enum) {
-		t.Errorf("error codes of the document %v differ from the code's %v", enum, codes)
-	}
 	if !json.Valid(OpenAPI()) {
 		t.Error("OpenAPI() is not JSON")
 	}

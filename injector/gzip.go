@@ -29,18 +29,16 @@ const (
 	encGzip
 )
 
+var comma = []byte{','}
+
 // parseEncoding reads a Content-Encoding list. Identity codings are
 // ignored; one gzip (or x-gzip) is supported; anything else, stacked
 // codings included, is refused.
 func parseEncoding(ce []byte) (encoding, *Error) {
 	enc := encIdentity
 	for len(ce) > 0 {
-		tok := ce
-		if i := bytes.IndexByte(ce, ','); i >= 0 {
-			tok, ce = ce[:i], ce[i+1:]
-		} else {
-			ce = nil
-		}
+		var tok []byte
+		tok, ce, _ = bytes.Cut(ce, comma)
 		tok = bytes.TrimSpace(tok)
 		switch {
 		case len(tok) == 0 || equalFold(tok, "identity"):

@@ -229,6 +229,24 @@ func (c *cursor) matchFold(i int, word string) bool {
 	return true
 }
 
+// ident reads the identifier characters from i. It appends at most max of
+// them to dst and returns the index after the identifier, dst and the
+// identifier's full length (more than max when it was cut).
+func (c *cursor) ident(i int, dst []byte, max int) (int, []byte, int) {
+	n := 0
+	for {
+		ch, w := c.at(i)
+		if w == 0 || !isIdent(ch) {
+			return i, dst, n
+		}
+		if n < max {
+			dst = append(dst, ch)
+		}
+		n++
+		i += w
+	}
+}
+
 // placeholder is one parsed reference. It lives in the Rewriter and is
 // reused, so parsing allocates nothing.
 type placeholder struct {
@@ -364,18 +382,9 @@ func (p *placeholder) parseAlias(c *cursor, i int) (int, string) {
 	if ch != '.' || w == 0 {
 		return 0, "expected \".ALIAS\" after \"secrets\""
 	}
-	i += w
-	n := 0
-	for {
-		ch, w := c.at(i)
-		if w == 0 || !isIdent(ch) {
-			break
-		}
-		if n < maxAliasLen {
-			p.alias[n] = lower(ch)
-		}
-		n++
-		i += w
+	i, alias, n := c.ident(i+w, p.alias[:0], maxAliasLen)
+	for k := range alias {
+		alias[k] = lower(alias[k])
 	}
 	switch {
 	case n == 0:
@@ -398,16 +407,8 @@ func (p *placeholder) parseFields(c *cursor, i int) (int, string) {
 		if p.nfields == maxFields {
 			return 0, "more than 16 fields"
 		}
-		m := 0
-		for {
-			ch, w := c.at(i)
-			if w == 0 || !isIdent(ch) {
-				break
-			}
-			p.fields = append(p.fields, ch)
-			m++
-			i += w
-		}
+		var m int
+		i, p.fields, m = c.ident(i, p.fields, maxFieldLen)
 		switch {
 		case m == 0:
 			return 0, "empty field name"
@@ -445,19 +446,7 @@ func (p *placeholder) parseFilters(c *cursor, i int) (int, string) {
 // arguments would read them here, after the name.
 func parseFilter(c *cursor, i int) (int, filter, string) {
 	var nameBuf [16]byte
-	name := nameBuf[:0]
-	m := 0
-	for {
-		ch, w := c.at(i)
-		if w == 0 || !isIdent(ch) {
-			break
-		}
-		if len(name) < cap(name) {
-			name = append(name, ch)
-		}
-		m++
-		i += w
-	}
+	i, name, m := c.ident(i, nameBuf[:0], len(nameBuf))
 	if m == 0 {
 		return 0, 0, "missing filter name after \"|\""
 	}
