@@ -26,7 +26,7 @@ func writeFile(t *testing.T, name, content string) string {
 const devKey = "a-development-key-of-more-than-32-bytes\n"
 
 // TestAdminBadConfigExits: a bad flag or key file ends the command with a
-// non-zero code and one line on stderr, before Vault is dialled or any
+// configuration exit code and one line on stderr, before Vault is dialled or any
 // listener opens.
 func TestAdminBadConfigExits(t *testing.T) {
 	key := writeFile(t, "key", devKey)
@@ -64,8 +64,8 @@ func TestAdminBadConfigExits(t *testing.T) {
 			// on its configuration, not on a listener.
 			args := append([]string{"--listen", "127.0.0.1:1", "--metrics-listen", ""}, tt.args...)
 			code := run(context.Background(), append([]string{"admin"}, args...), &stdout, &stderr)
-			if code == 0 {
-				t.Fatalf("exit 0")
+			if code != exitConfig {
+				t.Fatalf("exit %d, want %d (configuration error)", code, exitConfig)
 			}
 			msg := stderr.String()
 			if !strings.Contains(msg, tt.want) {
@@ -142,8 +142,8 @@ func TestTokenAdminErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			code := run(context.Background(), append([]string{"token", "admin"}, tt.args...), &stdout, &stderr)
-			if code == 0 || stdout.Len() != 0 {
-				t.Fatalf("exit %d, stdout %d bytes", code, stdout.Len())
+			if code != exitConfig || stdout.Len() != 0 {
+				t.Fatalf("exit %d (want %d), stdout %d bytes", code, exitConfig, stdout.Len())
 			}
 			if !strings.Contains(stderr.String(), tt.want) || strings.Count(strings.TrimRight(stderr.String(), "\n"), "\n") != 0 {
 				t.Errorf("stderr %q, want one line with %q", stderr.String(), tt.want)

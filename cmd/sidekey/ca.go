@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -12,8 +13,7 @@ import (
 // runCA implements "sidekey ca init --out DIR [--force]".
 func runCA(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "init" {
-		fmt.Fprintln(stderr, "sidekey ca: want \"init --out DIR\"")
-		return 2
+		return flagExit(stderr, "ca", errors.New(`want "init --out DIR"`))
 	}
 	fs := newFlagSet("ca init", "ca init --out DIR [--force]", stderr)
 	out := fs.String("out", "", "directory to write ca.crt and ca.key (0600) into")
@@ -22,13 +22,11 @@ func runCA(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		return flagExit(stderr, "ca init", err)
 	}
 	if *out == "" {
-		fmt.Fprintln(stderr, "sidekey ca init: --out DIR is required")
-		return 2
+		return flagExit(stderr, "ca init", errors.New("--out DIR is required"))
 	}
 	c, err := ca.Init(*out, *force)
 	if err != nil {
-		fmt.Fprintf(stderr, "sidekey ca init: %v\n", err)
-		return 1
+		return failExit(stderr, "ca init", err)
 	}
 	fmt.Fprintf(stdout, "wrote %s and %s (%s, valid until %s)\n",
 		filepath.Join(*out, ca.CertFile), filepath.Join(*out, ca.KeyFile),

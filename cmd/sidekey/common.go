@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -11,24 +10,25 @@ import (
 	"github.com/sidekey/sidekey/vaultstore"
 )
 
-// addVaultFlags registers the Vault flags shared by proxy and admin and
-// returns the config they fill. Empty address and token fall back to the
-// standard VAULT_ADDR, VAULT_CACERT and VAULT_TOKEN variables.
+// addVaultFlags registers the Vault flags shared by proxy and admin on
+// vaultstore.DefaultConfig() and returns the config they fill. Empty
+// address and token fall back to the standard VAULT_ADDR, VAULT_CACERT and
+// VAULT_TOKEN variables.
 func addVaultFlags(fs *flag.FlagSet) *vaultstore.Config {
-	c := &vaultstore.Config{}
-	fs.StringVar(&c.Address, "vault-addr", "", "Vault address (default $VAULT_ADDR)")
-	fs.StringVar(&c.CACert, "vault-ca-cert", "", "PEM file of the CA of Vault's TLS certificate (default $VAULT_CACERT)")
-	fs.StringVar(&c.Mount, "vault-mount", "secret", "KV v2 mount")
-	fs.StringVar(&c.Prefix, "vault-prefix", "sidekey", "path prefix under the mount")
-	fs.DurationVar(&c.Timeout, "vault-timeout", 5*time.Second, "bound of one Vault call, retries included, when the request sets none")
-	fs.StringVar(&c.Auth.Method, "vault-auth", "token", "auth method: token, approle or kubernetes")
-	fs.StringVar(&c.Auth.TokenFile, "vault-token-file", "", "file holding the Vault token (default $VAULT_TOKEN)")
-	fs.StringVar(&c.Auth.RoleID, "vault-role-id", "", "AppRole role id")
-	fs.StringVar(&c.Auth.SecretIDFile, "vault-secret-id-file", "", "file holding the AppRole secret id")
-	fs.StringVar(&c.Auth.Role, "vault-k8s-role", "", "Vault role for Kubernetes auth")
-	fs.StringVar(&c.Auth.JWTFile, "vault-k8s-jwt-file", "/var/run/secrets/kubernetes.io/serviceaccount/token", "service account token for Kubernetes auth")
-	fs.StringVar(&c.Auth.MountPath, "vault-auth-mount", "", "mount path of the auth method (default approle or kubernetes)")
-	return c
+	c := vaultstore.DefaultConfig()
+	fs.StringVar(&c.Address, "vault-addr", c.Address, "Vault address (default $VAULT_ADDR)")
+	fs.StringVar(&c.CACert, "vault-ca-cert", c.CACert, "PEM file of the CA of Vault's TLS certificate (default $VAULT_CACERT)")
+	fs.StringVar(&c.Mount, "vault-mount", c.Mount, "KV v2 mount")
+	fs.StringVar(&c.Prefix, "vault-prefix", c.Prefix, "path prefix under the mount")
+	fs.DurationVar(&c.Timeout, "vault-timeout", c.Timeout, "bound of one Vault call, retries included, when the request sets none")
+	fs.StringVar(&c.Auth.Method, "vault-auth", c.Auth.Method, "auth method: token, approle or kubernetes")
+	fs.StringVar(&c.Auth.TokenFile, "vault-token-file", c.Auth.TokenFile, "file holding the Vault token (default $VAULT_TOKEN)")
+	fs.StringVar(&c.Auth.RoleID, "vault-role-id", c.Auth.RoleID, "AppRole role id")
+	fs.StringVar(&c.Auth.SecretIDFile, "vault-secret-id-file", c.Auth.SecretIDFile, "file holding the AppRole secret id")
+	fs.StringVar(&c.Auth.Role, "vault-k8s-role", c.Auth.Role, "Vault role for Kubernetes auth")
+	fs.StringVar(&c.Auth.JWTFile, "vault-k8s-jwt-file", c.Auth.JWTFile, "service account token for Kubernetes auth")
+	fs.StringVar(&c.Auth.MountPath, "vault-auth-mount", c.Auth.MountPath, "mount path of the auth method (default approle or kubernetes)")
+	return &c
 }
 
 // newLogger returns the one JSON logger of the process.

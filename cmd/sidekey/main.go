@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -36,7 +37,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return 2
+		return exitConfig
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -56,14 +57,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	default:
 		fmt.Fprintf(stderr, "sidekey: unknown command %q (run \"sidekey help\")\n", cmd)
-		return 2
+		return exitConfig
 	}
 }
 
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "sidekey token: want \"admin\" or \"proxy\"")
-		return 2
+		return flagExit(stderr, "token", errors.New(`want "admin" or "proxy"`))
 	}
 	switch args[0] {
 	case "admin":
@@ -71,7 +71,6 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case "proxy":
 		return runTokenProxy(ctx, args[1:], stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "sidekey token: unknown kind %q, want \"admin\" or \"proxy\"\n", args[0])
-		return 2
+		return flagExit(stderr, "token", fmt.Errorf(`unknown kind %q, want "admin" or "proxy"`, args[0]))
 	}
 }

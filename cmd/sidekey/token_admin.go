@@ -59,12 +59,11 @@ func runTokenAdmin(_ context.Context, args []string, stdout, stderr io.Writer) i
 		errs = append(errs, errors.New("--sub must not be empty"))
 	}
 	if len(errs) > 0 {
-		return flagExit(stderr, "token admin", oneLine(errs))
+		return flagExit(stderr, "token admin", errors.Join(errs...))
 	}
 	key, err := adminapi.LoadHS256Key(*keyFile)
 	if err != nil {
-		fmt.Fprintf(stderr, "sidekey token admin: --key-file: %v\n", err)
-		return 1
+		return flagExit(stderr, "token admin", fmt.Errorf("--key-file: %w", err))
 	}
 	now := time.Now()
 	c := adminapi.Claims{
@@ -85,21 +84,8 @@ func runTokenAdmin(_ context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	tok, err := adminapi.MintHS256(key, c)
 	if err != nil {
-		fmt.Fprintf(stderr, "sidekey token admin: %v\n", err)
-		return 1
+		return failExit(stderr, "token admin", err)
 	}
 	fmt.Fprintln(stdout, tok)
 	return 0
-}
-
-// oneLine joins errors into one error of one line.
-func oneLine(errs []error) error {
-	msg := ""
-	for i, err := range errs {
-		if i > 0 {
-			msg += "; "
-		}
-		msg += err.Error()
-	}
-	return errors.New(msg)
 }

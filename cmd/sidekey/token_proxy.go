@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 
@@ -23,29 +24,30 @@ func runTokenProxy(_ context.Context, args []string, stdout, stderr io.Writer) i
 		return flagExit(stderr, "token proxy", err)
 	}
 	t := secret.Tenant{Org: *org, Domain: *domain}
+	var errs []error
 	if *keyFile == "" {
-		fmt.Fprintln(stderr, "sidekey token proxy: --key-file is required")
-		return 2
+		errs = append(errs, errors.New("--key-file is required"))
 	}
 	if err := t.Validate(); err != nil {
-		fmt.Fprintf(stderr, "sidekey token proxy: --org and --domain: %v\n", err)
-		return 2
+		errs = append(errs, fmt.Errorf("--org and --domain: %w", err))
+	}
+	if *format != "userpass" && *format != "header" && *format != "credential" {
+		errs = append(errs, fmt.Errorf("--format %q: want userpass, header or credential", *format))
+	}
+	if len(errs) > 0 {
+		return flagExit(stderr, "token proxy", errors.Join(errs...))
 	}
 	keys, err := tenantauth.LoadKeyFile(*keyFile)
 	if err != nil {
-		fmt.Fprintf(stderr, "sidekey token proxy: %v\n", err)
-		return 1
+		return flagExit(stderr, "token proxy", fmt.Errorf("--key-file: %w", err))
 	}
 	switch *format {
 	case "userpass":
 		fmt.Fprintln(stdout, keys.UserPass(t))
 	case "header":
 		fmt.Fprintln(stdout, "Basic "+base64.StdEncoding.EncodeToString([]byte(keys.UserPass(t))))
-	case "credential":
-		fmt.Fprintln(stdout, keys.Sign(t))
 	default:
-		fmt.Fprintf(stderr, "sidekey token proxy: --format %q: want userpass, header or credential\n", *format)
-		return 2
+		fmt.Fprintln(stdout, keys.Sign(t))
 	}
 	return 0
 }
