@@ -1,10 +1,6 @@
 package vaultstore
 
-import (
-	"errors"
-
-	"github.com/sidekey/sidekey/internal/secret"
-)
+import "github.com/sidekey/sidekey/internal/secret"
 
 // Sentinel errors. Callers test them with errors.Is.
 var (
@@ -14,11 +10,11 @@ var (
 	// sealed, and no usable cached value exists.
 	ErrUnavailable = secret.ErrUnavailable
 	// ErrAliasTaken: an active secret already has the alias.
-	ErrAliasTaken = errors.New("alias taken")
+	ErrAliasTaken = secret.ErrAliasTaken
 	// ErrTypeLocked: a rotation tried to change the type.
-	ErrTypeLocked = errors.New("type locked")
+	ErrTypeLocked = secret.ErrTypeLocked
 	// ErrConflict: a concurrent writer changed the secret (check-and-set).
-	ErrConflict = errors.New("concurrent update")
+	ErrConflict = secret.ErrConflict
 	// ErrPermission: Vault refused the token (403).
-	ErrPermission = errors.New("permission denied")
+	ErrPermission = secret.ErrPermission
 )

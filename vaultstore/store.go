@@ -65,36 +65,18 @@ type Config struct {
 	Logger  *zap.Logger
 }
 
-// Metadata describes a secret without its value.
-type Metadata struct {
-	Alias        string
-	Type         secret.Type
-	AllowedHosts []string
-	// JSONKeys are the top-level keys of a json secret, recorded at write
-	// time for the Macro Manager.
-	JSONKeys  []string
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	Version   int
-}
-
-// CreateInput is a new secret. Alias is normalised (lower-cased) by Create.
-type CreateInput struct {
-	Alias        string
-	Type         secret.Type
-	Value        secret.Value
-	AllowedHosts []string
-	Actor        string
-}
-
-// RotateInput replaces a secret's value. Type, when set, must equal the
-// stored type (else ErrTypeLocked). AllowedHosts nil keeps the current list.
-type RotateInput struct {
-	Type         secret.Type
-	Value        secret.Value
-	AllowedHosts *[]string
-	Actor        string
-}
+// The domain types live in internal/secret; these aliases keep the store's
+// signatures readable.
+type (
+	// Metadata describes a secret without its value.
+	Metadata = secret.Metadata
+	// CreateInput is a new secret.
+	CreateInput = secret.CreateInput
+	// RotateInput replaces a secret's value.
+	RotateInput = secret.RotateInput
+	// Rotated is the outcome of a rotation: the secret before and after.
+	Rotated = secret.Rotated
+)
 
 // Store reads and writes secrets in Vault. It is safe for concurrent use.
 type Store struct {
@@ -309,11 +291,6 @@ func jsonKeys(typ secret.Type, v secret.Value) ([]string, error) {
 		return nil, fmt.Errorf("vaultstore: json keys: %w", err)
 	}
 	return keys, nil
-}
-
-// Rotated is the outcome of a rotation: the secret before and after.
-type Rotated struct {
-	Prior, Current Metadata
 }
 
 // Rotate replaces the value (and optionally allowed_hosts). It reads the
