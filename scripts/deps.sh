@@ -9,6 +9,7 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v node >/dev/null 2>&1 || need+=(nodejs) # the HTTP/2 sender tests (http2.connect)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)  # the image ships this bundle
+/usr/bin/python3 -c 'import botocore' >/dev/null 2>&1 || need+=(python3-botocore)  # SigV4 signatures recomputed by botocore
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
