@@ -37,17 +37,7 @@ var tenant = secret.Tenant{Org: "acme", Domain: "alerts"}
 
 var sidekeyBin string
 
-func TestMain(m *testing.M) {
-	bin, cleanup, err := testbin.BuildSidekey("sidekey-reliability-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	sidekeyBin = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, "sidekey-reliability-", &sidekeyBin) }
 
 // chaosFull reports whether the long fault versions were asked for.
 func chaosFull() bool { return os.Getenv(envChaosFull) == "1" }

@@ -143,48 +143,25 @@ func (g *generator) h2Conn(ctx context.Context) []float64 {
 // idleH2 is idle mode over HTTP/2: each connection makes one request and
 // stays open; after the settle time each must still answer a PING.
 func (g *generator) idleH2(ctx context.Context, res *Result) {
-	conns := make([]*http2.ClientConn, g.cfg.conns)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	for i := range conns {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			cc, err := g.dialH2(ctx)
-			if err != nil {
-				g.fail(err)
-				return
-			}
-			if err := g.doH2(ctx, cc); err != nil {
-				g.fail(err)
-				_ = cc.Close()
-				return
-			}
-			g.ok.Add(1)
-			conns[i] = cc
-		})
-	}
-	wg.Wait()
-	sleep(ctx, g.cfg.settle)
-	res.RSSEndKiB = vmRSS(g.cfg.proxyPID)
-	res.RSSMaxKiB = res.RSSEndKiB
-	res.ProxyFDs = countFDs(g.cfg.proxyPID)
-	open := 0
-	for _, cc := range conns {
-		if cc == nil {
-			continue
+	open := func(int) (*http2.ClientConn, error) {
+		cc, err := g.dialH2(ctx)
+		if err != nil {
+			return nil, err
 		}
+		if err := g.doH2(ctx, cc); err != nil {
+			_ = cc.Close()
+			return nil, err
+		}
+		return cc, nil
+	}
+	alive := func(cc *http2.ClientConn) bool {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if err := cc.Ping(pctx); err == nil {
-			open++
-		} else if !errors.Is(err, context.Canceled) {
+		defer cancel()
+		err := cc.Ping(pctx)
+		if err != nil && !errors.Is(err, context.Canceled) {
 			g.fail(fmt.Errorf("ping after idle: %w", err))
 		}
-		cancel()
-		_ = cc.Close()
+		return err == nil
 	}
-	res.Requests = int64(open)
-	if open != g.cfg.conns {
-		res.Failed = fmt.Sprintf("only %d of %d h2 connections were still open after the settle time", open, g.cfg.conns)
-	}
+	idleConns(ctx, g, res, "h2 connections", open, alive, func(cc *http2.ClientConn) { _ = cc.Close() })
 }

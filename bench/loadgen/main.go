@@ -81,33 +81,55 @@ type config struct {
 
 func parseFlags() (config, error) {
 	var c config
-	flag.StringVar(&c.caseName, "case", "", "case name for the report (required)")
-	flag.IntVar(&c.round, "round", 1, "round number for the report")
-	flag.StringVar(&c.mode, "mode", "load", "load or idle")
-	flag.StringVar(&c.route, "route", "direct", "direct, proxy or connect")
-	flag.StringVar(&c.addr, "addr", "", "address to connect to: the upstream (direct) or the proxy")
-	flag.StringVar(&c.upstream, "upstream", "", "upstream host:port of plain HTTP, named in direct and proxy requests")
-	flag.StringVar(&c.tlsUpstream, "tls-upstream", "", "upstream host:port of HTTPS, the CONNECT target")
-	flag.BoolVar(&c.placeholders, "placeholders", false, "send placeholders instead of the values")
-	flag.StringVar(&c.valuesFile, "values", "", "JSON file of the values (required)")
-	proxyAuthFile := flag.String("proxy-auth-file", "", "file holding the Proxy-Authorization header value")
-	flag.StringVar(&c.caFile, "ca", "", "PEM CA that signs the proxy's intercepting certificates (connect)")
-	flag.IntVar(&c.conns, "conns", 32, "keep-alive connections")
-	flag.DurationVar(&c.warmup, "warmup", 2*time.Second, "warm-up before the measured window")
-	flag.DurationVar(&c.duration, "duration", 10*time.Second, "measured window")
-	flag.DurationVar(&c.settle, "settle", 3*time.Second, "idle mode: wait before reading the RSS")
-	flag.DurationVar(&c.setupTimeout, "setup-timeout", 10*time.Second, "bound of opening one connection: dial, CONNECT and TLS")
-	flag.IntVar(&c.reqsPerConn, "reqs-per-conn", 0, "reopen a connection after this many requests (0: never)")
-	flag.StringVar(&c.control, "control", "", "upstream control address for the verification counters (required)")
-	flag.IntVar(&c.proxyPID, "proxy-pid", 0, "PID of the proxy, for CPU and RSS")
-	flag.IntVar(&c.upstreamPID, "upstream-pid", 0, "PID of the upstream, for CPU")
-	flag.DurationVar(&c.rssEvery, "rss-every", 0, "sample the proxy's VmRSS at this interval (0: start and end only)")
-	flag.IntVar(&c.clkTck, "clk-tck", 100, "clock ticks per second of /proc/PID/stat (getconf CLK_TCK)")
-	flag.StringVar(&c.out, "out", "", "append the JSON result line to this file too")
-	flag.BoolVar(&c.h2, "h2", false, "connect route: speak HTTP/2 inside each tunnel (ALPN h2 only)")
-	flag.IntVar(&c.streams, "streams", 1, "-h2: concurrent streams (closed loops) per connection")
+	proxyAuthFile := c.bind(flag.CommandLine)
 	flag.Parse()
+	problems := c.problems()
+	if *proxyAuthFile != "" {
+		b, err := os.ReadFile(*proxyAuthFile) // #nosec G304 -- the operator names the file.
+		if err != nil {
+			problems = append(problems, err.Error())
+		}
+		c.proxyAuth = strings.TrimSpace(string(b))
+	}
+	if len(problems) > 0 {
+		return c, errors.New(strings.Join(problems, "; "))
+	}
+	return c, nil
+}
 
+// bind defines the command's flags onto c; it returns the
+// -proxy-auth-file flag, read after parsing.
+func (c *config) bind(fs *flag.FlagSet) *string {
+	fs.StringVar(&c.caseName, "case", "", "case name for the report (required)")
+	fs.IntVar(&c.round, "round", 1, "round number for the report")
+	fs.StringVar(&c.mode, "mode", "load", "load or idle")
+	fs.StringVar(&c.route, "route", "direct", "direct, proxy or connect")
+	fs.StringVar(&c.addr, "addr", "", "address to connect to: the upstream (direct) or the proxy")
+	fs.StringVar(&c.upstream, "upstream", "", "upstream host:port of plain HTTP, named in direct and proxy requests")
+	fs.StringVar(&c.tlsUpstream, "tls-upstream", "", "upstream host:port of HTTPS, the CONNECT target")
+	fs.BoolVar(&c.placeholders, "placeholders", false, "send placeholders instead of the values")
+	fs.StringVar(&c.valuesFile, "values", "", "JSON file of the values (required)")
+	proxyAuthFile := fs.String("proxy-auth-file", "", "file holding the Proxy-Authorization header value")
+	fs.StringVar(&c.caFile, "ca", "", "PEM CA that signs the proxy's intercepting certificates (connect)")
+	fs.IntVar(&c.conns, "conns", 32, "keep-alive connections")
+	fs.DurationVar(&c.warmup, "warmup", 2*time.Second, "warm-up before the measured window")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measured window")
+	fs.DurationVar(&c.settle, "settle", 3*time.Second, "idle mode: wait before reading the RSS")
+	fs.DurationVar(&c.setupTimeout, "setup-timeout", 10*time.Second, "bound of opening one connection: dial, CONNECT and TLS")
+	fs.IntVar(&c.reqsPerConn, "reqs-per-conn", 0, "reopen a connection after this many requests (0: never)")
+	fs.StringVar(&c.control, "control", "", "upstream control address for the verification counters (required)")
+	fs.IntVar(&c.proxyPID, "proxy-pid", 0, "PID of the proxy, for CPU and RSS")
+	fs.IntVar(&c.upstreamPID, "upstream-pid", 0, "PID of the upstream, for CPU")
+	fs.DurationVar(&c.rssEvery, "rss-every", 0, "sample the proxy's VmRSS at this interval (0: start and end only)")
+	fs.IntVar(&c.clkTck, "clk-tck", 100, "clock ticks per second of /proc/PID/stat (getconf CLK_TCK)")
+	fs.StringVar(&c.out, "out", "", "append the JSON result line to this file too")
+	fs.BoolVar(&c.h2, "h2", false, "connect route: speak HTTP/2 inside each tunnel (ALPN h2 only)")
+	fs.IntVar(&c.streams, "streams", 1, "-h2: concurrent streams (closed loops) per connection")
+	return proxyAuthFile
+}
+
+// problems lists what is wrong with the parsed flags.
+func (c *config) problems() []string {
 	var problems []string
 	if c.caseName == "" {
 		problems = append(problems, "-case is required")
@@ -148,17 +170,7 @@ func parseFlags() (config, error) {
 	if c.mode == "idle" && c.proxyPID == 0 {
 		problems = append(problems, "-mode idle needs -proxy-pid")
 	}
-	if *proxyAuthFile != "" {
-		b, err := os.ReadFile(*proxyAuthFile) // #nosec G304 -- the operator names the file.
-		if err != nil {
-			problems = append(problems, err.Error())
-		}
-		c.proxyAuth = strings.TrimSpace(string(b))
-	}
-	if len(problems) > 0 {
-		return c, errors.New(strings.Join(problems, "; "))
-	}
-	return c, nil
+	return problems
 }
 
 // Result is one JSON line of the benchmark (spec.Result).
@@ -560,70 +572,88 @@ func (g *generator) load(ctx context.Context) Result {
 func (g *generator) idle(ctx context.Context) Result {
 	res := Result{Case: g.cfg.caseName, Round: g.cfg.round, Mode: "idle", Route: g.cfg.route, Conns: g.cfg.conns}
 	res.RSSStartKiB = vmRSS(g.cfg.proxyPID)
-	if g.h2 != nil {
-		t0 := time.Now()
-		g.idleH2(ctx, &res)
-		res.Window = time.Since(t0).Seconds()
-		res.Errors = g.errs.Load()
-		if p := g.firstErr.Load(); p != nil {
-			res.FirstError = *p
-		}
-		return res
-	}
-	clients := make([]*client, g.cfg.conns)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
 	t0 := time.Now()
-	for i := range clients {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			c, err := g.dial(ctx, g.routeOf(i))
-			if err != nil {
-				g.fail(err)
-				return
-			}
-			resp := fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseResponse(resp)
-			if err := g.do(c, resp); err != nil {
-				g.fail(err)
-				_ = c.conn.Close()
-				return
-			}
-			g.ok.Add(1)
-			clients[i] = c
-		})
+	if g.h2 != nil {
+		g.idleH2(ctx, &res)
+	} else {
+		g.idleH1(ctx, &res)
 	}
-	wg.Wait()
-	sleep(ctx, g.cfg.settle)
 	res.Window = time.Since(t0).Seconds()
-	res.RSSEndKiB = vmRSS(g.cfg.proxyPID)
-	res.RSSMaxKiB = res.RSSEndKiB
-	res.ProxyFDs = countFDs(g.cfg.proxyPID)
-	// Still open? A proxy that dropped idle connections must not score.
-	open := 0
-	for _, c := range clients {
-		if c == nil {
-			continue
-		}
-		if err := c.conn.SetReadDeadline(time.Now().Add(time.Millisecond)); err == nil {
-			_, err := c.br.Peek(1)
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				open++
-			}
-		}
-		_ = c.conn.Close()
-	}
-	res.Requests = int64(open)
-	if open != g.cfg.conns {
-		res.Failed = fmt.Sprintf("only %d of %d connections were still open after the settle time", open, g.cfg.conns)
-	}
 	res.Errors = g.errs.Load()
 	if p := g.firstErr.Load(); p != nil {
 		res.FirstError = *p
 	}
 	return res
+}
+
+// idleH1 is idle mode over HTTP/1.1: after the settle time each connection
+// must still be open (a read times out rather than failing).
+func (g *generator) idleH1(ctx context.Context, res *Result) {
+	open := func(i int) (*client, error) {
+		c, err := g.dial(ctx, g.routeOf(i))
+		if err != nil {
+			return nil, err
+		}
+		resp := fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseResponse(resp)
+		if err := g.do(c, resp); err != nil {
+			_ = c.conn.Close()
+			return nil, err
+		}
+		return c, nil
+	}
+	alive := func(c *client) bool {
+		if err := c.conn.SetReadDeadline(time.Now().Add(time.Millisecond)); err != nil {
+			return false
+		}
+		_, err := c.br.Peek(1)
+		var ne net.Error
+		return errors.As(err, &ne) && ne.Timeout()
+	}
+	idleConns(ctx, g, res, "connections", open, alive, func(c *client) { _ = c.conn.Close() })
+}
+
+// idleConns opens the connections with open (16 at a time), waits the
+// settle time, reads the proxy's memory and descriptors, then counts the
+// connections still alive and closes them. A proxy that dropped idle
+// connections must not score.
+func idleConns[C comparable](ctx context.Context, g *generator, res *Result, kind string, open func(i int) (C, error), alive func(C) bool, closeConn func(C)) {
+	conns := make([]C, g.cfg.conns)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range conns {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			c, err := open(i)
+			if err != nil {
+				g.fail(err)
+				return
+			}
+			g.ok.Add(1)
+			conns[i] = c
+		})
+	}
+	wg.Wait()
+	sleep(ctx, g.cfg.settle)
+	res.RSSEndKiB = vmRSS(g.cfg.proxyPID)
+	res.RSSMaxKiB = res.RSSEndKiB
+	res.ProxyFDs = countFDs(g.cfg.proxyPID)
+	var zero C
+	n := 0
+	for _, c := range conns {
+		if c == zero {
+			continue
+		}
+		if alive(c) {
+			n++
+		}
+		closeConn(c)
+	}
+	res.Requests = int64(n)
+	if n != g.cfg.conns {
+		res.Failed = fmt.Sprintf("only %d of %d %s were still open after the settle time", n, g.cfg.conns, kind)
+	}
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -27,17 +26,7 @@ const propagation = 2 * time.Second
 
 var sidekeyBin string
 
-func TestMain(m *testing.M) {
-	bin, cleanup, err := testbin.BuildSidekey("sidekey-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	sidekeyBin = bin
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, "sidekey-e2e-", &sidekeyBin) }
 
 // TestAdminAPIToProxy: a secret created through the admin API is injected
 // by the proxy; a rotation reaches the proxy within 2 s, and so does an

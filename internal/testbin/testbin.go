@@ -111,3 +111,17 @@ func (o *Output) String() string {
 	defer o.mu.Unlock()
 	return o.b.String()
 }
+
+// Main is a TestMain that builds the sidekey binary into *bin (see
+// BuildSidekey), runs the tests, removes the binary and exits.
+func Main(m *testing.M, prefix string, bin *string) {
+	b, cleanup, err := BuildSidekey(prefix)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*bin = b
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
