@@ -36,6 +36,10 @@ const (
 	UnsafeHeaderValue          Code = "unsafe_header_value"
 	BodyTooLarge               Code = "body_too_large"
 	UnsupportedContentEncoding Code = "unsupported_content_encoding"
+	// Derived credentials (minted tokens and request signatures).
+	CredentialExchangeFailed Code = "credential_exchange_failed"
+	InvalidCredential        Code = "invalid_credential"
+	SigningFailed            Code = "signing_failed"
 	// Proxy: the upstream exchange and the proxy's own limits.
 	UpstreamUnreachable Code = "upstream_unreachable"
 	UpstreamTimeout     Code = "upstream_timeout"
@@ -79,6 +83,9 @@ var specs = []Spec{
 	{UnsafeHeaderValue, http.StatusUnprocessableEntity, Proxy, "an injected header value would hold CR, LF, NUL or another control byte"},
 	{BodyTooLarge, http.StatusRequestEntityTooLarge, Proxy, "the request body (as sent or decompressed) exceeds the limit"},
 	{UnsupportedContentEncoding, http.StatusUnsupportedMediaType, Proxy, "a body with placeholders has a Content-Encoding other than identity or gzip"},
+	{InvalidCredential, http.StatusUnprocessableEntity, Proxy, "a secret does not fit its credential kind (the message names the field), or a filter needs another kind"},
+	{SigningFailed, http.StatusUnprocessableEntity, Proxy, "a Sidekey-Sign directive does not parse, names a secret of another kind, or lacks what the algorithm needs"},
+	{CredentialExchangeFailed, http.StatusBadGateway, Proxy, "a token endpoint refused or failed (the message gives its status, never its body) and no unexpired token is cached"},
 	{UpstreamUnreachable, http.StatusBadGateway, Proxy, "the upstream cannot be resolved, dialled or verified, or the exchange failed"},
 	{UpstreamTimeout, http.StatusGatewayTimeout, Proxy, "the upstream did not answer in time"},
 	{HeadersTooLarge, http.StatusRequestHeaderFieldsTooLarge, Proxy, "the request's header block exceeds the limit"},
