@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sidekey/sidekey/internal/ca"
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/internal/tenantauth"
@@ -40,6 +41,9 @@ const (
 type Config struct {
 	// Resolver reads secrets (normally a *vaultstore.Cache).
 	Resolver Resolver
+	// Registerer receives the proxy's metrics (the command gathers them and
+	// serves them with internal/ops); nil keeps them unregistered.
+	Registerer prometheus.Registerer
 	// Ping reports whether the secret store answers; /readyz turns ready
 	// after its first success. Nil means ready at once.
 	Ping func(ctx context.Context) error

@@ -6,10 +6,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sidekey/sidekey/internal/ops"
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/internal/vaulttest"
 	"github.com/sidekey/sidekey/vaultstore"
@@ -22,9 +23,9 @@ type vaultEnv struct {
 	admin *vaultstore.Store
 	side  *vaultstore.Store
 	cache *vaultstore.Cache
-	// proxy receives the cache's Vault read observations, as in
-	// cmd/sidekey (set by startVaultProxy).
-	proxy atomic.Pointer[Proxy]
+	// reg holds the cache's metrics; startVaultProxy registers the proxy's
+	// there too, as cmd/sidekey does.
+	reg *prometheus.Registry
 }
 
 func startVault(t *testing.T) *vaultEnv {
@@ -40,14 +41,10 @@ func startVault(t *testing.T) *vaultEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &vaultEnv{srv: srv, admin: admin, side: side}
+	v := &vaultEnv{srv: srv, admin: admin, side: side, reg: ops.NewRegistry()}
 	v.cache, err = vaultstore.NewCache(side, vaultstore.CacheConfig{
 		FeedInterval: 250 * time.Millisecond, NegativeTTL: 500 * time.Millisecond,
-		ObserveRead: func(d time.Duration, err error) {
-			if p := v.proxy.Load(); p != nil {
-				p.ObserveVaultRead(d, err)
-			}
-		},
+		Registerer: v.reg,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -74,11 +71,11 @@ func startVaultProxy(t *testing.T, v *vaultEnv, mutate func(*Config)) *testProxy
 	tp := startProxy(t, func(c *Config) {
 		c.Resolver = v.cache
 		c.Ping = v.side.Ping
+		c.Registerer = v.reg
 		if mutate != nil {
 			mutate(c)
 		}
 	})
-	v.proxy.Store(tp.p)
 	return tp
 }
 
@@ -88,7 +85,7 @@ func TestE2EVaultReadMetric(t *testing.T) {
 	v := startVault(t)
 	v.create(t, testTenant, "weather_fx", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: simpleValue}})
 	tp := startVaultProxy(t, v, nil)
-	ops := httptestServer(t, tp.p.OpsHandler())
+	ops := httptestServer(t, tp.ops)
 	up := newUpstream(t, true)
 	send := func(alias string) int {
 		req := mustReq("GET", up.url("/x"), nil, "")
@@ -241,7 +238,7 @@ func TestE2EReadinessAndMetrics(t *testing.T) {
 	v := startVault(t)
 	v.create(t, testTenant, "weather_fx", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: simpleValue}})
 	tp := startVaultProxy(t, v, nil)
-	ops := httptestServer(t, tp.p.OpsHandler())
+	ops := httptestServer(t, tp.ops)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, err := http.Get(ops + "/readyz")

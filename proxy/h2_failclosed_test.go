@@ -289,7 +289,7 @@ func TestH2Limits(t *testing.T) {
 // metricValue reads one sample of the proxy's metrics.
 func metricValue(t *testing.T, tp *testProxy, sample string) float64 {
 	t.Helper()
-	ops := httptestServer(t, tp.p.OpsHandler())
+	ops := httptestServer(t, tp.ops)
 	resp, err := http.Get(ops + "/metrics")
 	if err != nil {
 		t.Fatal(err)

@@ -31,13 +31,15 @@ type h2Metrics struct {
 	errors *prometheus.CounterVec
 }
 
-func newH2Metrics(reg *prometheus.Registry) *h2Metrics {
+func newH2Metrics(reg prometheus.Registerer) (*h2Metrics, error) {
 	m := &h2Metrics{errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sidekey_proxy_h2_errors_total",
 		Help: "HTTP/2 protocol errors seen by the library, by side (client or upstream) and type (e.g. too_many_early_resets).",
 	}, []string{"side", "type"})}
-	reg.MustRegister(m.errors)
-	return m
+	if err := reg.Register(m.errors); err != nil {
+		return nil, fmt.Errorf("proxy: h2 metrics: %w", err)
+	}
+	return m, nil
 }
 
 func (m *h2Metrics) counter(side string) func(errType string) {

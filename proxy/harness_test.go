@@ -23,7 +23,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sidekey/sidekey/internal/ca"
+	"github.com/sidekey/sidekey/internal/ops"
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/internal/tenantauth"
 )
@@ -180,6 +182,8 @@ type testProxy struct {
 	ca       *ca.CA
 	caPEM    []byte
 	resolver *fakeResolver
+	// ops serves /metrics, /healthz and /readyz as cmd/sidekey does.
+	ops http.Handler
 }
 
 func (tp *testProxy) userPass(t secret.Tenant) string { return tp.keys.UserPass(t) }
@@ -261,6 +265,9 @@ func startProxyWithLogger(t *testing.T, log *zap.Logger, mutate func(*Config)) *
 	if mutate != nil {
 		mutate(&cfg)
 	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = ops.NewRegistry()
+	}
 	p, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +285,8 @@ func startProxyWithLogger(t *testing.T, log *zap.Logger, mutate func(*Config)) *
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return &testProxy{p: p, addr: ln.Addr().String(), keys: testKeys, ca: authority, caPEM: authority.CertPEM(), resolver: res}
+	opsHandler := ops.Handler(ops.Config{Gatherer: cfg.Registerer.(prometheus.Gatherer), Ready: p.CheckReady})
+	return &testProxy{p: p, addr: ln.Addr().String(), keys: testKeys, ca: authority, caPEM: authority.CertPEM(), resolver: res, ops: opsHandler}
 }
 
 // rawRequest writes raw bytes to the proxy and reads one response.

@@ -27,6 +27,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/net/http2"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sidekey/sidekey/internal/secret"
 )
 
@@ -97,10 +98,15 @@ func New(cfg Config, log *zap.Logger) (*Proxy, error) {
 	p.outer.Concurrency = 2 * cfg.MaxConns
 	p.inner = p.newServer("sidekey-proxy-tls")
 	p.inner.ConnState = p.connState
-	p.m = newMetrics(func() float64 { return float64(p.outer.GetOpenConnectionsCount()) })
-	if cs, ok := cfg.Resolver.(cacheStatser); ok {
-		p.m.registerCacheStats(cs)
+	reg := cfg.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry() // unregistered: nobody gathers it
 	}
+	m, err := newMetrics(reg, func() float64 { return float64(p.outer.GetOpenConnectionsCount()) })
+	if err != nil {
+		return nil, err
+	}
+	p.m = m
 	leaves, err := newLeafCache(cfg.CA, cfg.LeafValidity, cfg.LeafCacheSize, p.m.leafIssued.Inc)
 	if err != nil {
 		return nil, err
@@ -109,7 +115,9 @@ func New(cfg Config, log *zap.Logger) (*Proxy, error) {
 	p.tlsConfig = p.newInterceptConfig()
 	sessions := tls.NewLRUClientSessionCache(256)
 	p.client = newUpstreamClient(&cfg, p.guard, sessions)
-	p.h2 = newH2Metrics(p.m.reg)
+	if p.h2, err = newH2Metrics(reg); err != nil {
+		return nil, err
+	}
 	p.h2srv, p.h2base = p.newH2Server(p.h2.counter("client"))
 	if cfg.UpstreamHTTP2 == UpstreamHTTP2Auto {
 		p.h2up = newH2Upstream(&cfg, p.guard, sessions, p.h2.counter("upstream"))

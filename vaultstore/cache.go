@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"go.uber.org/zap"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sidekey/sidekey/internal/secret"
 )
 
@@ -39,12 +40,11 @@ type CacheConfig struct {
 	MaxStale     time.Duration // serve stale while Vault is down, default 5m
 	FeedInterval time.Duration // change-feed poll, default 1s
 
-	// ObserveRead, when set, is called after each Vault read the cache
-	// makes (one per coalesced miss, not per hit) with its duration and
-	// error: nil, one wrapping ErrNotFound, or another failure. It runs on
-	// the read's goroutine and must be fast; the proxy feeds its
-	// sidekey_vault_read_seconds histogram with it.
-	ObserveRead func(d time.Duration, err error)
+	// Registerer, when set, receives the cache's metrics (cachemetrics.go):
+	// sidekey_vault_read_seconds by outcome, one observation per Vault read
+	// (a coalesced miss counts once, a hit never), and the sidekey_cache_*
+	// counters of Stats.
+	Registerer prometheus.Registerer
 }
 
 // withDefaults fills zero fields and refuses negative ones.
@@ -158,7 +158,8 @@ type Cache struct {
 	// wait for a read that will fail.
 	down atomic.Bool
 
-	stats cacheCounters
+	stats   cacheCounters
+	metrics *cacheMetrics
 }
 
 // NewCache returns a cache over s. Call Run to follow the change feed.
@@ -191,7 +192,7 @@ func newCache(src backend, cfg CacheConfig, log *zap.Logger, fetchTimeout time.D
 		return nil, fmt.Errorf("vaultstore: cache: %w", err)
 	}
 	epoch := time.Now()
-	return &Cache{
+	c := &Cache{
 		src:          src,
 		cfg:          cfg,
 		log:          log.Named("cache"),
@@ -200,7 +201,11 @@ func newCache(src backend, cfg CacheConfig, log *zap.Logger, fetchTimeout time.D
 		pos:          pos,
 		neg:          neg,
 		calls:        make(map[cacheKey]*call),
-	}, nil
+	}
+	if c.metrics, err = newCacheMetrics(cfg.Registerer, c.Stats); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Resolve returns the tenant's secret by (lower-case) alias, from the cache
@@ -337,9 +342,7 @@ func (c *Cache) fetch(k cacheKey, t secret.Tenant, cl *call, gen uint64) {
 	defer cancel()
 	begun := c.clock()
 	cl.sec, cl.err = c.src.Read(ctx, t, k.alias)
-	if c.cfg.ObserveRead != nil {
-		c.cfg.ObserveRead(c.clock()-begun, cl.err)
-	}
+	c.metrics.observeRead(c.clock()-begun, cl.err)
 
 	c.mu.Lock()
 	switch {

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/internal/vaulttest"
 )
@@ -139,7 +140,7 @@ func TestCacheConfigDefaults(t *testing.T) {
 	}
 	want := CacheConfig{TTL: DefaultCacheTTL, Size: DefaultCacheSize, NegativeTTL: DefaultCacheNegativeTTL,
 		MaxStale: DefaultCacheMaxStale, FeedInterval: DefaultCacheFeedInterval}
-	if !reflect.DeepEqual(cfg, want) { // ObserveRead stays nil
+	if !reflect.DeepEqual(cfg, want) { // Registerer stays nil
 		t.Fatalf("defaults = %+v, want %+v", cfg, want)
 	}
 	for _, bad := range []CacheConfig{{TTL: -1}, {Size: -1}, {NegativeTTL: -1}, {MaxStale: -1}, {FeedInterval: -1}} {
@@ -598,46 +599,72 @@ func TestCacheVaultOutage(t *testing.T) {
 	}
 }
 
-// TestCacheObserveRead checks that the hook sees each Vault read, with its
-// outcome, and nothing for answers from memory.
-func TestCacheObserveRead(t *testing.T) {
+// TestCacheMetrics checks that the cache registers its own metrics: one
+// sidekey_vault_read_seconds observation per Vault read, by outcome, none
+// for answers from memory, and the sidekey_cache_* counters.
+func TestCacheMetrics(t *testing.T) {
 	f := newFakeBackend()
 	f.put(cacheTenantA, "api", "observed-token-1")
-	var mu sync.Mutex
-	var seen []error
-	c, _ := testCache(t, f, CacheConfig{ObserveRead: func(_ time.Duration, err error) {
-		mu.Lock()
-		seen = append(seen, err)
-		mu.Unlock()
-	}})
-	calls := func() []error {
-		mu.Lock()
-		defer mu.Unlock()
-		return append([]error(nil), seen...)
+	reg := prometheus.NewRegistry()
+	c, _ := testCache(t, f, CacheConfig{Registerer: reg})
+	reads := func(outcome string) uint64 {
+		t.Helper()
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, fam := range fams {
+			if fam.GetName() != "sidekey_vault_read_seconds" {
+				continue
+			}
+			for _, m := range fam.GetMetric() {
+				if m.GetLabel()[0].GetValue() == outcome {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+		t.Fatalf("no sidekey_vault_read_seconds{outcome=%q}", outcome)
+		return 0
 	}
 
 	mustResolve(t, c, cacheTenantA, "api", "observed-token-1") // cold: one read
-	if got := calls(); len(got) != 1 || got[0] != nil {
-		t.Fatalf("after a cold read: %d observations (%v), want one without error", len(got), got)
-	}
-	mustResolve(t, c, cacheTenantA, "api", "observed-token-1") // hit
-	if got := calls(); len(got) != 1 {
-		t.Fatalf("a hit was observed: %d observations", len(got))
+	mustResolve(t, c, cacheTenantA, "api", "observed-token-1") // hit: none
+	if got := reads("ok"); got != 1 {
+		t.Fatalf("%d ok reads observed after a cold read and a hit, want 1", got)
 	}
 	if _, err := c.Resolve(context.Background(), cacheTenantA, "missing"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Resolve(missing) = %v", err)
 	}
-	if got := calls(); len(got) != 2 || !errors.Is(got[1], ErrNotFound) {
-		t.Fatalf("after a not-found read: %v", got)
+	if got := reads("not_found"); got != 1 {
+		t.Fatalf("%d not_found reads observed, want 1", got)
 	}
 	f.setDown(true)
 	if _, err := c.Resolve(context.Background(), cacheTenantA, "other"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Resolve while down = %v", err)
 	}
-	if got := calls(); len(got) != 3 || !errors.Is(got[2], ErrUnavailable) {
-		t.Fatalf("after a failed read: %v", got)
+	if got := reads("error"); got != 1 {
+		t.Fatalf("%d error reads observed, want 1", got)
 	}
-	if reads := f.reads.Load(); reads != 3 {
-		t.Fatalf("%d backend reads, want 3", reads)
+	if hits := counterValue(t, reg, "sidekey_cache_hits_total"); hits != 1 {
+		t.Fatalf("sidekey_cache_hits_total = %v, want 1", hits)
 	}
+	if _, err := newCache(f, CacheConfig{Registerer: reg}, nil, time.Second); err == nil {
+		t.Fatal("a second cache registered the same metrics without an error")
+	}
+}
+
+// counterValue gathers reg and returns the value of the counter name.
+func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fam := range fams {
+		if fam.GetName() == name && len(fam.GetMetric()) == 1 {
+			return fam.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

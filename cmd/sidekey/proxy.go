@@ -8,15 +8,16 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/sidekey/sidekey/internal/ca"
+	"github.com/sidekey/sidekey/internal/ops"
 	"github.com/sidekey/sidekey/internal/tenantauth"
 	"github.com/sidekey/sidekey/proxy"
 	"github.com/sidekey/sidekey/vaultstore"
@@ -185,15 +186,10 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sidekey proxy: vault: %v\n", err)
 		return 1
 	}
-	// The cache reports its Vault reads to the proxy's metrics; the proxy
-	// is made after the cache (it resolves through it), and no read
-	// happens before it serves.
-	var prx atomic.Pointer[proxy.Proxy]
-	f.cache.ObserveRead = func(d time.Duration, err error) {
-		if p := prx.Load(); p != nil {
-			p.ObserveVaultRead(d, err)
-		}
-	}
+	// One registry for the cache's and the proxy's metrics, served by the
+	// ops listener.
+	reg := ops.NewRegistry()
+	f.cache.Registerer = reg
 	cache, err := vaultstore.NewCache(store, f.cache)
 	if err != nil {
 		fmt.Fprintf(stderr, "sidekey proxy: cache: %v\n", err)
@@ -201,12 +197,12 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 	cfg.Resolver = cache
 	cfg.Ping = store.Ping
+	cfg.Registerer = reg
 	p, err := proxy.New(cfg, log.Named("proxy"))
 	if err != nil {
 		fmt.Fprintf(stderr, "sidekey proxy: %v\n", singleLine(err))
 		return 2
 	}
-	prx.Store(p)
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "sidekey proxy: --listen: %v\n", err)
@@ -219,7 +215,8 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return 1
 	}
 	log.Info("listening", zap.String("proxy", ln.Addr().String()), zap.String("metrics", mln.Addr().String()))
-	if err := serveProxy(ctx, log, p, store, cache, ln, mln); err != nil {
+	opsHandler := ops.Handler(ops.Config{Gatherer: reg, Ready: p.CheckReady})
+	if err := serveProxy(ctx, log, p, opsHandler, store, cache, ln, mln); err != nil {
 		log.Error("proxy stopped", zap.Error(err))
 		return 1
 	}
@@ -229,7 +226,7 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 // serveProxy runs the store's token renewal, the cache's change feed, the
 // proxy and its ops listener until ctx ends; the ops listener stays up
 // until the proxy has drained.
-func serveProxy(ctx context.Context, log *zap.Logger, p *proxy.Proxy, store *vaultstore.Store, cache *vaultstore.Cache, ln, mln net.Listener) error {
+func serveProxy(ctx context.Context, log *zap.Logger, p *proxy.Proxy, opsHandler http.Handler, store *vaultstore.Store, cache *vaultstore.Cache, ln, mln net.Listener) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	for name, run := range map[string]func(context.Context) error{"vault token": store.Run, "change feed": cache.Run} {
@@ -243,7 +240,7 @@ func serveProxy(ctx context.Context, log *zap.Logger, p *proxy.Proxy, store *vau
 	}
 	wg.Add(1)
 	var opsErr error
-	go func() { defer wg.Done(); opsErr = p.ServeOps(bg, mln) }()
+	go func() { defer wg.Done(); opsErr = ops.Serve(bg, mln, opsHandler) }()
 	err := p.Serve(ctx, ln)
 	stopBG()
 	wg.Wait()
