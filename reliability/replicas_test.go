@@ -281,9 +281,7 @@ func TestAdminReplicas(t *testing.T) {
 	}
 	t.Logf("both sidecars injected every final value %v after the last rotation returned", slowest.Round(time.Millisecond))
 	for _, bg := range bgs {
-		if tally := bg.stop(); len(tally) != 1 || tally[outcome{status: http.StatusOK}.String()] == 0 {
-			t.Errorf("sidecar traffic during the rotations: %s; want every one 200", describeTally(tally))
-		}
+		bg.stopAllOK(t, "sidecar traffic during the rotations")
 	}
 	if n := up.Placeholders(); n != 0 {
 		t.Errorf("%d placeholders reached the upstream", n)

@@ -3,9 +3,11 @@ package reliability
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -73,6 +75,17 @@ func (tr *traffic) stop() map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// stopAllOK stops the traffic, logs its tally and fails the test unless
+// every request was answered 200; what names the traffic.
+func (tr *traffic) stopAllOK(t testing.TB, what string) {
+	t.Helper()
+	tally := tr.stop()
+	t.Logf("%s: %s", what, describeTally(tally))
+	if len(tally) != 1 || tally[outcome{status: http.StatusOK}.String()] == 0 {
+		t.Errorf("%s: %s; want every one 200", what, describeTally(tally))
+	}
 }
 
 // describeTally prints a tally in a stable order.

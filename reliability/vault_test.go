@@ -112,11 +112,7 @@ func TestVaultKillRestart(t *testing.T) {
 			}
 		}
 	}
-	tally := tr.stop()
-	t.Logf("warm traffic: %s", describeTally(tally))
-	if len(tally) != 1 || tally[outcome{status: http.StatusOK}.String()] == 0 {
-		t.Errorf("warm requests: %s; want every one 200", describeTally(tally))
-	}
+	tr.stopAllOK(t, "warm traffic")
 	if n := mismatches.Load(); n != 0 {
 		t.Errorf("the upstream got a wrong warm value %d times", n)
 	}
