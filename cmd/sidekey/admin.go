@@ -17,6 +17,7 @@ import (
 
 	"github.com/sidekey/sidekey/adminapi"
 	"github.com/sidekey/sidekey/adminapi/ui"
+	"github.com/sidekey/sidekey/internal/lifecycle"
 	"github.com/sidekey/sidekey/internal/ops"
 	"github.com/sidekey/sidekey/vaultstore"
 )
@@ -188,55 +189,26 @@ func listenAdmin(f *adminFlags) (api, metrics net.Listener, err error) {
 	return api, metrics, nil
 }
 
-// serveAdmin serves the API on ln and the metrics on mln (when not nil)
-// and runs runStore (the Vault token renewal) until ctx ends; then it stops
-// accepting, gives requests in flight up to timeout, and stops runStore.
+// serveAdmin runs the admin API on ln, the ops endpoint on mln (when not
+// nil) and runStore (the Vault token renewal) through internal/lifecycle until
+// ctx ends; the API then drains for up to timeout, the ops endpoint and
+// the renewal stop after it.
 func serveAdmin(ctx context.Context, log *zap.Logger, timeout time.Duration, srv *adminapi.Server,
 	opsHandler http.Handler, runStore func(context.Context) error, ln, mln net.Listener) error {
-	servers := []*http.Server{newHTTPServer(srv.Handler(), log)}
-	listeners := []net.Listener{ln}
-	if mln != nil {
-		servers = append(servers, newHTTPServer(opsHandler, log))
-		listeners = append(listeners, mln)
-	}
-
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
-	storeDone := make(chan error, 1)
-	go func() { storeDone <- runStore(runCtx) }()
-
-	serveErr := make(chan error, len(servers))
-	for i, s := range servers {
-		go func() {
-			if err := s.Serve(listeners[i]); !errors.Is(err, http.ErrServerClosed) {
-				serveErr <- err
-			}
-		}()
+	parts := lifecycle.Parts{
+		Logger: log,
+		Loops:  []lifecycle.Loop{{Name: "vault token renewal", Run: runStore}},
+		Main:   lifecycle.HTTP(newHTTPServer(srv.Handler(), log), ln, timeout),
 	}
 	fields := []zap.Field{zap.String("listen", ln.Addr().String())}
 	if mln != nil {
+		parts.Ops = lifecycle.HTTP(newHTTPServer(opsHandler, log), mln, timeout)
 		fields = append(fields, zap.String("metrics_listen", mln.Addr().String()))
 	}
 	log.Info("admin API listening", fields...)
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-serveErr:
-	}
-	log.Info("shutting down", zap.Duration("timeout", timeout))
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	for _, s := range servers {
-		if err := s.Shutdown(shutdownCtx); err != nil {
-			runErr = errors.Join(runErr, fmt.Errorf("shutdown: %w", err))
-		}
-	}
-	stopRun()
-	if err := <-storeDone; err != nil && !errors.Is(err, context.Canceled) {
-		log.Warn("vault token renewal stopped", zap.Error(err))
-	}
-	return runErr
+	err := lifecycle.Run(ctx, parts)
+	log.Info("stopped")
+	return err
 }
 
 // newHTTPServer returns an http.Server with the admin API's time and size

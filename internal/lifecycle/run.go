@@ -1,4 +1,4 @@
-// Package run is the lifecycle of a long-running command: background loops
+// Package lifecycle is the lifecycle of a long-running command: background loops
 // (Vault token renewal, change feed), the main server, the operations
 // server, and their ordered drain. `sidekey proxy` and `sidekey admin` both
 // run through it, so they start and stop the same way:
@@ -9,7 +9,7 @@
 //  3. only then do the ops server (so /healthz and /metrics answer during
 //     the drain) and the background loops (so the drain can still read
 //     Vault) stop; Run waits for all of them.
-package run
+package lifecycle
 
 import (
 	"context"
@@ -52,7 +52,7 @@ type Parts struct {
 // returns the servers' errors joined.
 func Run(ctx context.Context, p Parts) error {
 	if p.Main == nil {
-		return errors.New("run: no main server")
+		return errors.New("lifecycle: no main server")
 	}
 	log := p.Logger
 	if log == nil {
