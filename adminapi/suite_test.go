@@ -1,6 +1,6 @@
 package adminapi
 
-// The must-show suites of the admin API (issue 5). Each runs against a
+// The contract suites of the admin API. Each runs against a
 // harness; vault_test.go runs them on the real dev Vault with the admin
 // policy's token, suite_fake_test.go on the fake store.
 

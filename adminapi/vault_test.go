@@ -1,6 +1,6 @@
 package adminapi
 
-// The must-show suites on the REAL dev Vault (bin/vaultdev through
+// The contract suites on the REAL dev Vault (bin/vaultdev through
 // internal/vaulttest), with a token of the admin policy of deploy/vault,
 // not root.
 

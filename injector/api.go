@@ -3,7 +3,7 @@
 // for where it stands (SPEC §3). It is pure: bytes in, bytes out, no I/O of
 // its own; the Resolver is the only way out.
 //
-// CONTRACT (fixed by the lead; the proxy is written against it — change it
+// CONTRACT (the proxy is written against it — change it
 // only together with the proxy):
 //
 //	rw := injector.NewRewriter(ctx, resolver, injector.Options{Host: "api.example.com", Nonce: nonce})
