@@ -12,7 +12,7 @@ import (
 )
 
 // fakeStore is an in-memory Store for unit tests of the logic around the
-// store. The must-show tests use the real Vault (vault_test.go).
+// store. The contract suites use the real Vault (vault_test.go).
 type fakeStore struct {
 	mu     sync.Mutex
 	down   bool

@@ -2,7 +2,7 @@
 // <mount>/data/<prefix>/orgs/<org>/domains/<domain>/secrets/<alias>
 // (SPEC §2). It is the only package that imports vault/api.
 //
-// CONTRACT (fixed by the lead; adminapi and proxy are written against it).
+// CONTRACT (adminapi and proxy are written against it).
 package vaultstore
 
 import (
