@@ -35,6 +35,17 @@ type Resolver interface {
 	Resolve(ctx context.Context, alias string) (secret.Secret, error)
 }
 
+// Deriver is implemented by a Resolver that mints derived credentials:
+// token filters such as {{secrets.fcm | google_access_token("scope")}}
+// call it with the resolved secret, the filter's name and its arguments.
+// The proxy's resolver implements it (through package credential); the
+// injector itself still does no I/O. An error that is an *Error chooses
+// the code and message (no value in either); any other error is
+// credential_exchange_failed.
+type Deriver interface {
+	Derive(ctx context.Context, alias string, sec secret.Secret, filter string, args []string) (secret.Value, error)
+}
+
 // Options configure one request's rewrite.
 type Options struct {
 	// Host is the real destination host (lower-case, no port), checked

@@ -11,6 +11,10 @@ const (
 	maxFields   = 16
 	maxFieldLen = 128
 	maxFilters  = 8
+	// A token filter takes at most maxArgs quoted arguments of at most
+	// maxArgsLen bytes in all.
+	maxArgs    = 4
+	maxArgsLen = 512
 )
 
 // NonceMinLen and NonceMaxLen bound the length of a Sidekey-Nonce.
@@ -43,7 +47,17 @@ const (
 	filterURLEncode
 	filterBasic
 	filterJSON
+	// Token filters: the value is a credential derived from the whole
+	// secret by the Resolver's Derive (see Deriver).
+	filterGoogleAccessToken
+	filterOAuth2Token
+	filterAPNsJWT
 )
+
+const lastFilter = filterAPNsJWT
+
+// derived reports whether f is a token filter.
+func (f filter) derived() bool { return f >= filterGoogleAccessToken }
 
 var filterNames = [...]string{
 	filterBase64:    "base64",
@@ -51,12 +65,16 @@ var filterNames = [...]string{
 	filterURLEncode: "urlencode",
 	filterBasic:     "basic",
 	filterJSON:      "json",
+
+	filterGoogleAccessToken: "google_access_token",
+	filterOAuth2Token:       "oauth2_token",
+	filterAPNsJWT:           "apns_jwt",
 }
 
 func (f filter) String() string { return filterNames[f] }
 
 func lookupFilter(name []byte) filter {
-	for f := filterBase64; f <= filterJSON; f++ {
+	for f := filterBase64; f <= lastFilter; f++ {
 		if equalFold(name, filterNames[f]) {
 			return f
 		}
@@ -262,6 +280,12 @@ type placeholder struct {
 	filters  [maxFilters]filter
 	nfilters int
 
+	// args are a token filter's arguments, concatenated (template text,
+	// never values).
+	args   []byte
+	argEnd [maxArgs]int
+	nargs  int
+
 	hasPrefix  bool
 	prefix     [NonceMaxLen]byte
 	prefixLen  int
@@ -309,8 +333,9 @@ func (p *placeholder) prefixMatches(nonce string) bool {
 // The grammar is read by one small function per production:
 // head (prefix and "secrets"), alias, fields, filters, close.
 func (p *placeholder) parse(c *cursor, start int) (end int, ref bool, bad string) {
-	p.aliasLen, p.nfields, p.nfilters = 0, 0, 0
+	p.aliasLen, p.nfields, p.nfilters, p.nargs = 0, 0, 0, 0
 	p.fields = p.fields[:0]
+	p.args = p.args[:0]
 	p.hasPrefix, p.prefixLen, p.prefixLong = false, 0, false
 	p.start = start
 
@@ -436,16 +461,21 @@ func (p *placeholder) parseFilters(c *cursor, i int) (int, string) {
 		if p.nfilters == maxFilters {
 			return 0, "more than 8 filters"
 		}
+		if i, bad = p.parseArgs(c, i, f); bad != "" {
+			return 0, bad
+		}
+		if f.derived() && p.nfilters > 0 {
+			return 0, "\"" + f.String() + "\" must be the first filter"
+		}
 		p.filters[p.nfilters] = f
 		p.nfilters++
 		i = c.skipSpace(i)
 	}
 }
 
-// parseFilter reads one filter name at i (case-insensitive). A filter with
-// arguments would read them here, after the name.
+// parseFilter reads one filter name at i (case-insensitive).
 func parseFilter(c *cursor, i int) (int, filter, string) {
-	var nameBuf [16]byte
+	var nameBuf [32]byte
 	i, name, m := c.ident(i, nameBuf[:0], len(nameBuf))
 	if m == 0 {
 		return 0, 0, "missing filter name after \"|\""
@@ -458,9 +488,75 @@ func parseFilter(c *cursor, i int) (int, filter, string) {
 		if m > len(name) {
 			return 0, 0, "unknown filter"
 		}
-		return 0, 0, "unknown filter \"" + string(name) + "\" (want base64, base64url, urlencode, basic or json)"
+		return 0, 0, "unknown filter \"" + string(name) + "\" (want base64, base64url, urlencode, basic, json, google_access_token, oauth2_token or apns_jwt)"
 	}
 	return i, f, ""
+}
+
+// parseArgs reads a token filter's optional arguments after its name:
+// WS "(" WS ARG (WS "," WS ARG)* WS ")", where ARG is text in double or
+// single quotes holding neither quote, backslash, braces nor control
+// characters (single quotes need no escaping inside a JSON string).
+// Other filters take none.
+func (p *placeholder) parseArgs(c *cursor, i int, f filter) (int, string) {
+	j := c.skipSpace(i)
+	ch, w := c.at(j)
+	if w == 0 || ch != '(' {
+		return i, ""
+	}
+	j += w
+	if !f.derived() {
+		return 0, "filter \"" + f.String() + "\" takes no arguments"
+	}
+	for {
+		j = c.skipSpace(j)
+		q, w := c.at(j)
+		if w == 0 || (q != '"' && q != '\'') {
+			return 0, "a filter argument must be quoted"
+		}
+		j += w
+		for {
+			ch, w := c.at(j)
+			if w == 0 || ch == '{' || ch == '}' || ch == '\\' || ch < 0x20 || ch == 0x7f {
+				return 0, "unterminated or invalid filter argument"
+			}
+			j += w
+			if ch == q {
+				break
+			}
+			if ch == '"' || ch == '\'' {
+				return 0, "unterminated or invalid filter argument"
+			}
+			if len(p.args) == maxArgsLen {
+				return 0, "filter arguments longer than 512 bytes"
+			}
+			p.args = append(p.args, ch)
+		}
+		if p.nargs == maxArgs {
+			return 0, "more than 4 filter arguments"
+		}
+		p.argEnd[p.nargs] = len(p.args)
+		p.nargs++
+		j = c.skipSpace(j)
+		ch, w := c.at(j)
+		switch {
+		case w > 0 && ch == ',':
+			j += w
+		case w > 0 && ch == ')':
+			return j + w, ""
+		default:
+			return 0, "expected \",\" or \")\" after a filter argument"
+		}
+	}
+}
+
+// arg returns the k-th filter argument.
+func (p *placeholder) arg(k int) []byte {
+	from := 0
+	if k > 0 {
+		from = p.argEnd[k-1]
+	}
+	return p.args[from:p.argEnd[k]]
 }
 
 // parseClose reads the closing "}}".

@@ -92,13 +92,18 @@ func (w *Rewriter) value(p *placeholder, loc string) (valueKind, *Error) {
 	filters := p.filters[:p.nfilters]
 	w.val = w.val[:0]
 
-	switch r.sec.Type {
-	case secret.TypeToken:
+	switch {
+	case len(filters) > 0 && filters[0].derived():
+		if e := w.derive(p, r, filters[0], loc); e != nil {
+			return 0, e
+		}
+		filters = filters[1:]
+	case r.sec.Type == secret.TypeToken:
 		if p.nfields > 0 {
 			return fail(errcode.FieldNotFound, "a token secret has no field \""+p.fieldPath()+"\"")
 		}
 		w.val = append(w.val, v.Token...)
-	case secret.TypeUsernamePassword:
+	case r.sec.Type == secret.TypeUsernamePassword:
 		switch {
 		case p.nfields == 0 && len(filters) > 0 && filters[0] == filterBasic:
 			w.val = base64.StdEncoding.AppendEncode(w.val, w.userPass(v))
@@ -112,7 +117,7 @@ func (w *Rewriter) value(p *placeholder, loc string) (valueKind, *Error) {
 		default:
 			return fail(errcode.FieldNotFound, "a username_password secret has only the fields username and password, not \""+p.fieldPath()+"\"")
 		}
-	case secret.TypeJSON:
+	case r.sec.Type == secret.TypeJSON:
 		k, err := w.walkJSON(p, v.JSON)
 		if err != nil {
 			return 0, withPlace(err, r.alias, loc)
@@ -150,6 +155,38 @@ func (w *Rewriter) value(p *placeholder, loc string) (valueKind, *Error) {
 		w.val, w.tmp = w.tmp, w.val
 	}
 	return kind, nil
+}
+
+// derive writes the credential a token filter derives from the whole
+// secret into w.val, through the Resolver's Deriver.
+func (w *Rewriter) derive(p *placeholder, r *resolved, f filter, loc string) *Error {
+	fail := func(code errcode.Code, detail string, err error) *Error {
+		return &Error{Code: code, Alias: r.alias, Location: loc, Detail: detail, Err: err}
+	}
+	if p.nfields > 0 {
+		return fail(errcode.InvalidPlaceholder, "\""+f.String()+"\" applies to the whole secret, not to a field", nil)
+	}
+	d, ok := w.resolver.(Deriver)
+	if !ok {
+		return fail(errcode.InvalidPlaceholder, "\""+f.String()+"\" is not available here", nil)
+	}
+	var args []string
+	if p.nargs > 0 {
+		args = make([]string, p.nargs)
+		for k := range args {
+			args[k] = string(p.arg(k))
+		}
+	}
+	v, err := d.Derive(w.ctx, r.alias, r.sec, f.String(), args)
+	if err != nil {
+		var ie *Error
+		if errors.As(err, &ie) {
+			return fail(ie.Code, ie.Detail, err)
+		}
+		return fail(errcode.CredentialExchangeFailed, "", err)
+	}
+	w.val = append(w.val[:0], v.Token...)
+	return nil
 }
 
 // userPass returns "username:password" in w.tmp.
