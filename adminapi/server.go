@@ -8,7 +8,10 @@ package adminapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,8 +28,13 @@ const DefaultMaxValueBytes = 64 << 10
 // type, allowed_hosts, JSON syntax).
 const bodyOverhead = 16 << 10
 
-// defaultReadyTimeout bounds the store ping of /readyz.
-const defaultReadyTimeout = 2 * time.Second
+// DefaultReadyTimeout bounds the store ping of /readyz when Config leaves
+// it zero.
+const DefaultReadyTimeout = ops.DefaultReadyTimeout
+
+// DefaultLeeway is the clock skew DefaultConfig tolerates on exp, nbf and
+// iat.
+const DefaultLeeway = 30 * time.Second
 
 // Config configures a Server.
 type Config struct {
@@ -51,8 +59,66 @@ type Config struct {
 	// Registerer receives the API's metrics (the command gathers them and
 	// serves them with internal/ops); nil keeps them unregistered.
 	Registerer prometheus.Registerer
-	// ReadyTimeout bounds the store ping of /readyz (default 2s).
+	// ReadyTimeout bounds the store ping of /readyz. Zero means
+	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+}
+
+// DefaultConfig returns the configuration with every default filled in;
+// the command's flags bind onto it. The convention of every field: zero
+// means the default, a negative value is an error (Auth.Leeway excepted:
+// zero tolerates no skew).
+func DefaultConfig() Config {
+	return Config{
+		MaxValueBytes: DefaultMaxValueBytes,
+		ReadyTimeout:  DefaultReadyTimeout,
+		Auth:          AuthConfig{Leeway: DefaultLeeway},
+	}
+}
+
+// FieldError is an invalid Config field; Field is its Go name
+// ("MaxValueBytes", "CORSOrigins", "Auth").
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string {
+	return "adminapi: invalid configuration: " + e.Field + ": " + e.Reason
+}
+
+// Validate reports every invalid field of cfg (Store excepted: New checks
+// it), each as a *FieldError, joined. It reads no file and does no I/O.
+func (cfg Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+	if cfg.MaxValueBytes < 0 {
+		bad("MaxValueBytes", "%d must not be negative", cfg.MaxValueBytes)
+	}
+	if cfg.ReadyTimeout < 0 {
+		bad("ReadyTimeout", "%s must not be negative", cfg.ReadyTimeout)
+	}
+	for _, o := range cfg.CORSOrigins {
+		if !validOrigin(o) {
+			bad("CORSOrigins", "%q is not an origin such as https://console.example.com", o)
+		}
+	}
+	if err := cfg.Auth.Validate(); err != nil {
+		bad("Auth", "%s", strings.TrimPrefix(err.Error(), "adminapi: "))
+	}
+	return errors.Join(errs...)
+}
+
+// validOrigin accepts "*" or a browser origin: http(s)://host[:port].
+func validOrigin(o string) bool {
+	if o == "*" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" &&
+		(u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.User == nil
 }
 
 // Server is the admin API. It keeps no state between requests.
@@ -71,14 +137,14 @@ type Server struct {
 // New checks cfg and returns the server. It does no I/O.
 func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil {
-		return nil, errors.New("adminapi: no store")
+		return nil, &FieldError{Field: "Store", Reason: "required"}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	v, err := newVerifier(cfg.Auth)
 	if err != nil {
 		return nil, err
-	}
-	if cfg.MaxValueBytes < 0 {
-		return nil, errors.New("adminapi: negative max value bytes")
 	}
 	s := &Server{
 		store:         cfg.Store,
@@ -98,8 +164,8 @@ func New(cfg Config) (*Server, error) {
 	if s.maxValueBytes == 0 {
 		s.maxValueBytes = DefaultMaxValueBytes
 	}
-	if s.readyTimeout <= 0 {
-		s.readyTimeout = defaultReadyTimeout
+	if s.readyTimeout == 0 {
+		s.readyTimeout = DefaultReadyTimeout
 	}
 	reg := cfg.Registerer
 	if reg == nil {

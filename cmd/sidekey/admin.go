@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"time"
 
@@ -22,16 +21,23 @@ import (
 	"github.com/sidekey/sidekey/vaultstore"
 )
 
-// adminFlags are the flags of `sidekey admin`.
+// Defaults of the admin command's own flags (the API's come from
+// adminapi.DefaultConfig, Vault's from vaultstore.DefaultConfig).
+const (
+	defaultAdminListen        = "127.0.0.1:8081"
+	defaultAdminMetricsListen = "127.0.0.1:9091"
+	defaultShutdownTimeout    = 15 * time.Second
+	defaultLogLevel           = "info"
+)
+
+// adminFlags are the flags of `sidekey admin`, bound onto
+// adminapi.DefaultConfig().
 type adminFlags struct {
 	listen          string
 	metricsListen   string
 	hs256KeyFile    string
 	jwksFile        string
-	issuer          string
-	audience        string
-	leeway          time.Duration
-	maxValueBytes   int64
+	api             adminapi.Config
 	corsOrigins     stringList
 	shutdownTimeout time.Duration
 	logLevel        string
@@ -40,88 +46,99 @@ type adminFlags struct {
 
 func newAdminFlags(stderr io.Writer) (*flag.FlagSet, *adminFlags) {
 	fs := newFlagSet("admin", "admin [flags]", stderr)
-	f := &adminFlags{}
-	fs.StringVar(&f.listen, "listen", "127.0.0.1:8081", "address of the admin API and web UI")
-	fs.StringVar(&f.metricsListen, "metrics-listen", "127.0.0.1:9091", "address of /metrics, /healthz and /readyz (empty: off)")
+	f := &adminFlags{api: adminapi.DefaultConfig()}
+	fs.StringVar(&f.listen, "listen", defaultAdminListen, "address of the admin API and web UI")
+	fs.StringVar(&f.metricsListen, "metrics-listen", defaultAdminMetricsListen, "address of /metrics, /healthz and /readyz (empty: off)")
 	fs.StringVar(&f.hs256KeyFile, "jwt-hs256-key-file", "", "file holding the HS256 key that signs admin tokens (32+ bytes)")
 	fs.StringVar(&f.jwksFile, "jwt-jwks-file", "", "JWKS file of the RS256/ES256 public keys that verify admin tokens")
-	fs.StringVar(&f.issuer, "jwt-issuer", "", "required token issuer (iss), when set")
-	fs.StringVar(&f.audience, "jwt-audience", "", "required token audience (aud), when set")
-	fs.DurationVar(&f.leeway, "jwt-leeway", 30*time.Second, "clock skew tolerated on exp, nbf and iat")
-	fs.Int64Var(&f.maxValueBytes, "max-value-bytes", adminapi.DefaultMaxValueBytes, "largest secret value accepted")
+	fs.StringVar(&f.api.Auth.Issuer, "jwt-issuer", f.api.Auth.Issuer, "required token issuer (iss), when set")
+	fs.StringVar(&f.api.Auth.Audience, "jwt-audience", f.api.Auth.Audience, "required token audience (aud), when set")
+	fs.DurationVar(&f.api.Auth.Leeway, "jwt-leeway", f.api.Auth.Leeway, "clock skew tolerated on exp, nbf and iat")
+	fs.Int64Var(&f.api.MaxValueBytes, "max-value-bytes", f.api.MaxValueBytes, "largest secret value accepted (0: the default)")
 	fs.Var(&f.corsOrigins, "cors-origins", "origins allowed to call the API from a browser (repeatable or comma-separated; empty: CORS off)")
-	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 15*time.Second, "time given to requests in flight on SIGTERM")
-	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "time given to requests in flight on SIGTERM")
+	fs.StringVar(&f.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn or error")
 	f.vault = addVaultFlags(fs)
 	return fs, f
 }
 
-// check validates every flag at once and reads the key file. Its error is
-// one line naming each bad flag.
-func (f *adminFlags) check() (adminapi.AuthConfig, error) {
+// check validates every flag at once, reads the key file and returns the
+// API's configuration (without its store and loggers). Its error is one
+// line naming each bad flag.
+func (f *adminFlags) check() (adminapi.Config, error) {
+	cfg := f.api
+	cfg.CORSOrigins = f.corsOrigins
 	var errs []error
-	auth, err := f.authConfig()
+	keyFlag, err := f.readKey(&cfg.Auth)
 	if err != nil {
 		errs = append(errs, err)
+		keyFlag = "" // the key's own error is reported; skip the Auth one
 	}
-	if f.maxValueBytes <= 0 {
-		errs = append(errs, errors.New("--max-value-bytes must be positive"))
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, flagErrors(err, map[string]string{
+			"MaxValueBytes": "--max-value-bytes", "CORSOrigins": "--cors-origins", "Auth": keyFlag,
+		}))
 	}
 	if f.shutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--shutdown-timeout must be positive"))
 	}
-	for _, o := range f.corsOrigins {
-		if err := checkOrigin(o); err != nil {
-			errs = append(errs, err)
-		}
-	}
 	if _, err := zapcore.ParseLevel(f.logLevel); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level: %w", err))
 	}
-	return auth, errors.Join(errs...)
+	return cfg, errors.Join(errs...)
 }
 
-// authConfig reads the key file of the authentication flags.
-func (f *adminFlags) authConfig() (adminapi.AuthConfig, error) {
-	ac := adminapi.AuthConfig{Issuer: f.issuer, Audience: f.audience, Leeway: f.leeway}
+// readKey reads the key file of the authentication flags into ac and
+// returns the flag it came from.
+func (f *adminFlags) readKey(ac *adminapi.AuthConfig) (string, error) {
 	switch {
 	case f.hs256KeyFile != "" && f.jwksFile != "":
-		return ac, errors.New("set one of --jwt-hs256-key-file and --jwt-jwks-file, not both")
+		return "", errors.New("set one of --jwt-hs256-key-file and --jwt-jwks-file, not both")
 	case f.hs256KeyFile != "":
 		key, err := adminapi.LoadHS256Key(f.hs256KeyFile)
 		if err != nil {
-			return ac, fmt.Errorf("--jwt-hs256-key-file: %w", err)
+			return "", fmt.Errorf("--jwt-hs256-key-file: %w", err)
 		}
 		ac.HS256Key = key
+		return "--jwt-hs256-key-file", nil
 	case f.jwksFile != "":
 		b, err := os.ReadFile(f.jwksFile)
 		if err != nil {
-			return ac, fmt.Errorf("--jwt-jwks-file: %w", err)
+			return "", fmt.Errorf("--jwt-jwks-file: %w", err)
 		}
 		ac.JWKS = b
+		return "--jwt-jwks-file", nil
 	default:
-		return ac, errors.New("set --jwt-hs256-key-file or --jwt-jwks-file")
+		return "", errors.New("set --jwt-hs256-key-file or --jwt-jwks-file")
 	}
-	if f.leeway < 0 {
-		return ac, errors.New("--jwt-leeway must not be negative")
-	}
-	if err := ac.Validate(); err != nil {
-		return ac, err
-	}
-	return ac, nil
 }
 
-// checkOrigin accepts "*" or a browser origin: http(s)://host[:port].
-func checkOrigin(o string) error {
-	if o == "*" {
-		return nil
+// flagErrors renames the fields of a joined adminapi.FieldError list to
+// the flags that set them; a field mapped to "" is left out.
+func flagErrors(err error, flags map[string]string) error {
+	var out []error
+	for _, e := range unjoin(err) {
+		var fe *adminapi.FieldError
+		if errors.As(e, &fe) {
+			name, ok := flags[fe.Field]
+			if ok && name == "" {
+				continue
+			}
+			if ok {
+				e = fmt.Errorf("%s: %s", name, fe.Reason)
+			}
+		}
+		out = append(out, e)
 	}
-	u, err := url.Parse(o)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-		return fmt.Errorf("--cors-origins: %q is not an origin such as https://console.example.com", o)
+	return errors.Join(out...)
+}
+
+// unjoin returns the errors an errors.Join holds, or err alone.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok { //nolint:errorlint // the join itself, not its chain
+		return j.Unwrap()
 	}
-	return nil
+	return []error{err}
 }
 
 // adminUI returns the web UI served at "/".
@@ -133,7 +150,7 @@ func runAdmin(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return flagExit(stderr, "admin", err)
 	}
 	fail := func(err error) int { return failExit(stderr, "admin", err) }
-	auth, err := f.check()
+	cfg, err := f.check()
 	if err != nil {
 		return flagExit(stderr, "admin", err)
 	}
@@ -150,16 +167,9 @@ func runAdmin(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return fail(fmt.Errorf("vault: %w", err))
 	}
 	reg := ops.NewRegistry()
-	srv, err := adminapi.New(adminapi.Config{
-		Registerer:    reg,
-		Store:         store,
-		Auth:          auth,
-		Logger:        log.Named("admin"),
-		AuditLogger:   log.Named("audit"),
-		MaxValueBytes: f.maxValueBytes,
-		CORSOrigins:   f.corsOrigins,
-		UI:            adminUI(),
-	})
+	cfg.Registerer, cfg.Store, cfg.UI = reg, store, adminUI()
+	cfg.Logger, cfg.AuditLogger = log.Named("admin"), log.Named("audit")
+	srv, err := adminapi.New(cfg)
 	if err != nil {
 		return flagExit(stderr, "admin", err)
 	}

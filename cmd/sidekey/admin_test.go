@@ -45,11 +45,11 @@ func TestAdminBadConfigExits(t *testing.T) {
 		{"short key", []string{"--jwt-hs256-key-file", short}, nil, "at least 32"},
 		{"empty jwks", []string{"--jwt-jwks-file", jwks}, nil, "no keys"},
 		{"both keys", []string{"--jwt-hs256-key-file", key, "--jwt-jwks-file", jwks}, nil, "not both"},
-		{"bad max value", []string{"--jwt-hs256-key-file", key, "--max-value-bytes", "0"}, nil, "--max-value-bytes"},
+		{"bad max value", []string{"--jwt-hs256-key-file", key, "--max-value-bytes", "-1"}, nil, "--max-value-bytes: -1 must not be negative"},
 		{"bad log level", []string{"--jwt-hs256-key-file", key, "--log-level", "loud"}, nil, "--log-level"},
 		{"bad origin", []string{"--jwt-hs256-key-file", key, "--cors-origins", "console.example.com/app"}, nil, "--cors-origins"},
 		{"all errors at once", []string{"--max-value-bytes", "-1", "--shutdown-timeout", "0"}, nil,
-			"set --jwt-hs256-key-file or --jwt-jwks-file; --max-value-bytes must be positive; --shutdown-timeout must be positive"},
+			"set --jwt-hs256-key-file or --jwt-jwks-file; --max-value-bytes: -1 must not be negative; --shutdown-timeout must be positive"},
 		{"bad env", nil, map[string]string{"SIDEKEY_JWT_LEEWAY": "later"}, "SIDEKEY_JWT_LEEWAY"},
 		{"missing key file from env", nil, map[string]string{"SIDEKEY_JWT_HS256_KEY_FILE": "/nonexistent/key"}, "--jwt-hs256-key-file"},
 	}
