@@ -3,26 +3,19 @@ package charts
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/sidekey/sidekey/internal/testbin"
@@ -59,8 +52,8 @@ func TestLive(t *testing.T) {
 	if out, err := exec.Command(bin, "ca", "init", "--out", caDir).CombinedOutput(); err != nil { // #nosec G204 -- the binary under test
 		t.Fatalf("sidekey ca init: %v\n%s", err, out)
 	}
-	kube := startKubeAPI(t)
-	configureKubernetesAuth(t, vault, kube.url)
+	kube := testbin.StartKubeAPI(t)
+	configureKubernetesAuth(t, vault, kube.URL)
 	senderOn := filepath.Join(t.TempDir(), "sender-on.yaml")
 	if err := os.WriteFile(senderOn, []byte("exampleSender:\n  enabled: true\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -98,7 +91,7 @@ func TestLive(t *testing.T) {
 				// token, which the stand-in API server vouches for.
 				for role, component := range map[string]string{"admin": "admin", "sidecar": "example-sender"} {
 					pod := &m.deployment(t, component).Spec.Template.Spec
-					content[role]["token"] = kube.serviceAccountToken(t, namespace, pod.ServiceAccountName, projectedAudience(t, pod))
+					content[role]["token"] = kube.ServiceAccountToken(t, namespace, pod.ServiceAccountName, projectedAudience(t, pod))
 				}
 			}
 			adminPod := &m.deployment(t, "admin").Spec.Template.Spec
@@ -149,90 +142,6 @@ func projectedAudience(t *testing.T, pod *corev1.PodSpec) string {
 	}
 	t.Fatal("the pod has no projected ServiceAccount token")
 	return ""
-}
-
-// kubeAPI stands in for the Kubernetes API server's TokenReview endpoint,
-// which Vault's Kubernetes auth calls (no cluster runs here). It vouches
-// for the ServiceAccount tokens it minted, with their audiences.
-type kubeAPI struct {
-	url string
-	key *ecdsa.PrivateKey
-	mu  sync.Mutex
-	sas map[string]kubeSA // token → identity
-}
-
-type kubeSA struct {
-	username, uid string
-	audiences     []string
-}
-
-func startKubeAPI(t *testing.T) *kubeAPI {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := &kubeAPI{key: key, sas: map[string]kubeSA{}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/apis/authentication.k8s.io/v1/tokenreviews" {
-			http.NotFound(w, r)
-			return
-		}
-		var review struct {
-			Spec struct {
-				Token     string   `json:"token"`
-				Audiences []string `json:"audiences"`
-			} `json:"spec"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&review); err != nil {
-			http.Error(w, "bad review", http.StatusBadRequest)
-			return
-		}
-		k.mu.Lock()
-		sa, ok := k.sas[review.Spec.Token]
-		k.mu.Unlock()
-		status := map[string]any{"authenticated": false}
-		if ok && (len(review.Spec.Audiences) == 0 || slices.ContainsFunc(review.Spec.Audiences, func(a string) bool { return slices.Contains(sa.audiences, a) })) {
-			status = map[string]any{"authenticated": true, "audiences": sa.audiences,
-				"user": map[string]any{"username": sa.username, "uid": sa.uid}}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "status": status})
-	}))
-	t.Cleanup(srv.Close)
-	k.url = srv.URL
-	return k
-}
-
-// serviceAccountToken mints a projected-style token of namespace/name for
-// the audience (empty: none).
-func (k *kubeAPI) serviceAccountToken(t *testing.T, ns, name, audience string) string {
-	t.Helper()
-	uid := "uid-" + randomHex(t)[:12]
-	claims := jwt.MapClaims{
-		"iss": "https://kubernetes.default.svc",
-		"sub": "system:serviceaccount:" + ns + ":" + name,
-		"iat": time.Now().Add(-time.Minute).Unix(),
-		"nbf": time.Now().Add(-time.Minute).Unix(),
-		"exp": time.Now().Add(time.Hour).Unix(),
-		"kubernetes.io": map[string]any{
-			"namespace":      ns,
-			"serviceaccount": map[string]any{"name": name, "uid": uid},
-		},
-	}
-	var auds []string
-	if audience != "" {
-		auds = []string{audience}
-		claims["aud"] = auds
-	}
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(k.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k.mu.Lock()
-	k.sas[tok] = kubeSA{username: "system:serviceaccount:" + ns + ":" + name, uid: uid, audiences: auds}
-	k.mu.Unlock()
-	return tok
 }
 
 // configureKubernetesAuth points the dev Vault's Kubernetes auth at the

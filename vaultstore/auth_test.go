@@ -2,23 +2,15 @@ package vaultstore
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/internal/testbin"
 	"github.com/sidekey/sidekey/internal/vaulttest"
 )
 
@@ -27,49 +19,10 @@ import (
 // stand-in (no cluster runs here) that accepts exactly the one token.
 func TestKubernetesLogin(t *testing.T) {
 	srv := vaulttest.Shared(t)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	saJWT, err := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
-		"iss":                                    "kubernetes/serviceaccount",
-		"sub":                                    "system:serviceaccount:sidekey:sidekey-proxy",
-		"kubernetes.io/serviceaccount/namespace": "sidekey",
-		"kubernetes.io/serviceaccount/service-account.name": "sidekey-proxy",
-		"kubernetes.io/serviceaccount/service-account.uid":  "uid-1",
-	}).SignedString(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	var reviews atomic.Int64
-	kube := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/apis/authentication.k8s.io/v1/tokenreviews" {
-			http.NotFound(w, r)
-			return
-		}
-		var review struct {
-			Spec struct {
-				Token string `json:"token"`
-			} `json:"spec"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&review); err != nil {
-			http.Error(w, "bad review", http.StatusBadRequest)
-			return
-		}
-		reviews.Add(1)
-		status := map[string]any{"authenticated": false}
-		if review.Spec.Token == saJWT {
-			status = map[string]any{"authenticated": true, "user": map[string]any{
-				"username": "system:serviceaccount:sidekey:sidekey-proxy", "uid": "uid-1",
-			}}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{
-			"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "status": status,
-		})
-	}))
-	t.Cleanup(kube.Close)
+	kube := testbin.StartKubeAPI(t)
+	saJWT := kube.ServiceAccountToken(t, "sidekey", "sidekey-proxy", "")
+	other := kube.ServiceAccountToken(t, "sidekey", "sidekey-proxy", "")
+	kube.Revoke(other)
 
 	root := srv.Client(t).Logical()
 	if _, err := root.Write("auth/kubernetes/config", map[string]any{
@@ -91,12 +44,6 @@ func TestKubernetesLogin(t *testing.T) {
 	if err := os.WriteFile(good, []byte(saJWT+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	other, _ := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{
-		"iss":                                    "kubernetes/serviceaccount",
-		"kubernetes.io/serviceaccount/namespace": "sidekey",
-		"kubernetes.io/serviceaccount/service-account.name": "sidekey-proxy",
-		"kubernetes.io/serviceaccount/service-account.uid":  "uid-2",
-	}).SignedString(key)
 	if err := os.WriteFile(bad, []byte(other), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +56,7 @@ func TestKubernetesLogin(t *testing.T) {
 
 	s := stStore(t, srv, AuthConfig{Method: MethodKubernetes, Role: "sidecar", JWTFile: good})
 	mustReadToken(t, s, tn, "a", val)
-	if reviews.Load() == 0 {
+	if kube.Reviews() == 0 {
 		t.Fatal("Vault never asked the Kubernetes API to review the token")
 	}
 	if _, err := New(t.Context(), Config{Address: srv.Addr, Auth: AuthConfig{Method: MethodKubernetes, Role: "sidecar", JWTFile: bad}}); err == nil {
