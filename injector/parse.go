@@ -253,8 +253,12 @@ func (c *cursor) matchFold(i int, word string) bool {
 func (c *cursor) ident(i int, dst []byte, max int) (int, []byte, int) {
 	n := 0
 	for {
-		ch, w := c.at(i)
-		if w == 0 || !isIdent(ch) {
+		// An identifier byte stands for itself ('%' and '+' are not
+		// identifier bytes); only an escape needs the cursor.
+		ch, w := byte(0), 1
+		if i < len(c.b) && isIdent(c.b[i]) {
+			ch = c.b[i]
+		} else if ch, w = c.at(i); w == 0 || !isIdent(ch) {
 			return i, dst, n
 		}
 		if n < max {
