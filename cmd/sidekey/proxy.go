@@ -11,12 +11,12 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/sidekey/sidekey/internal/ca"
+	"github.com/sidekey/sidekey/internal/lifecycle"
 	"github.com/sidekey/sidekey/internal/ops"
 	"github.com/sidekey/sidekey/internal/tenantauth"
 	"github.com/sidekey/sidekey/proxy"
@@ -72,11 +72,12 @@ func proxyFlagSet(stderr io.Writer) (*flag.FlagSet, *proxyFlags) {
 	fs.StringVar(&f.upstreamHTTP2, "upstream-http2", proxy.UpstreamHTTP2Auto, "auto: offer h2 and http/1.1 to TLS upstreams and speak what they pick; off: HTTP/1.1 only")
 	fs.BoolVar(&f.scrub, "scrub-responses", true, "replace injected values (8+ bytes) found in responses with their placeholders")
 	fs.DurationVar(&f.leafValidity, "leaf-validity", proxy.DefaultLeafValidity, "lifetime of the leaf certificates minted for intercepted hosts")
-	fs.DurationVar(&f.cache.TTL, "cache-ttl", 5*time.Minute, "fresh lifetime of a cached secret")
-	fs.IntVar(&f.cache.Size, "cache-size", 10000, "cached secrets")
-	fs.DurationVar(&f.cache.NegativeTTL, "negative-ttl", 2*time.Second, "lifetime of a cached not-found")
-	fs.DurationVar(&f.cache.MaxStale, "max-stale", 5*time.Minute, "how long after Vault was last reached (read or feed poll) cached values are still served while it is unreachable")
-	fs.DurationVar(&f.cache.FeedInterval, "feed-interval", time.Second, "change-feed poll interval (rotation and archive propagation)")
+	f.cache = vaultstore.DefaultCacheConfig()
+	fs.DurationVar(&f.cache.TTL, "cache-ttl", f.cache.TTL, "fresh lifetime of a cached secret")
+	fs.IntVar(&f.cache.Size, "cache-size", f.cache.Size, "cached secrets")
+	fs.DurationVar(&f.cache.NegativeTTL, "negative-ttl", f.cache.NegativeTTL, "lifetime of a cached not-found")
+	fs.DurationVar(&f.cache.MaxStale, "max-stale", f.cache.MaxStale, "how long after Vault was last reached (read or feed poll) cached values are still served while it is unreachable")
+	fs.DurationVar(&f.cache.FeedInterval, "feed-interval", f.cache.FeedInterval, "change-feed poll interval (rotation and archive propagation)")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", proxy.DefaultDrainTimeout, "graceful drain on SIGTERM")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.vault = addVaultFlags(fs)
@@ -169,13 +170,11 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 	}
 	cfg, err := f.proxyConfig()
 	if err != nil {
-		fmt.Fprintf(stderr, "sidekey proxy: %v\n", singleLine(err))
-		return 2
+		return flagExit(stderr, "proxy", err)
 	}
 	log, err := newLogger(f.logLevel)
 	if err != nil {
-		fmt.Fprintf(stderr, "sidekey proxy: %v\n", err)
-		return 2
+		return flagExit(stderr, "proxy", err)
 	}
 	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
 
@@ -183,8 +182,7 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 	vcfg.Logger = log.Named("vaultstore")
 	store, err := vaultstore.New(ctx, vcfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "sidekey proxy: vault: %v\n", err)
-		return 1
+		return failExit(stderr, "proxy", fmt.Errorf("vault: %w", err))
 	}
 	// One registry for the cache's and the proxy's metrics, served by the
 	// ops listener.
@@ -192,59 +190,43 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 	f.cache.Registerer = reg
 	cache, err := vaultstore.NewCache(store, f.cache)
 	if err != nil {
-		fmt.Fprintf(stderr, "sidekey proxy: cache: %v\n", err)
-		return 2
+		return flagExit(stderr, "proxy", fmt.Errorf("cache: %w", err))
 	}
 	cfg.Resolver = cache
 	cfg.Ping = store.Ping
 	cfg.Registerer = reg
 	p, err := proxy.New(cfg, log.Named("proxy"))
 	if err != nil {
-		fmt.Fprintf(stderr, "sidekey proxy: %v\n", singleLine(err))
-		return 2
+		return flagExit(stderr, "proxy", err)
 	}
 	ln, err := net.Listen("tcp", f.listen)
 	if err != nil {
-		fmt.Fprintf(stderr, "sidekey proxy: --listen: %v\n", err)
-		return 1
+		return failExit(stderr, "proxy", fmt.Errorf("--listen: %w", err))
 	}
 	mln, err := net.Listen("tcp", f.metricsListen)
 	if err != nil {
 		ln.Close() //nolint:errcheck,gosec // exiting
-		fmt.Fprintf(stderr, "sidekey proxy: --metrics-listen: %v\n", err)
-		return 1
+		return failExit(stderr, "proxy", fmt.Errorf("--metrics-listen: %w", err))
 	}
 	log.Info("listening", zap.String("proxy", ln.Addr().String()), zap.String("metrics", mln.Addr().String()))
 	opsHandler := ops.Handler(ops.Config{Gatherer: reg, Ready: p.CheckReady})
 	if err := serveProxy(ctx, log, p, opsHandler, store, cache, ln, mln); err != nil {
 		log.Error("proxy stopped", zap.Error(err))
-		return 1
+		return exitFailure
 	}
 	return 0
 }
 
 // serveProxy runs the store's token renewal, the cache's change feed, the
-// proxy and its ops listener until ctx ends; the ops listener stays up
-// until the proxy has drained.
+// proxy and its ops listener through internal/lifecycle until ctx ends;
+// the ops listener and the loops stay up until the proxy has drained.
 func serveProxy(ctx context.Context, log *zap.Logger, p *proxy.Proxy, opsHandler http.Handler, store *vaultstore.Store, cache *vaultstore.Cache, ln, mln net.Listener) error {
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	for name, run := range map[string]func(context.Context) error{"vault token": store.Run, "change feed": cache.Run} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := run(bg); err != nil && bg.Err() == nil {
-				log.Error(name+" stopped", zap.Error(err))
-			}
-		}()
-	}
-	wg.Add(1)
-	var opsErr error
-	go func() { defer wg.Done(); opsErr = ops.Serve(bg, mln, opsHandler) }()
-	err := p.Serve(ctx, ln)
-	stopBG()
-	wg.Wait()
-	return errors.Join(err, opsErr)
+	return lifecycle.Run(ctx, lifecycle.Parts{
+		Logger: log,
+		Loops:  []lifecycle.Loop{{Name: "vault token", Run: store.Run}, {Name: "change feed", Run: cache.Run}},
+		Main:   func(ctx context.Context) error { return p.Serve(ctx, ln) },
+		Ops:    func(ctx context.Context) error { return ops.Serve(ctx, mln, opsHandler) },
+	})
 }
 
 // singleLine joins a multi-error's lines with "; " so that a bad start prints
