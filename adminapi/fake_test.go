@@ -77,22 +77,23 @@ func (f *fakeStore) Get(_ context.Context, t secret.Tenant, alias string) (vault
 	return it.meta, nil
 }
 
-func (f *fakeStore) Create(_ context.Context, t secret.Tenant, in vaultstore.CreateInput) (vaultstore.Metadata, error) {
+func (f *fakeStore) Create(_ context.Context, t secret.Tenant, in secret.Creatable) (vaultstore.Metadata, error) {
+	d, err := secret.Validate(in)
+	if err != nil {
+		return vaultstore.Metadata{}, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.down {
 		return vaultstore.Metadata{}, vaultstore.ErrUnavailable
 	}
-	k := fakeKey(t, in.Alias)
+	k := fakeKey(t, d.Alias())
 	if _, ok := f.items[k]; ok {
 		return vaultstore.Metadata{}, vaultstore.ErrAliasTaken
 	}
-	m := vaultstore.Metadata{Alias: in.Alias, Type: in.Type, AllowedHosts: slices.Clone(in.AllowedHosts),
-		CreatedAt: f.now, UpdatedAt: f.now, Version: 1}
-	if in.Type == secret.TypeJSON {
-		m.JSONKeys, _ = secret.ObjectKeys(in.Value.JSON)
-	}
-	f.items[k] = &fakeItem{meta: m, value: in.Value}
+	m := vaultstore.Metadata{Alias: d.Alias(), Type: d.Type(), Kind: d.Kind(), AllowedHosts: slices.Clone(d.AllowedHosts()),
+		JSONKeys: d.JSONKeys(), CreatedAt: f.now, UpdatedAt: f.now, Version: 1}
+	f.items[k] = &fakeItem{meta: m, value: d.Value()}
 	f.writes++
 	return m, nil
 }

@@ -169,63 +169,60 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, req *request) (i
 	if err := s.decodeBody(w, r, &in); err != nil {
 		return 0, nil, err
 	}
-	verr := &secret.ValidationError{}
-	var (
-		alias string
-		typ   secret.Type
-		value secret.Value
-		hosts []string
-	)
-	if in.Alias == nil {
-		verr.Add("alias", "is required")
-	} else {
-		a, err := secret.NormalizeAlias(*in.Alias)
-		if err != nil {
-			verr.Add("alias", "%s", err.Error())
-		}
-		alias = a
-		req.rec.alias = a
-	}
-	switch {
-	case in.Type == nil:
-		verr.Add("type", "is required")
-	case !secret.Type(*in.Type).Valid():
-		verr.Add("type", "must be one of token, username_password, json")
-	default:
-		typ = secret.Type(*in.Type)
-		req.rec.typ = typ
-	}
-	switch {
-	case in.Value == nil:
-		verr.Add("value", "is required")
-	case typ != "":
-		v, err := s.checkValue(typ, in.Value)
-		if err != nil {
-			if ae := toAPIError(err); ae.Code != errcode.InvalidRequest {
-				return 0, nil, err
-			}
-			verr.Fields = append(verr.Fields, toAPIError(err).Fields...)
-		}
-		value = v
-	}
-	if in.AllowedHosts != nil {
-		h, err := checkHosts(*in.AllowedHosts)
-		if err != nil {
-			verr.Fields = append(verr.Fields, toAPIError(err).Fields...)
-		}
-		hosts = h
-	}
-	if err := verr.Err(); err != nil {
+	draft, err := s.createDraft(&in, req)
+	if err != nil {
 		return 0, nil, err
 	}
-	m, err := s.store.Create(writeContext(r), req.tenant, vaultstore.CreateInput{
-		Alias: alias, Type: typ, Value: value, AllowedHosts: hosts, Actor: req.claims.Subject,
-	})
+	m, err := s.store.Create(writeContext(r), req.tenant, draft)
 	if err != nil {
 		return 0, nil, err
 	}
 	w.Header().Set("Location", r.URL.Path+"/"+m.Alias)
 	return http.StatusCreated, toOut(m), nil
+}
+
+// createDraft checks the request's shape and the API's limits (required
+// fields, value size, host count) and leaves the secret's rules to
+// secret.CreateInput.Validate, their one owner.
+func (s *Server) createDraft(in *createIn, req *request) (secret.Draft, error) {
+	verr := &secret.ValidationError{}
+	ci := secret.CreateInput{Actor: req.claims.Subject}
+	if in.Alias == nil {
+		verr.Add("alias", "is required")
+	} else {
+		ci.Alias = *in.Alias
+	}
+	if in.Type == nil {
+		verr.Add("type", "is required")
+	} else if ci.Type = secret.Type(*in.Type); ci.Type.Valid() {
+		req.rec.typ = ci.Type
+	}
+	if in.Value == nil {
+		verr.Add("value", "is required")
+	} else {
+		v, err := s.boundValue(in.Value)
+		if ae := toAPIError(err); err != nil && ae.Code != errcode.InvalidRequest {
+			return secret.Draft{}, err
+		} else if err != nil {
+			verr.Fields = append(verr.Fields, ae.Fields...)
+		}
+		ci.Value = v
+	}
+	if in.AllowedHosts != nil {
+		if len(*in.AllowedHosts) > maxAllowedHosts {
+			verr.Add("allowed_hosts", "must have at most %d entries", maxAllowedHosts)
+		}
+		ci.AllowedHosts = *in.AllowedHosts
+	}
+	if err := verr.Err(); err != nil {
+		return secret.Draft{}, err
+	}
+	d, err := ci.Validate()
+	if err != nil {
+		return secret.Draft{}, err
+	}
+	req.rec.alias = d.Alias()
+	return d, nil
 }
 
 func (s *Server) rotate(w http.ResponseWriter, r *http.Request, req *request) (int, any, error) {

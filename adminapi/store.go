@@ -16,8 +16,9 @@ type Store interface {
 	List(ctx context.Context, t secret.Tenant) ([]vaultstore.Metadata, error)
 	// Get returns one active secret's metadata.
 	Get(ctx context.Context, t secret.Tenant, alias string) (vaultstore.Metadata, error)
-	// Create stores a new secret, create-only.
-	Create(ctx context.Context, t secret.Tenant, in vaultstore.CreateInput) (vaultstore.Metadata, error)
+	// Create stores a new secret, create-only; the API passes a
+	// secret.Draft, validated once by secret.CreateInput.Validate.
+	Create(ctx context.Context, t secret.Tenant, in secret.Creatable) (vaultstore.Metadata, error)
 	// Rotate replaces a secret's value, checked against the stored type,
 	// and returns the secret before and after (Prior also on error, once
 	// read), so the API reads nothing first.

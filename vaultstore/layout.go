@@ -28,6 +28,7 @@ import (
 // ("allowed_hosts", "allowed_hosts.1", …).
 const (
 	metaType       = "type"
+	metaKind       = "kind"          // credential kind of a json secret, absent for none
 	metaHosts      = "allowed_hosts" // comma-separated host globs
 	metaJSONKeys   = "json_keys"     // JSON array of the top-level keys
 	metaVersion    = "version"       // the data version this metadata describes
@@ -38,6 +39,7 @@ const (
 	metaArchivedBy = "archived_by"
 
 	dataType  = "type"
+	dataKind  = "kind"
 	dataHosts = "allowed_hosts"
 
 	// metaValueMax is Vault's limit on one custom metadata value.
@@ -62,12 +64,15 @@ func tenantRel(t secret.Tenant) string {
 }
 
 // encodeData is the KV data of a secret.
-func encodeData(typ secret.Type, v secret.Value, hosts []string) map[string]any {
+func encodeData(typ secret.Type, kind string, v secret.Value, hosts []string) map[string]any {
 	h := make([]any, len(hosts))
 	for i, g := range hosts {
 		h[i] = g
 	}
 	d := map[string]any{dataType: string(typ), dataHosts: h}
+	if kind != "" {
+		d[dataKind] = kind
+	}
 	switch typ {
 	case secret.TypeToken:
 		d["token"] = v.Token
@@ -97,7 +102,7 @@ func decodeData(d map[string]any) (secret.Secret, error) {
 			hosts = append(hosts, str(h))
 		}
 	}
-	s := secret.Secret{Type: typ, AllowedHosts: hosts}
+	s := secret.Secret{Type: typ, Kind: str(d[dataKind]), AllowedHosts: hosts}
 	switch typ {
 	case secret.TypeToken:
 		s.Value.Token = str(d["token"])
@@ -125,6 +130,7 @@ func str(v any) string {
 // describe is the custom metadata of a secret written at version.
 type describe struct {
 	typ       secret.Type
+	kind      string
 	hosts     []string
 	jsonKeys  []string
 	version   int
@@ -149,6 +155,9 @@ func (d describe) custom() map[string]string {
 		metaType:      string(d.typ),
 		metaVersion:   strconv.Itoa(d.version),
 		metaCreatedAt: d.createdAt.UTC().Format(time.RFC3339Nano),
+	}
+	if d.kind != "" {
+		m[metaKind] = d.kind
 	}
 	if d.createdBy != "" {
 		m[metaCreatedBy] = truncate(d.createdBy, maxActorLen)
@@ -218,6 +227,7 @@ func (m kvMetadata) toMetadata(alias string) Metadata {
 	md := Metadata{
 		Alias:     alias,
 		Type:      secret.Type(m.Custom[metaType]),
+		Kind:      m.Custom[metaKind],
 		UpdatedAt: m.CreatedAt,
 		Version:   m.CurrentVersion,
 	}

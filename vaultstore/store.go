@@ -207,31 +207,16 @@ func target(t secret.Tenant, alias string) (string, error) {
 }
 
 // Create stores a new secret (check-and-set create-only): ErrAliasTaken when
-// an active secret has the alias; an archived alias is created anew.
-func (s *Store) Create(ctx context.Context, t secret.Tenant, in CreateInput) (Metadata, error) {
-	alias, err := target(t, in.Alias)
-	verr := &secret.ValidationError{}
-	var ve *secret.ValidationError
-	if errors.As(err, &ve) {
-		verr.Fields = append(verr.Fields, ve.Fields...)
-	}
-	value, err := secret.ValidateValue(in.Type, in.Value)
-	if errors.As(err, &ve) {
-		verr.Fields = append(verr.Fields, ve.Fields...)
-	}
-	hosts, err := secret.NormalizeHostGlobs("allowed_hosts", in.AllowedHosts)
-	if errors.As(err, &ve) {
-		verr.Fields = append(verr.Fields, ve.Fields...)
-	} else if err := checkHosts(hosts); errors.As(err, &ve) {
-		verr.Fields = append(verr.Fields, ve.Fields...)
-	}
-	if err := verr.Err(); err != nil {
+// an active secret has the alias; an archived alias is created anew. in is a
+// secret.Draft (validated by the caller) or a CreateInput, validated here by
+// the same rules (secret.Validate).
+func (s *Store) Create(ctx context.Context, t secret.Tenant, in secret.Creatable) (Metadata, error) {
+	d, err := createDraft(t, in)
+	if err != nil {
 		return Metadata{}, fmt.Errorf("vaultstore: create: %w", err)
 	}
-	keys, err := jsonKeys(in.Type, value)
-	if err != nil {
-		return Metadata{}, err
-	}
+	alias, value, hosts, keys := d.Alias(), d.Value(), d.AllowedHosts(), d.JSONKeys()
+	typ, kind, actor := d.Type(), d.Kind(), d.Actor()
 
 	rel := secretRel(t, alias)
 	// Create-only: the write names the current version, 0 when the alias
@@ -248,27 +233,49 @@ func (s *Store) Create(ctx context.Context, t secret.Tenant, in CreateInput) (Me
 	default:
 		cas = meta.CurrentVersion
 	}
-	version, created, err := s.kvWriteAt(ctx, rel, encodeData(in.Type, value, hosts), cas)
+	version, created, err := s.kvWriteAt(ctx, rel, encodeData(typ, kind, value, hosts), cas)
 	if errors.Is(err, ErrConflict) {
 		return Metadata{}, fmt.Errorf("vaultstore: create %s/%s: %w", t, alias, ErrAliasTaken)
 	}
 	if err != nil {
 		return Metadata{}, fmt.Errorf("vaultstore: create %s/%s: %w", t, alias, err)
 	}
-	d := describe{
-		typ: in.Type, hosts: hosts, jsonKeys: keys, version: version,
-		createdAt: created, createdBy: in.Actor, updatedBy: in.Actor,
+	desc := describe{
+		typ: typ, kind: kind, hosts: hosts, jsonKeys: keys, version: version,
+		createdAt: created, createdBy: actor, updatedBy: actor,
 	}
-	if err := s.finishMetadata(ctx, rel, d.custom()); err != nil {
+	if err := s.finishMetadata(ctx, rel, desc.custom()); err != nil {
 		// The value is stored; only its description is missing. Report
 		// the failure: the caller may not assume a half-written secret.
 		return Metadata{}, fmt.Errorf("vaultstore: create %s/%s: stored, but recording its metadata failed: %w", t, alias, err)
 	}
 	_ = s.recordChange(ctx, t, alias)
 	return Metadata{
-		Alias: alias, Type: in.Type, AllowedHosts: hosts, JSONKeys: keys,
+		Alias: alias, Type: typ, Kind: kind, AllowedHosts: hosts, JSONKeys: keys,
 		CreatedAt: created, UpdatedAt: created, Version: version,
 	}, nil
+}
+
+// createDraft validates the tenant and in (secret.Validate), and checks the
+// host list against the layout's room for it; field errors are merged.
+func createDraft(t secret.Tenant, in secret.Creatable) (secret.Draft, error) {
+	verr := &secret.ValidationError{}
+	var ve *secret.ValidationError
+	if err := t.Validate(); err != nil {
+		verr.Add("tenant", "%s", err.Error())
+	}
+	d, err := secret.Validate(in)
+	switch {
+	case errors.As(err, &ve):
+		verr.Fields = append(verr.Fields, ve.Fields...)
+	case err != nil:
+		return d, err
+	default:
+		if err := checkHosts(d.AllowedHosts()); errors.As(err, &ve) {
+			verr.Fields = append(verr.Fields, ve.Fields...)
+		}
+	}
+	return d, verr.Err()
 }
 
 // finishMetadata writes the custom metadata that completes a data write
@@ -350,7 +357,7 @@ func (s *Store) rotate(ctx context.Context, t secret.Tenant, alias string, in Ro
 		if in.AllowedHosts == nil {
 			newHosts = cur.AllowedHosts
 		}
-		version, updated, err := s.kvWriteAt(ctx, rel, encodeData(typ, value, newHosts), meta.CurrentVersion)
+		version, updated, err := s.kvWriteAt(ctx, rel, encodeData(typ, cur.Kind, value, newHosts), meta.CurrentVersion)
 		if errors.Is(err, ErrConflict) && attempt < rotateAttempts {
 			continue // another writer got in first: check again on its version
 		}
@@ -358,7 +365,7 @@ func (s *Store) rotate(ctx context.Context, t secret.Tenant, alias string, in Ro
 			return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w", t, alias, err)
 		}
 		d := describe{
-			typ: typ, hosts: newHosts, jsonKeys: keys, version: version,
+			typ: typ, kind: cur.Kind, hosts: newHosts, jsonKeys: keys, version: version,
 			createdAt: cur.CreatedAt, createdBy: meta.Custom[metaCreatedBy], updatedBy: in.Actor,
 		}
 		if err := s.finishMetadata(ctx, rel, d.custom()); err != nil {
@@ -367,7 +374,7 @@ func (s *Store) rotate(ctx context.Context, t secret.Tenant, alias string, in Ro
 		}
 		_ = s.recordChange(ctx, t, alias)
 		return Metadata{
-			Alias: alias, Type: typ, AllowedHosts: newHosts, JSONKeys: keys,
+			Alias: alias, Type: typ, Kind: cur.Kind, AllowedHosts: newHosts, JSONKeys: keys,
 			CreatedAt: cur.CreatedAt, UpdatedAt: updated, Version: version,
 		}, nil
 	}

@@ -37,7 +37,7 @@ func (s *slowStore) List(ctx context.Context, _ secret.Tenant) ([]vaultstore.Met
 func (s *slowStore) Get(context.Context, secret.Tenant, string) (vaultstore.Metadata, error) {
 	return vaultstore.Metadata{}, vaultstore.ErrNotFound
 }
-func (s *slowStore) Create(context.Context, secret.Tenant, vaultstore.CreateInput) (vaultstore.Metadata, error) {
+func (s *slowStore) Create(context.Context, secret.Tenant, secret.Creatable) (vaultstore.Metadata, error) {
 	return vaultstore.Metadata{}, vaultstore.ErrUnavailable
 }
 func (s *slowStore) Rotate(context.Context, secret.Tenant, string, vaultstore.RotateInput) (vaultstore.Rotated, error) {

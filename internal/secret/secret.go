@@ -93,9 +93,15 @@ func (Value) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 
 // Secret is a resolved secret as the injector needs it.
 type Secret struct {
-	Type         Type
+	Type Type
+	// Kind is a json secret's credential kind ("" for none), such as
+	// "google_service_account"; package credential knows the kinds.
+	Kind         string
 	Value        Value
 	AllowedHosts []string
+	// Version is the store's version of the value; derived credentials
+	// are cached per version.
+	Version int
 }
 
 // FieldError is a validation failure of one input field. Its message never
