@@ -88,14 +88,26 @@ type Config struct {
 	LookupNetIP func(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
+// DefaultConfig returns the configuration with every default filled in;
+// the command's flags bind onto it. The convention of every numeric field:
+// zero means the default, a negative value is an error (Validate names the
+// field). Resolver, Keys and CA have no default.
+func DefaultConfig() Config {
+	var c Config
+	c.ScrubResponses = true
+	c.setDefaults()
+	return c
+}
+
+// setDefaults fills the zero fields with their defaults.
 func (c *Config) setDefaults() {
 	def := func(v *int, d int) {
-		if *v <= 0 {
+		if *v == 0 {
 			*v = d
 		}
 	}
 	defD := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
+		if *v == 0 {
 			*v = d
 		}
 	}
@@ -116,22 +128,67 @@ func (c *Config) setDefaults() {
 	defD(&c.LeafValidity, DefaultLeafValidity)
 }
 
+// FieldError is an invalid Config field; Field is its Go name.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string {
+	return "proxy: invalid configuration: " + e.Field + ": " + e.Reason
+}
+
+// Validate reports every invalid value of c, each as a *FieldError,
+// joined: negative sizes and durations, malformed passthrough globs, an
+// unknown UpstreamHTTP2. It does not require Resolver, Keys or CA (New
+// does), so a command can check its flags before dialling anything.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"MaxBodyBytes", c.MaxBodyBytes}, {"MaxHeaderBytes", c.MaxHeaderBytes}, {"MaxConns", c.MaxConns},
+		{"LeafCacheSize", c.LeafCacheSize}, {"MaxScrubBytes", c.MaxScrubBytes}, {"H2MaxConcurrentStreams", c.H2MaxConcurrentStreams},
+	} {
+		if f.v < 0 {
+			bad(f.name, "%d must not be negative", f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"ReadTimeout", c.ReadTimeout}, {"WriteTimeout", c.WriteTimeout}, {"IdleTimeout", c.IdleTimeout},
+		{"UpstreamTimeout", c.UpstreamTimeout}, {"DrainTimeout", c.DrainTimeout}, {"LeafValidity", c.LeafValidity},
+	} {
+		if f.d < 0 {
+			bad(f.name, "%s must not be negative", f.d)
+		}
+	}
+	if _, err := secret.NormalizeHostGlobs("passthrough-hosts", c.PassthroughHosts); err != nil {
+		bad("PassthroughHosts", "%v", err)
+	}
+	if c.UpstreamHTTP2 != "" && c.UpstreamHTTP2 != UpstreamHTTP2Auto && c.UpstreamHTTP2 != UpstreamHTTP2Off {
+		bad("UpstreamHTTP2", "%q must be %q or %q", c.UpstreamHTTP2, UpstreamHTTP2Auto, UpstreamHTTP2Off)
+	}
+	return errors.Join(errs...)
+}
+
+// validate is Validate plus the parts New needs.
 func (c *Config) validate() error {
 	var errs []error
 	if c.Resolver == nil {
-		errs = append(errs, errors.New("proxy: Config.Resolver is required"))
+		errs = append(errs, &FieldError{Field: "Resolver", Reason: "required"})
 	}
 	if c.Keys == nil {
-		errs = append(errs, errors.New("proxy: Config.Keys (tenant keys) is required"))
+		errs = append(errs, &FieldError{Field: "Keys", Reason: "required (the tenant keys)"})
 	}
 	if c.CA == nil {
-		errs = append(errs, errors.New("proxy: Config.CA is required"))
+		errs = append(errs, &FieldError{Field: "CA", Reason: "required"})
 	}
-	if _, err := secret.NormalizeHostGlobs("passthrough-hosts", c.PassthroughHosts); err != nil {
-		errs = append(errs, fmt.Errorf("proxy: %w", err))
-	}
-	if c.UpstreamHTTP2 != UpstreamHTTP2Auto && c.UpstreamHTTP2 != UpstreamHTTP2Off {
-		errs = append(errs, fmt.Errorf("proxy: UpstreamHTTP2 must be %q or %q", UpstreamHTTP2Auto, UpstreamHTTP2Off))
-	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, c.Validate())...)
 }
