@@ -23,7 +23,7 @@ type injection struct {
 func (in *injection) rewriter() *injector.Rewriter {
 	x := in.x
 	if x.rw == nil {
-		x.tr = tenantResolver{r: in.p.cfg.Resolver, t: x.tenant, m: in.p.m}
+		x.tr = tenantResolver{r: in.p.cfg.Resolver, t: x.tenant, m: in.p.m, creds: in.p.creds}
 		x.rw = injector.NewRewriter(in.p.baseCtx, &x.tr, injector.Options{Host: x.dest.host, Nonce: x.nonce, MaxBodySize: in.p.cfg.MaxBodyBytes})
 	}
 	return x.rw

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sidekey/sidekey/injector"
+	"github.com/sidekey/sidekey/internal/credential"
 	"github.com/sidekey/sidekey/internal/secret"
 )
 
@@ -38,6 +39,7 @@ type exchange struct {
 	tenant    secret.Tenant
 	pathQuery []byte // path and query to send (rewritten by inject)
 	nonce     string
+	sign      string // the Sidekey-Sign directive, "" for none
 
 	// Set by inject.
 	rw    *injector.Rewriter // nil when the request held nothing to resolve
@@ -71,7 +73,7 @@ func (p *Proxy) putExchange(x *exchange) {
 		x.rw.Release()
 	}
 	x.req, x.resp, x.tunnel, x.ctx = nil, nil, nil, nil
-	x.dest, x.tenant, x.pathQuery, x.nonce = dest{}, secret.Tenant{}, nil, ""
+	x.dest, x.tenant, x.pathQuery, x.nonce, x.sign = dest{}, secret.Tenant{}, nil, "", ""
 	x.rw, x.scrub = nil, nil
 	x.tr = tenantResolver{}
 	x.names = x.names[:0]
@@ -86,9 +88,10 @@ func (p *Proxy) putExchange(x *exchange) {
 // tenantResolver adapts the proxy's Resolver to the injector's, binding
 // the request's tenant, and times each resolution.
 type tenantResolver struct {
-	r Resolver
-	t secret.Tenant
-	m *metrics
+	r     Resolver
+	t     secret.Tenant
+	m     *metrics
+	creds *credential.Minter // token filters (credentials.go)
 }
 
 // Resolve implements injector.Resolver.
@@ -106,14 +109,18 @@ func (tr *tenantResolver) Resolve(ctx context.Context, alias string) (secret.Sec
 var _ injector.Resolver = (*tenantResolver)(nil)
 
 // serve runs the pipeline on x: route (destination, tenant, checks), inject
-// (placeholders to values), send (upstream, HTTP/1.1 or HTTP/2), scrub
-// (values back to placeholders). It leaves the answer in x.resp: the
+// (placeholders to values), sign (a Sidekey-Sign signature over the request
+// as sent), send (upstream, HTTP/1.1 or HTTP/2), scrub (values back to
+// placeholders). It leaves the answer in x.resp: the
 // upstream's, or the error. It returns the refusal's code, or "" on
 // success.
 func (p *Proxy) serve(x *exchange) Code {
 	err := p.route(x)
 	if err == nil {
 		err = p.inject(x)
+	}
+	if err == nil {
+		err = p.sign(x)
 	}
 	if err == nil {
 		err = p.send(x)

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"bytes"
+
+	"github.com/sidekey/sidekey/internal/credential"
 )
 
 // route is the first stage: it decides where x goes and for which tenant
@@ -42,6 +44,7 @@ func (p *Proxy) route(x *exchange) error {
 		return newError(CodeInvalidPlaceholder, "Sidekey-Nonce must be at least 16 characters")
 	}
 	x.nonce = string(nonce) // copied before the header is stripped
+	x.sign = string(x.req.Header.Peek(credential.SignHeader))
 	stripRequestHeaders(&x.req.Header, x)
 	return nil
 }

@@ -28,6 +28,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sidekey/sidekey/internal/credential"
 	"github.com/sidekey/sidekey/internal/secret"
 )
 
@@ -42,8 +43,9 @@ type Proxy struct {
 	leaves      *leafCache
 	tlsConfig   *tls.Config // of intercepted connections, shared
 	client      *fasthttp.Client
-	outer       *fasthttp.Server // the listener's server
-	inner       *fasthttp.Server // serves intercepted TLS connections
+	creds       *credential.Minter // token filters and Sidekey-Sign (credentials.go, sign.go)
+	outer       *fasthttp.Server   // the listener's server
+	inner       *fasthttp.Server   // serves intercepted TLS connections
 	passthrough []string
 	dests       *destCache
 	// baseCtx bounds secret resolution; it is not cancelled by the drain,
@@ -115,6 +117,11 @@ func New(cfg Config, log *zap.Logger) (*Proxy, error) {
 	p.tlsConfig = p.newInterceptConfig()
 	sessions := tls.NewLRUClientSessionCache(256)
 	p.client = newUpstreamClient(&cfg, p.guard, sessions)
+	if p.creds, err = credential.New(credential.Config{
+		HTTPClient: newTokenClient(&cfg, p.guard), Registerer: reg, Logger: log.Named("credential"),
+	}); err != nil {
+		return nil, err
+	}
 	if p.h2, err = newH2Metrics(reg); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package credtest
 
 import (
 	"crypto"
+	"crypto/tls"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +30,7 @@ type GoogleTokenServer struct {
 	requests  atomic.Int64
 	exchanges atomic.Int64
 	refused   atomic.Int64
+	audience  string
 
 	mu      sync.Mutex
 	keys    map[string]crypto.PublicKey
@@ -52,10 +54,27 @@ const (
 
 // NewGoogleTokenServer starts the endpoint; its URL is the token_uri.
 func NewGoogleTokenServer(email, scope string, expiresIn int) *GoogleTokenServer {
-	s := &GoogleTokenServer{Email: email, Scope: scope, ExpiresIn: expiresIn,
+	return StartGoogleTokenServer(email, scope, expiresIn, nil, "")
+}
+
+// StartGoogleTokenServer starts the endpoint with a TLS configuration of
+// the caller's (nil: httptest's) and the audience the assertion must name
+// ("": the server's URL), for endpoints reached by a host name.
+func StartGoogleTokenServer(email, scope string, expiresIn int, tlsCfg *tls.Config, audience string) *GoogleTokenServer {
+	s := &GoogleTokenServer{Email: email, Scope: scope, ExpiresIn: expiresIn, audience: audience,
 		keys: map[string]crypto.PublicKey{}, issued: map[string]string{}}
-	s.Server = httptest.NewTLSServer(http.HandlerFunc(s.serve))
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.Server.TLS = tlsCfg
+	s.StartTLS()
 	return s
+}
+
+// SetAudience sets the audience the assertion must name (the token_uri
+// the client was given, when it reaches the server by a host name).
+func (s *GoogleTokenServer) SetAudience(aud string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.audience = aud
 }
 
 // AddKey makes the server accept assertions signed by key.
@@ -160,9 +179,15 @@ func (s *GoogleTokenServer) verify(assertion string) (string, bool) {
 	if std.Expiry == nil || std.IssuedAt == nil || std.Expiry.Time().Sub(std.IssuedAt.Time()) > time.Hour {
 		return "", false
 	}
+	s.mu.Lock()
+	aud := s.audience
+	s.mu.Unlock()
+	if aud == "" {
+		aud = s.URL
+	}
 	if err := std.ValidateWithLeeway(josejwt.Expected{
 		Issuer:      s.Email,
-		AnyAudience: josejwt.Audience{s.URL},
+		AnyAudience: josejwt.Audience{aud},
 		Time:        time.Now(),
 	}, time.Minute); err != nil {
 		return "", false

@@ -10,6 +10,7 @@ and exits 1 otherwise. Runs with Debian's python3-botocore.
 import base64
 import hashlib
 import json
+import os
 import sys
 
 from botocore.auth import S3SigV4Auth, SigV4Auth
@@ -59,6 +60,8 @@ def main():
     canonical = auth.canonical_request(aws_req)
     expected = auth.signature(auth.string_to_sign(aws_req, canonical), aws_req)
     if expected != parts["Signature"]:
+        if os.environ.get("SIGV4_DEBUG"):
+            sys.stderr.write(canonical + "\n")
         fail("signature mismatch")
     print("ok")
 

@@ -1,0 +1,360 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/sidekey/sidekey/internal/credential/credtest"
+	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/vaultstore"
+)
+
+const (
+	fcmScope     = "https://www.googleapis.com/auth/firebase.messaging"
+	fcmEmail     = "sender@sidekey-e2e.iam.gserviceaccount.com"
+	tokenHost    = "oauth2.upstream.test"
+	awsKeyID     = "AKIASIDEKEYE2E000001"
+	awsSecretKey = "e2e/Distinctive+AwsSecretKey/000001"
+	hookSecret   = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+)
+
+// credEnv is a real dev Vault, a proxy reading it, a Google-style token
+// endpoint and a log sink, for the derived-credential tests.
+type credEnv struct {
+	v     *vaultEnv
+	tp    *testProxy
+	token *credtest.GoogleTokenServer
+	sa    *credtest.RSAKey
+	logs  *syncBuf
+}
+
+func startCredEnv(t *testing.T) *credEnv {
+	t.Helper()
+	v := startVault(t)
+	logs := &syncBuf{}
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	log := zap.New(zapcore.NewCore(enc, zapcore.AddSync(logs), zap.DebugLevel))
+	tp := startProxyWithLogger(t, log, func(c *Config) {
+		c.Resolver = v.cache
+		c.Ping = v.side.Ping
+		c.Registerer = v.reg
+	})
+	srv := credtest.StartGoogleTokenServer(fcmEmail, fcmScope, 3600,
+		&tls.Config{Certificates: []tls.Certificate{upstreamCert(t, tokenHost)}}, "")
+	t.Cleanup(srv.Close)
+	sa := credtest.NewRSAKey(t, "kid-e2e-1")
+	srv.AddKey(sa)
+	e := &credEnv{v: v, tp: tp, token: srv, sa: sa, logs: logs}
+	srv.SetAudience(e.tokenURI())
+	return e
+}
+
+// syncBuf is a log sink safe for the proxy's goroutines.
+type syncBuf struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuf) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuf) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (e *credEnv) tokenURI() string {
+	_, port, _ := net.SplitHostPort(e.token.Listener.Addr().String())
+	return "https://" + tokenHost + ":" + port + "/token"
+}
+
+func (e *credEnv) createKind(t *testing.T, alias, kind string, obj json.RawMessage, hosts []string) {
+	t.Helper()
+	_, err := e.v.admin.Create(context.Background(), testTenant, vaultstore.CreateInput{
+		Alias: alias, Type: secret.TypeJSON, Kind: kind, Value: secret.Value{JSON: obj}, AllowedHosts: hosts, Actor: "cred-e2e",
+	})
+	if err != nil {
+		t.Fatalf("create %s: %v", alias, err)
+	}
+}
+
+func (e *credEnv) metrics(t *testing.T) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	e.tp.ops.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
+}
+
+// do sends req through the proxy as the test tenant.
+func (e *credEnv) do(t *testing.T, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := e.tp.client(testTenant).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body
+}
+
+// TestE2EGoogleAccessToken: an FCM-style request gets an access token the
+// endpoint issued for the service account's key; the token never reaches
+// the sender, even when the upstream echoes it.
+func TestE2EGoogleAccessToken(t *testing.T) {
+	e := startCredEnv(t)
+	e.createKind(t, "fcm", "google_service_account", credtest.ServiceAccountJSON(t, fcmEmail, e.tokenURI(), e.sa), nil)
+	up := newUpstream(t, true)
+	var seen []string
+	up.answer = func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		seen = append(seen, tok)
+		if e.token.KeyOf(tok) != "kid-e2e-1" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_, _ = w.Write([]byte(`{"name":"projects/p/messages/1","echo":"` + tok + `"}`))
+	}
+	for i := 0; i < 3; i++ {
+		req := mustReq("POST", up.url("/v1/projects/p/messages:send"), []byte(`{"message":{"token":"device"}}`), "application/json")
+		req.Header.Set("Authorization", `Bearer {{secrets.fcm | google_access_token("`+fcmScope+`")}}`)
+		resp, body := e.do(t, req)
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+		if bytes.Contains(body, []byte(seen[len(seen)-1])) {
+			t.Fatal("the derived token reached the sender in the response")
+		}
+	}
+	if n := e.token.Exchanges(); n != 1 {
+		t.Fatalf("token endpoint saw %d exchanges for 3 requests, want 1", n)
+	}
+	m := e.metrics(t)
+	for _, want := range []string{`sidekey_credential_exchanges_total{kind="google_service_account",outcome="ok"} 1`,
+		`sidekey_credential_token_cache_hits_total{kind="google_service_account"} 2`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	assertAbsent(t, e, append(seen, e.sa.PEM[40:80])...)
+}
+
+// TestE2EAPNsJWT: the upstream verifies the ES256 provider token with the
+// public key (go-jose) the way APNs does.
+func TestE2EAPNsJWT(t *testing.T) {
+	e := startCredEnv(t)
+	key := credtest.NewECKey(t)
+	e.createKind(t, "apns", "apns_key", credtest.APNsKeyJSON(t, "TEAME2E001", "KEYE2E0001", key), nil)
+	up := newUpstream(t, true)
+	var tok string
+	up.answer = func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		tok = r.Header.Get("Authorization")
+		if err := credtest.VerifyAPNs(tok, &key.Private.PublicKey, "TEAME2E001", "KEYE2E0001", time.Now()); err != nil {
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write([]byte(`{"reason":"InvalidProviderToken"}`))
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+	req := mustReq("POST", up.url("/3/device/abcdef"), []byte(`{"aps":{"alert":"hi"}}`), "application/json")
+	req.Header.Set("Authorization", "bearer {{secrets.apns | apns_jwt}}")
+	if resp, body := e.do(t, req); resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	assertAbsent(t, e, strings.TrimPrefix(tok, "bearer "), key.PEM[40:80])
+}
+
+// TestE2ESigV4Botocore: a request signed by the proxy (from scratch, and
+// replacing an SDK's placeholder signature) verifies with botocore at the
+// upstream, over the body after injection.
+func TestE2ESigV4Botocore(t *testing.T) {
+	e := startCredEnv(t)
+	obj, _ := json.Marshal(map[string]string{"access_key_id": awsKeyID, "secret_access_key": awsSecretKey, "region": "eu-west-1"})
+	e.createKind(t, "sns", "aws_credentials", obj, nil)
+	e.v.create(t, testTenant, "topic", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: "arn:aws:sns:eu-west-1:1:injected-topic"}})
+	up := newUpstream(t, true)
+	var verdicts []string
+	up.answer = func(w http.ResponseWriter, r *http.Request, body []byte) {
+		ok, verdict := botocoreCheck(t, r, body, awsKeyID, awsSecretKey)
+		verdicts = append(verdicts, verdict)
+		if !ok {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		_, _ = w.Write([]byte("<PublishResponse/>"))
+	}
+	for _, sdk := range []bool{false, true} {
+		req := mustReq("POST", up.url("/?x=1"), []byte("Action=Publish&Message=hi&TopicArn={{secrets.topic | urlencode}}"), "application/x-www-form-urlencoded")
+		req.Header.Set("Sidekey-Sign", "aws-sigv4 secrets.sns; region=eu-west-1; service=sns")
+		if sdk {
+			req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=PLACEHOLDER/20200101/eu-west-1/sns/aws4_request, SignedHeaders=host, Signature=00")
+			req.Header.Set("X-Amz-Date", "20200101T000000Z")
+		}
+		resp, body := e.do(t, req)
+		if resp.StatusCode != 200 {
+			t.Fatalf("sdk=%v: status %d: %s (botocore: %v)", sdk, resp.StatusCode, body, verdicts)
+		}
+	}
+	for _, r := range up.requests() {
+		if r.Header.Get("Sidekey-Sign") != "" {
+			t.Fatal("Sidekey-Sign reached the upstream")
+		}
+	}
+	assertAbsent(t, e, awsSecretKey)
+}
+
+// botocoreCheck runs internal/credential's botocore verifier on a request
+// as the upstream received it.
+func botocoreCheck(t *testing.T, r *http.Request, body []byte, akid, secretKey string) (bool, string) {
+	var headers [][2]string
+	headers = append(headers, [2]string{"Host", r.Host})
+	for name, values := range r.Header {
+		for _, v := range values {
+			headers = append(headers, [2]string{name, v})
+		}
+	}
+	if r.ContentLength > 0 && r.Header.Get("Content-Length") == "" {
+		headers = append(headers, [2]string{"Content-Length", strconv.FormatInt(r.ContentLength, 10)})
+	}
+	in, _ := json.Marshal(map[string]any{
+		"method": r.Method, "url": "https://" + r.Host + r.RequestURI, "headers": headers,
+		"body_b64": base64.StdEncoding.EncodeToString(body), "access_key_id": akid, "secret_access_key": secretKey,
+	})
+	cmd := exec.Command("/usr/bin/python3", "../internal/credential/testdata/verify_sigv4.py")
+	cmd.Stdin = bytes.NewReader(in)
+	cmd.Env = append(cmd.Environ(), "SIGV4_DEBUG=1")
+	out, _ := cmd.CombinedOutput()
+	v := strings.TrimSpace(string(out))
+	return v == "ok", v
+}
+
+// TestE2EStandardWebhook: the receiving upstream verifies the webhook with
+// the Standard Webhooks library, over the body after injection.
+func TestE2EStandardWebhook(t *testing.T) {
+	e := startCredEnv(t)
+	obj, _ := json.Marshal(map[string]string{"key": hookSecret, "encoding": "base64"})
+	e.createKind(t, "wh", "hmac_key", obj, nil)
+	e.v.create(t, testTenant, "plain", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: simpleValue}})
+	wh, err := standardwebhooks.NewWebhook(hookSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := newUpstream(t, true)
+	up.answer = func(w http.ResponseWriter, r *http.Request, body []byte) {
+		if !bytes.Contains(body, []byte(simpleValue)) || wh.Verify(body, r.Header) != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+	req := mustReq("POST", up.url("/hooks"), []byte(`{"type":"order.paid","ref":"{{secrets.plain}}"}`), "application/json")
+	req.Header.Set("Sidekey-Sign", "standard-webhooks secrets.wh")
+	if resp, body := e.do(t, req); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+}
+
+// TestE2ECredentialFailClosed: each failure gets its code, the upstream
+// receives nothing, and no key or token appears in logs, metrics or the
+// response.
+func TestE2ECredentialFailClosed(t *testing.T) {
+	e := startCredEnv(t)
+	uri := e.tokenURI()
+	goodSA := credtest.ServiceAccountJSON(t, fcmEmail, uri, e.sa)
+	e.createKind(t, "fcm", "google_service_account", goodSA, nil)
+	e.createKind(t, "fcm-hosts", "google_service_account", goodSA, []string{upstreamHost})
+	other := credtest.NewRSAKey(t, "kid-unknown")
+	e.createKind(t, "fcm-unknown-key", "google_service_account", credtest.ServiceAccountJSON(t, fcmEmail, uri, other), nil)
+	var bad map[string]any
+	_ = json.Unmarshal(goodSA, &bad)
+	bad["private_key"] = "-----BEGIN PRIVATE KEY-----\nDistinctiveBrokenKeyMaterial0001\n-----END PRIVATE KEY-----\n"
+	badJSON, _ := json.Marshal(bad)
+	e.createKind(t, "fcm-malformed", "google_service_account", badJSON, nil)
+	delete(bad, "client_email")
+	bad["private_key"] = e.sa.PEM
+	missing, _ := json.Marshal(bad)
+	e.createKind(t, "fcm-missing", "google_service_account", missing, nil)
+	e.v.create(t, testTenant, "plain", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: simpleValue}})
+
+	up := newUpstream(t, true)
+	bearer := func(alias string) func(*http.Request) {
+		return func(r *http.Request) {
+			r.Header.Set("Authorization", `Bearer {{secrets.`+alias+` | google_access_token("`+fcmScope+`")}}`)
+		}
+	}
+	cases := []struct {
+		name   string
+		set    func(*http.Request)
+		before func()
+		code   Code
+		status int
+	}{
+		{"endpoint refuses the key (400)", bearer("fcm-unknown-key"), nil, "credential_exchange_failed", 502},
+		{"endpoint 401", bearer("fcm"), func() { e.token.SetMode(credtest.Status401) }, "credential_exchange_failed", 502},
+		{"malformed key", bearer("fcm-malformed"), nil, "invalid_credential", 422},
+		{"missing field", bearer("fcm-missing"), nil, "invalid_credential", 422},
+		{"token endpoint not in allowed_hosts", bearer("fcm-hosts"), nil, CodeHostNotAllowed, 403},
+		{"signing with a token secret", func(r *http.Request) { r.Header.Set("Sidekey-Sign", "hmac-sha256 secrets.plain") }, nil, "signing_failed", 422},
+		{"token filter on a token secret", bearer("plain"), nil, "invalid_credential", 422},
+		{"endpoint down", bearer("fcm"), func() { e.token.SetMode(credtest.Normal); e.token.Close() }, "credential_exchange_failed", 502},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.before != nil {
+				tc.before()
+			}
+			before := up.count()
+			req := mustReq("POST", up.url("/v1/send"), []byte(`{"m":1}`), "application/json")
+			tc.set(req)
+			resp, body := e.do(t, req)
+			if resp.StatusCode != tc.status || resp.Header.Get("Sidekey-Error") != string(tc.code) {
+				t.Fatalf("status %d code %q, want %d %q: %s", resp.StatusCode, resp.Header.Get("Sidekey-Error"), tc.status, tc.code, body)
+			}
+			if up.count() != before {
+				t.Fatal("the upstream received the request")
+			}
+			if bytes.Contains(body, []byte("endpoint body")) {
+				t.Fatalf("the token endpoint's body reached the sender: %s", body)
+			}
+		})
+	}
+	assertAbsent(t, e, e.sa.PEM[40:80], other.PEM[40:80], "DistinctiveBrokenKeyMaterial0001", simpleValue, "endpoint body")
+}
+
+// assertAbsent greps the proxy's logs and metrics for values.
+func assertAbsent(t *testing.T, e *credEnv, values ...string) {
+	t.Helper()
+	logs := e.logs.String()
+	m := e.metrics(t)
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		if strings.Contains(logs, v) {
+			t.Errorf("a value (%d bytes) appears in the logs", len(v))
+		}
+		if strings.Contains(m, v) {
+			t.Errorf("a value (%d bytes) appears in the metrics", len(v))
+		}
+	}
+}
