@@ -345,9 +345,17 @@ func (s *Store) rotate(ctx context.Context, t secret.Tenant, alias string, in Ro
 		if in.Type != "" && in.Type != typ {
 			return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w: stored type is %s", t, alias, ErrTypeLocked, typ)
 		}
+		if in.Kind != "" && in.Kind != cur.Kind {
+			return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w: stored kind is %q", t, alias, ErrTypeLocked, cur.Kind)
+		}
 		value, err := secret.ValidateValue(typ, in.Value)
 		if err != nil {
 			return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w", t, alias, err)
+		}
+		if in.CheckValue != nil {
+			if err := in.CheckValue(cur.Kind, value); err != nil {
+				return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w", t, alias, err)
+			}
 		}
 		keys, err := jsonKeys(typ, value)
 		if err != nil {
@@ -484,7 +492,7 @@ func (s *Store) Read(ctx context.Context, t secret.Tenant, alias string) (secret
 	if err != nil {
 		return secret.Secret{}, fmt.Errorf("vaultstore: read: %w", err)
 	}
-	data, _, err := s.kvRead(ctx, secretRel(t, alias))
+	data, version, err := s.kvRead(ctx, secretRel(t, alias))
 	if err != nil {
 		return secret.Secret{}, fmt.Errorf("vaultstore: read %s/%s: %w", t, alias, err)
 	}
@@ -492,5 +500,6 @@ func (s *Store) Read(ctx context.Context, t secret.Tenant, alias string) (secret
 	if err != nil {
 		return secret.Secret{}, fmt.Errorf("vaultstore: read %s/%s: %w", t, alias, err)
 	}
+	sec.Version = version
 	return sec, nil
 }
