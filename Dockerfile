@@ -24,11 +24,14 @@ RUN mkdir -m 1777 /out/tmp
 FROM scratch
 ARG VERSION=dev
 ARG REVISION=unknown
+# The commit time (RFC 3339), as `make image` sets it.
+ARG CREATED=1970-01-01T00:00:00Z
 LABEL org.opencontainers.image.title="sidekey" \
       org.opencontainers.image.description="Keeps notification credentials out of templates: secret-injecting sidecar proxy and admin API" \
       org.opencontainers.image.source="https://github.com/sidekey/sidekey" \
       org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.version="${VERSION}"
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.created="${CREATED}"
 COPY internal/image/rootfs/etc/passwd internal/image/rootfs/etc/group /etc/
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/tmp /tmp

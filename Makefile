@@ -58,7 +58,8 @@ print-image: ## Print the image name make image uses
 
 .PHONY: image-docker
 image-docker: ## Build the same image with a Docker engine, from the Dockerfile
-	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t $(IMAGE) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+	  --build-arg CREATED=$$(date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ) -t $(IMAGE) .
 
 .PHONY: test
 test: deps build helm vault ## Vet and run every test with -race (real Vault, real TLS, real Chromium)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,20 +31,53 @@ const testVersion = "v0.0.0-imagetest"
 
 var created = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
-// buildBinary builds cmd/sidekey as `make image` does: static, trimmed,
-// without a build id.
-func buildBinary(t *testing.T, dir string) string {
-	t.Helper()
+// buildBinary builds cmd/sidekey into dir as `make image` does: static,
+// trimmed, without a build id.
+func buildBinary(dir string) (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
 	out := filepath.Join(dir, "sidekey")
 	cmd := exec.Command("go", "build", "-trimpath",
 		"-ldflags", "-s -w -buildid= -X main.version="+testVersion,
 		"-o", out, "./cmd/sidekey")
-	cmd.Dir = repoRoot(t)
+	cmd.Dir = filepath.Join(wd, "..", "..")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
+		return "", fmt.Errorf("go build: %w\n%s", err, b)
 	}
-	return out
+	return out, nil
+}
+
+// The binary the tests share, built once on first use.
+var shared struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+func sharedBinary(t *testing.T) string {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.dir, shared.err = os.MkdirTemp("", "sidekey-image-bin-")
+		if shared.err == nil {
+			shared.bin, shared.err = buildBinary(shared.dir)
+		}
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.bin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.dir != "" {
+		_ = os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
 }
 
 func repoRoot(t *testing.T) string {
@@ -83,9 +118,8 @@ func TestImageContents(t *testing.T) {
 	if _, err := os.Stat("/etc/ssl/certs/ca-certificates.crt"); err != nil {
 		t.Fatalf("CA bundle missing (make deps installs ca-certificates): %v", err)
 	}
-	work := t.TempDir()
-	bin := buildBinary(t, work)
-	out := filepath.Join(work, "out")
+	bin := sharedBinary(t)
+	out := filepath.Join(t.TempDir(), "out")
 	digest := buildAndWrite(t, bin, out)
 
 	img, err := image.Read(out)
@@ -343,15 +377,18 @@ func runAsNonRoot(t *testing.T, e entry) {
 	}
 }
 
-// TestImageReproducible: two builds of the same source — binary and image —
-// give the same image digest and the same tarball bytes.
+// TestImageReproducible: two builds of the same source — the binary linked
+// twice, the image assembled twice — give the same image digest and the
+// same tarball bytes.
 func TestImageReproducible(t *testing.T) {
+	second, err := buildBinary(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	var digests []v1.Hash
 	var tars [][]byte
-	for i := 0; i < 2; i++ {
-		work := t.TempDir()
-		bin := buildBinary(t, work)
-		out := filepath.Join(work, "out")
+	for _, bin := range []string{sharedBinary(t), second} {
+		out := filepath.Join(t.TempDir(), "out")
 		digests = append(digests, buildAndWrite(t, bin, out))
 		b, err := os.ReadFile(filepath.Join(out, image.TarballFile))
 		if err != nil {
