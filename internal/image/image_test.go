@@ -445,3 +445,63 @@ func TestImageNameMatchesChart(t *testing.T) {
 		t.Errorf("make image names %q, the chart pulls %q", got, want)
 	}
 }
+
+// TestImageDockerfileSameLayout: the Dockerfile, for machines with a Docker
+// engine, names the same user, entrypoint, files and labels as the builder.
+func TestImageDockerfileSameLayout(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Join continued lines so each instruction is one line.
+	text := strings.ReplaceAll(string(b), "\\\n", " ")
+	var final []string // instructions of the last stage
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if strings.HasPrefix(line, "FROM ") {
+			final = nil
+		}
+		final = append(final, line)
+	}
+	if len(final) == 0 || final[0] != "FROM scratch" {
+		t.Fatalf("last stage starts %q, want FROM scratch", final)
+	}
+	has := func(prefix string) string {
+		for _, l := range final {
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		}
+		return ""
+	}
+	if l := has("USER "); l != "USER "+image.User {
+		t.Errorf("Dockerfile %q, want USER %s", l, image.User)
+	}
+	if l := has("ENTRYPOINT "); l != `ENTRYPOINT ["`+image.BinaryPath+`"]` {
+		t.Errorf("Dockerfile %q, want ENTRYPOINT [%q]", l, image.BinaryPath)
+	}
+	var dests []string
+	for _, l := range final {
+		if f := strings.Fields(l); f[0] == "COPY" {
+			dests = append(dests, f[len(f)-1])
+		}
+	}
+	copied := strings.Join(dests, " ")
+	for _, want := range []string{"/etc/", image.CABundlePath, "/tmp", image.BinaryPath} {
+		if !strings.Contains(" "+copied+" ", " "+want+" ") {
+			t.Errorf("Dockerfile COPY destinations %q lack %s", copied, want)
+		}
+	}
+	if len(dests) != 4 {
+		t.Errorf("Dockerfile copies to %q; want exactly the builder's files", copied)
+	}
+	labels := has("LABEL ")
+	for k := range image.Labels(image.Config{Version: "v", Revision: "r"}) {
+		if !strings.Contains(labels, k+"=") {
+			t.Errorf("Dockerfile LABEL lacks %s", k)
+		}
+	}
+}
