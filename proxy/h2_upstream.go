@@ -202,6 +202,7 @@ func (p *Proxy) sendH2(x *exchange) error {
 	// x.uri is https://authority + the path and query send wrote into the
 	// request (x.pathQuery may alias the request's old URI bytes).
 	pq := x.uri[len("https://")+len(x.dest.authority):]
+	//nolint:bodyclose // closed through x.resp's body stream (cancelBody), by the scrubber or the client writer
 	hresp, err := p.h2up.roundTrip(newH2Request(ctx, string(x.req.Header.Method()), x.dest.authority, pq, header, x.req.Body()))
 	if err != nil {
 		cancel()

@@ -13,11 +13,11 @@ type mode string
 // Request modes.
 const (
 	modeIntercepted mode = "intercepted" // a request inside an intercepted CONNECT tunnel, HTTP/1.1 or HTTP/2
-	modeHTTPS            = "https"       // absolute-form https:// over plain HTTP
-	modeHTTP             = "http"        // absolute-form http://
-	modeConnect          = "connect"     // a CONNECT that was refused or failed
-	modePassthrough      = "passthrough" // a tunnel passed through untouched
-	modeOther            = "other"       // not a proxy request
+	modeHTTPS       mode = "https"       // absolute-form https:// over plain HTTP
+	modeHTTP        mode = "http"        // absolute-form http://
+	modeConnect     mode = "connect"     // a CONNECT that was refused or failed
+	modePassthrough mode = "passthrough" // a tunnel passed through untouched
+	modeOther       mode = "other"       // not a proxy request
 )
 
 // location is where a value was injected, the "location" label of
