@@ -76,7 +76,10 @@ func TestUpstreamFaults(t *testing.T) {
 	untrusted := testupstream.Start(t, testupstream.Options{})
 	resetOnAccept := "https://" + resetListener(t)
 
-	p := e.startProxy("proxy", 8, "--upstream-timeout", "3s", "--idle-timeout", "2s")
+	// --upstream-timeout bounds a whole exchange, the 33 MiB streamed answer
+	// included: 10 s leaves room for that on a loaded machine (with -race),
+	// and is what the slow case waits for.
+	p := e.startProxy("proxy", 8, "--upstream-timeout", "10s", "--idle-timeout", "2s")
 	send := func(target string, inject bool) outcome {
 		req, err := http.NewRequest(http.MethodPost, target+"/v1/messages", strings.NewReader(`{"text":"hello"}`))
 		if err != nil {
