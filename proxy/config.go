@@ -101,16 +101,6 @@ func DefaultConfig() Config {
 
 // setDefaults fills the zero fields with their defaults.
 func (c *Config) setDefaults() {
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	defD := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
 	def(&c.MaxBodyBytes, DefaultMaxBodyBytes)
 	def(&c.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	def(&c.MaxConns, DefaultMaxConns)
@@ -120,12 +110,19 @@ func (c *Config) setDefaults() {
 	if c.UpstreamHTTP2 == "" {
 		c.UpstreamHTTP2 = UpstreamHTTP2Auto
 	}
-	defD(&c.ReadTimeout, DefaultReadTimeout)
-	defD(&c.WriteTimeout, DefaultWriteTimeout)
-	defD(&c.IdleTimeout, DefaultIdleTimeout)
-	defD(&c.UpstreamTimeout, DefaultUpstreamTimeout)
-	defD(&c.DrainTimeout, DefaultDrainTimeout)
-	defD(&c.LeafValidity, DefaultLeafValidity)
+	def(&c.ReadTimeout, DefaultReadTimeout)
+	def(&c.WriteTimeout, DefaultWriteTimeout)
+	def(&c.IdleTimeout, DefaultIdleTimeout)
+	def(&c.UpstreamTimeout, DefaultUpstreamTimeout)
+	def(&c.DrainTimeout, DefaultDrainTimeout)
+	def(&c.LeafValidity, DefaultLeafValidity)
+}
+
+// def sets a zero *v to d.
+func def[T int | time.Duration](v *T, d T) {
+	if *v == 0 {
+		*v = d
+	}
 }
 
 // FieldError is an invalid Config field; Field is its Go name.
