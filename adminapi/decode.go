@@ -35,6 +35,7 @@ func (valueIn) GoString() string { return secret.Redacted }
 type createIn struct {
 	Alias        *string   `json:"alias"`
 	Type         *string   `json:"type"`
+	Kind         *string   `json:"kind"`
 	Value        *valueIn  `json:"value"`
 	AllowedHosts *[]string `json:"allowed_hosts"`
 }
@@ -44,6 +45,7 @@ type createIn struct {
 type rotateIn struct {
 	Alias        *string   `json:"alias"`
 	Type         *string   `json:"type"`
+	Kind         *string   `json:"kind"`
 	Value        *valueIn  `json:"value"`
 	AllowedHosts *[]string `json:"allowed_hosts"`
 }

@@ -3,8 +3,10 @@ package adminapi
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/sidekey/sidekey/injector"
+	"github.com/sidekey/sidekey/internal/credential"
 	"github.com/sidekey/sidekey/internal/secret"
 )
 
@@ -18,7 +20,9 @@ type macro struct {
 	// Field is the username/password field or the JSON key referenced.
 	Field string `json:"field,omitempty"`
 	// Filter is the placeholder filter applied ("basic").
-	Filter    string `json:"filter,omitempty"`
+	Filter string `json:"filter,omitempty"`
+	// Kind is the credential kind of a derived form.
+	Kind      string `json:"kind,omitempty"`
 	Reference string `json:"reference"`
 	Label     string `json:"label"`
 }
@@ -37,6 +41,7 @@ func (s *Server) macros(_ http.ResponseWriter, r *http.Request, req *request) (i
 	out := macrosOut{Category: macroCategory, Macros: []macro{}}
 	for _, m := range sortedByAlias(metas) {
 		out.Macros = append(out.Macros, macrosOf(m.Alias, m.Type, m.JSONKeys)...)
+		out.Macros = append(out.Macros, derivedMacros(m.Alias, m.Type, m.Kind)...)
 	}
 	return http.StatusOK, out, nil
 }
@@ -79,6 +84,25 @@ func macrosOf(alias string, t secret.Type, jsonKeys []string) []macro {
 				add(k, "", alias+" › "+k)
 			}
 		}
+	}
+	return out
+}
+
+// derivedMacros lists the derived forms of a secret with a credential
+// kind: token placeholders, or the Sidekey-Sign header line of a signing
+// kind (package credential writes them).
+func derivedMacros(alias string, t secret.Type, kind string) []macro {
+	k := credential.Kind(kind)
+	if t != secret.TypeJSON || !k.Valid() {
+		return nil
+	}
+	var out []macro
+	for _, form := range credential.Forms(k, alias) {
+		label := alias + " › " + kind + " token"
+		if line, ok := strings.CutPrefix(form, credential.SignHeader+": "); ok {
+			label = alias + " › " + credential.SignHeader + ": " + strings.Fields(line)[0]
+		}
+		out = append(out, macro{Alias: alias, Type: t, Kind: kind, Reference: form, Label: label})
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/vaultstore"
 
+	"github.com/sidekey/sidekey/internal/credential"
 	"github.com/sidekey/sidekey/internal/errcode"
 )
 
@@ -100,6 +102,7 @@ func pathAlias(r *http.Request) (string, error) {
 type secretOut struct {
 	Alias        string      `json:"alias"`
 	Type         secret.Type `json:"type"`
+	Kind         string      `json:"kind,omitempty"`
 	AllowedHosts []string    `json:"allowed_hosts"`
 	CreatedAt    string      `json:"created_at"`
 	UpdatedAt    string      `json:"updated_at"`
@@ -114,6 +117,7 @@ func toOut(m vaultstore.Metadata) secretOut {
 	return secretOut{
 		Alias:        m.Alias,
 		Type:         m.Type,
+		Kind:         m.Kind,
 		AllowedHosts: hosts,
 		CreatedAt:    rfc3339(m.CreatedAt),
 		UpdatedAt:    rfc3339(m.UpdatedAt),
@@ -208,6 +212,10 @@ func (s *Server) createDraft(in *createIn, req *request) (secret.Draft, error) {
 		}
 		ci.Value = v
 	}
+	if in.Kind != nil {
+		ci.Kind = *in.Kind
+		checkKind(verr, ci.Type, ci.Kind, ci.Value)
+	}
 	if in.AllowedHosts != nil {
 		if len(*in.AllowedHosts) > maxAllowedHosts {
 			verr.Add("allowed_hosts", "must have at most %d entries", maxAllowedHosts)
@@ -272,14 +280,52 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request, req *request) (i
 	if in.Type != nil {
 		typ = secret.Type(*in.Type)
 	}
+	var kind string
+	if in.Kind != nil {
+		kind = *in.Kind
+	}
 	res, err := s.store.Rotate(writeContext(r), req.tenant, alias, vaultstore.RotateInput{
-		Type: typ, Value: value, AllowedHosts: hosts, Actor: req.claims.Subject,
+		Type: typ, Kind: kind, Value: value, AllowedHosts: hosts, Actor: req.claims.Subject,
+		CheckValue: checkKindValue,
 	})
 	req.rec.typ = res.Prior.Type
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, toOut(res.Current), nil
+}
+
+// checkKind validates a json secret's credential kind and its value's
+// fields (internal/credential), adding field-named failures to verr. The
+// value's own JSON errors are ValidateValue's to report.
+func checkKind(verr *secret.ValidationError, t secret.Type, kind string, v secret.Value) {
+	if kind == "" {
+		return
+	}
+	if t != secret.TypeJSON {
+		verr.Add("kind", "applies only to json secrets")
+		return
+	}
+	if !credential.Kind(kind).Valid() {
+		verr.Add("kind", "must be one of %s", credential.KindList())
+		return
+	}
+	if _, err := secret.CompactObject(v.JSON); err != nil {
+		return
+	}
+	var ve *secret.ValidationError
+	if err := credential.Validate(credential.Kind(kind), v.JSON); errors.As(err, &ve) {
+		verr.Fields = append(verr.Fields, ve.Fields...)
+	}
+}
+
+// checkKindValue is a rotation's check of the new value against the
+// stored kind (the kind is locked like the type).
+func checkKindValue(kind string, v secret.Value) error {
+	if kind == "" {
+		return nil
+	}
+	return credential.Validate(credential.Kind(kind), v.JSON)
 }
 
 func (s *Server) archive(_ http.ResponseWriter, r *http.Request, req *request) (int, any, error) {
