@@ -45,6 +45,13 @@ type CacheConfig struct {
 	// (a coalesced miss counts once, a hit never), and the sidekey_cache_*
 	// counters of Stats.
 	Registerer prometheus.Registerer
+
+	// OnChange, when set, is called for each secret the change feed
+	// reports rotated or archived, after its cached value is dropped (the
+	// proxy drops the tokens derived from it). A cache flush (feed reset
+	// or fallen behind) does not call it: derived tokens are keyed by the
+	// value's version, so none outlives the value it came from.
+	OnChange func(t secret.Tenant, alias string)
 }
 
 // withDefaults fills zero fields and refuses negative ones.

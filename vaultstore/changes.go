@@ -247,6 +247,14 @@ func (c *Cache) poll(ctx context.Context) error {
 // apply evicts what l says changed since the last poll. begun is when the
 // read of l started: every entry left in the cache was current then.
 func (c *Cache) apply(l changeLog, begun time.Duration) {
+	var changed []changeEntry
+	defer func() {
+		if c.cfg.OnChange != nil {
+			for _, e := range changed {
+				c.cfg.OnChange(secret.Tenant{Org: e.Org, Domain: e.Domain}, e.Alias)
+			}
+		}
+	}()
 	c.mu.Lock()
 	switch {
 	case !c.feedSynced:
@@ -268,6 +276,7 @@ func (c *Cache) apply(l changeLog, begun time.Duration) {
 			if e.Seq <= c.feedSeq {
 				continue
 			}
+			changed = append(changed, e)
 			k := cacheKey{org: e.Org, domain: e.Domain, alias: e.Alias}
 			if c.pos.Remove(k) {
 				c.stats.evictions.Add(1)

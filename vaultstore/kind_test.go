@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/internal/vaulttest"
@@ -49,5 +50,46 @@ func TestKindStoredAndLocked(t *testing.T) {
 	sec, err = side.Read(ctx, tn, "wh")
 	if err != nil || sec.Kind != "hmac_key" || sec.Version != r.Current.Version || sec.Version == md.Version {
 		t.Fatalf("Read after rotate: kind %q version %d %v", sec.Kind, sec.Version, err)
+	}
+}
+
+// TestCacheOnChange: the change feed reports a rotation to OnChange (the
+// proxy drops the tokens derived from the secret there).
+func TestCacheOnChange(t *testing.T) {
+	srv := vaulttest.Start(t)
+	admin, side := stAdmin(t, srv), stSidecar(t, srv)
+	tn := secret.Tenant{Org: "acme", Domain: "feed"}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := admin.Create(ctx, tn, CreateInput{Alias: "fcm", Type: secret.TypeToken, Value: secret.Value{Token: "v1"}, Actor: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 8)
+	c, err := NewCache(side, CacheConfig{FeedInterval: 50 * time.Millisecond,
+		OnChange: func(t secret.Tenant, alias string) { got <- t.String() + "/" + alias }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if _, err := c.Resolve(ctx, tn, "fcm"); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); c.Stats().FeedPolls == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) { // a bound, not a timed assertion
+			t.Fatal("the change feed was not polled within 10 s")
+		}
+	}
+	if _, err := admin.Rotate(ctx, tn, "fcm", RotateInput{Value: secret.Value{Token: "v2"}, Actor: "t"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-got:
+		if s != "acme/feed/fcm" {
+			t.Fatalf("OnChange(%s)", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("OnChange not called within 10 s of a rotation")
 	}
 }

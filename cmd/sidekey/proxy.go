@@ -18,6 +18,7 @@ import (
 	"github.com/sidekey/sidekey/internal/ca"
 	"github.com/sidekey/sidekey/internal/lifecycle"
 	"github.com/sidekey/sidekey/internal/ops"
+	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/internal/tenantauth"
 	"github.com/sidekey/sidekey/proxy"
 	"github.com/sidekey/sidekey/vaultstore"
@@ -189,6 +190,10 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 	// ops listener.
 	reg := ops.NewRegistry()
 	f.cache.Registerer = reg
+	// The change feed also drops the tokens derived from a rotated or
+	// archived secret. p is set before the feed runs (lifecycle below).
+	var p *proxy.Proxy
+	f.cache.OnChange = func(t secret.Tenant, alias string) { p.Credentials().Evict(t, alias) }
 	cache, err := vaultstore.NewCache(store, f.cache)
 	if err != nil {
 		return flagExit(stderr, "proxy", fmt.Errorf("cache: %w", err))
@@ -196,7 +201,7 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 	cfg.Resolver = cache
 	cfg.Ping = store.Ping
 	cfg.Registerer = reg
-	p, err := proxy.New(cfg, log.Named("proxy"))
+	p, err = proxy.New(cfg, log.Named("proxy"))
 	if err != nil {
 		return flagExit(stderr, "proxy", err)
 	}
