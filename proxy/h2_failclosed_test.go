@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
@@ -26,7 +28,8 @@ import (
 // the request), the connection goes on, and the upstream receives only the
 // one good request.
 func TestH2FailClosed(t *testing.T) {
-	tp := startProxy(t, func(c *Config) { c.MaxBodyBytes = 1 << 10 })
+	core, logs := observer.New(zapcore.DebugLevel)
+	tp := startProxyWithLogger(t, zap.New(core), func(c *Config) { c.MaxBodyBytes = 1 << 10 })
 	failSecrets(tp)
 	tp.resolver.put(testTenant, "nul", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: "abc\x00def-nul-value"}})
 	o := newH2Origin(t, apnsHost)
@@ -114,6 +117,34 @@ func TestH2FailClosed(t *testing.T) {
 	}
 	if reqs[0].Header.Get("Authorization") != "bearer "+simpleValue {
 		t.Fatal("the good request did not arrive injected")
+	}
+	// Each stream is counted and logged like an HTTP/1.1 request in a
+	// tunnel, and no log line holds a value.
+	for sample, want := range map[string]float64{
+		`sidekey_proxy_requests_total{code="ok",mode="intercepted"}`:                  1,
+		`sidekey_proxy_requests_total{code="secret_not_found",mode="intercepted"}`:    2,
+		`sidekey_proxy_requests_total{code="unsafe_header_value",mode="intercepted"}`: 2,
+		`sidekey_proxy_requests_total{code="body_too_large",mode="intercepted"}`:      1,
+		`sidekey_proxy_injections_total{location="header"}`:                           1,
+	} {
+		if got := metricValue(t, tp, sample); got != want {
+			t.Errorf("%s = %v, want %v", sample, got, want)
+		}
+	}
+	refused := 0
+	for _, e := range logs.All() {
+		line := e.Message + fmt.Sprint(e.ContextMap())
+		for _, v := range []string{simpleValue, "support-secret-value", "elsewhere-value-123", "nul-value", "X-Injected"} {
+			if strings.Contains(line, v) {
+				t.Fatalf("a log line holds a value (%s)", fp([]byte(v)))
+			}
+		}
+		if e.Message == "request refused" && e.ContextMap()["mode"] == "intercepted" {
+			refused++
+		}
+	}
+	if refused < 8 {
+		t.Fatalf("%d streams logged as refused, want one line per refusal", refused)
 	}
 }
 
