@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -37,6 +38,38 @@ type awsCredentials struct {
 // sigv4Signer is shared so that its derived signing keys are cached (per
 // key, date, region and service) across requests.
 var sigv4Signer = v4.NewSigner()
+
+// parsedAWS memoises parsed aws_credentials by their JSON text: a request
+// signed with a cached secret skips the JSON decoding. Bounded; cleared
+// when full. The keys are secret text and never leave this map.
+var parsedAWS = struct {
+	sync.RWMutex
+	m map[string]awsCredentials
+}{m: map[string]awsCredentials{}}
+
+const maxParsedAWS = 1024
+
+func parseAWS(obj json.RawMessage) (awsCredentials, error) {
+	parsedAWS.RLock()
+	c, ok := parsedAWS.m[string(obj)]
+	parsedAWS.RUnlock()
+	if ok {
+		return c, nil
+	}
+	if err := json.Unmarshal(obj, &c); err != nil {
+		return c, invalid("aws_credentials does not parse")
+	}
+	if c.AccessKeyID == "" || c.SecretAccessKey == "" {
+		return c, invalid("value.json.access_key_id and value.json.secret_access_key are required")
+	}
+	parsedAWS.Lock()
+	if len(parsedAWS.m) >= maxParsedAWS {
+		clear(parsedAWS.m)
+	}
+	parsedAWS.m[string(obj)] = c
+	parsedAWS.Unlock()
+	return c, nil
+}
 
 // UnsignedPayload is the payload hash of a request whose body the
 // signature does not cover (S3).
@@ -92,12 +125,9 @@ func awsScope(host string) (service, region string) {
 // header as sent but hop-by-hop and proxy ones, and covers the body by its SHA-256 unless the
 // request says UNSIGNED-PAYLOAD (header or "; payload=unsigned").
 func signSigV4(ctx context.Context, d Directive, obj json.RawMessage, r *Request, now time.Time) (Edits, error) {
-	var c awsCredentials
-	if err := json.Unmarshal(obj, &c); err != nil {
-		return Edits{}, invalid("aws_credentials does not parse")
-	}
-	if c.AccessKeyID == "" || c.SecretAccessKey == "" {
-		return Edits{}, invalid("value.json.access_key_id and value.json.secret_access_key are required")
+	c, err := parseAWS(obj)
+	if err != nil {
+		return Edits{}, err
 	}
 	service, region := awsScope(r.Host)
 	if v := d.Params["service"]; v != "" {
