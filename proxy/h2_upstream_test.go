@@ -373,3 +373,21 @@ func portOf(ln net.Listener) string {
 	_, p, _ := net.SplitHostPort(ln.Addr().String())
 	return p
 }
+
+// TestH2UpstreamGuard: the HTTP/2 client dials through the SSRF guard, so
+// a loopback upstream is refused without an exemption.
+func TestH2UpstreamGuard(t *testing.T) {
+	o := newH2Origin(t, apnsHost)
+	cfg := Config{UpstreamRoots: upstreamRoots(t), LookupNetIP: loopbackLookup}
+	cfg.setDefaults()
+	u := newH2Upstream(&cfg, newGuard(nil, cfg.LookupNetIP), tls.NewLRUClientSessionCache(8), nil)
+	defer u.closeIdle()
+	_, _, err := h2Do(t, u, "POST", o.authority(), "/3/device/x", nil, "{}")
+	var fe *forbiddenError
+	if !errors.As(err, &fe) {
+		t.Fatalf("got %v, want the guard's refusal", err)
+	}
+	if n := len(o.raw()); n != 0 {
+		t.Fatalf("the upstream accepted %d connections", n)
+	}
+}
