@@ -59,7 +59,7 @@ const lastFilter = filterAPNsJWT
 // derived reports whether f is a token filter.
 func (f filter) derived() bool { return f >= filterGoogleAccessToken }
 
-var filterNames = [...]string{
+var filterNames = [...]string{ //nolint:gosec // filter names, not credentials
 	filterBase64:    "base64",
 	filterBase64URL: "base64url",
 	filterURLEncode: "urlencode",

@@ -37,8 +37,8 @@ const (
 	BodyTooLarge               Code = "body_too_large"
 	UnsupportedContentEncoding Code = "unsupported_content_encoding"
 	// Derived credentials (minted tokens and request signatures).
-	CredentialExchangeFailed Code = "credential_exchange_failed"
-	InvalidCredential        Code = "invalid_credential"
+	CredentialExchangeFailed Code = "credential_exchange_failed" //nolint:gosec // an error code's name, not a credential
+	InvalidCredential        Code = "invalid_credential"         //nolint:gosec // an error code's name, not a credential
 	SigningFailed            Code = "signing_failed"
 	// Proxy: the upstream exchange and the proxy's own limits.
 	UpstreamUnreachable Code = "upstream_unreachable"

@@ -192,7 +192,7 @@ func layerFiles(t *testing.T, img v1.Image) map[string]entry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rc.Close()
+	defer func() { _ = rc.Close() }()
 	files := map[string]entry{}
 	tr := tar.NewReader(rc)
 	for {

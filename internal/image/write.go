@@ -39,7 +39,7 @@ func Write(dir string, img v1.Image, ref name.Tag, sbom []byte) (v1.Hash, error)
 	if err := os.RemoveAll(dir); err != nil {
 		return v1.Hash{}, fmt.Errorf("image: clear %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // a build output meant to be read and shipped
 		return v1.Hash{}, fmt.Errorf("image: %w", err)
 	}
 	lp, err := layout.Write(filepath.Join(dir, LayoutDir), empty.Index)
@@ -52,7 +52,7 @@ func Write(dir string, img v1.Image, ref name.Tag, sbom []byte) (v1.Hash, error)
 	if err := tarball.WriteToFile(filepath.Join(dir, TarballFile), ref, img); err != nil {
 		return v1.Hash{}, fmt.Errorf("image: tarball: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, SBOMFile), sbom, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, SBOMFile), sbom, 0o644); err != nil { //nolint:gosec // public build output
 		return v1.Hash{}, fmt.Errorf("image: sbom: %w", err)
 	}
 	if err := writeSums(dir, TarballFile, SBOMFile, filepath.Join(LayoutDir, "index.json")); err != nil {
@@ -74,7 +74,7 @@ func writeSums(dir string, names ...string) error {
 		sum := sha256.Sum256(data)
 		fmt.Fprintf(&b, "%s  %s\n", hex.EncodeToString(sum[:]), n)
 	}
-	if err := os.WriteFile(filepath.Join(dir, SumsFile), []byte(b.String()), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, SumsFile), []byte(b.String()), 0o644); err != nil { //nolint:gosec // public build output
 		return fmt.Errorf("image: checksums: %w", err)
 	}
 	return nil

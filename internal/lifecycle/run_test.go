@@ -120,7 +120,7 @@ func TestHTTPDrainsInFlight(t *testing.T) {
 			got <- err.Error()
 			return
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		b, _ := io.ReadAll(resp.Body)
 		got <- string(b)
 	}()
