@@ -9,10 +9,9 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
-
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/http2"
 )
 
@@ -34,7 +33,7 @@ type h2Metrics struct {
 func newH2Metrics(reg prometheus.Registerer) (*h2Metrics, error) {
 	m := &h2Metrics{errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sidekey_proxy_h2_errors_total",
-		Help: "HTTP/2 protocol errors seen by the library, by side (client or upstream) and type (e.g. too_many_early_resets).",
+		Help: "HTTP/2 protocol errors seen by the library, by side (client or upstream) and type (scope_ERROR_reason, e.g. conn_ENHANCE_YOUR_CALM_too_many_early_resets).",
 	}, []string{"side", "type"})}
 	if err := reg.Register(m.errors); err != nil {
 		return nil, fmt.Errorf("proxy: h2 metrics: %w", err)
