@@ -445,6 +445,34 @@ func TestBrowser(t *testing.T) {
 				t.Fatalf("GET billing as shop's domain admin = %d, want 403", code)
 			}
 		}},
+		{"a credential kind fills the JSON editor and yields derived references", func(t *testing.T) {
+			b.openAdd(t)
+			b.do(t,
+				chromedp.SendKeys(chromedp.ID("f-alias"), "hook_signing"),
+				chromedp.SetValue(chromedp.ID("f-type"), "json"),
+				chromedp.Evaluate[chromedp.Void](`document.getElementById("f-type").dispatchEvent(new Event("change"))`),
+				chromedp.WaitVisible(chromedp.ID("f-kind")),
+				chromedp.SetValue(chromedp.ID("f-kind"), "hmac_key"),
+				chromedp.Evaluate[chromedp.Void](`document.getElementById("f-kind").dispatchEvent(new Event("change"))`),
+			)
+			var tmpl map[string]string
+			if err := json.Unmarshal([]byte(b.eval(t, `document.getElementById("f-json").value`)), &tmpl); err != nil {
+				t.Fatalf("the kind's template is not JSON: %v", err)
+			}
+			if _, ok := tmpl["key"]; !ok || tmpl["encoding"] != "raw" {
+				t.Fatalf("hmac_key template = %v", tmpl)
+			}
+			b.do(t,
+				chromedp.SetValue(chromedp.ID("f-json"), `{"key":"`+vals.token+`","encoding":"raw"}`),
+				chromedp.Evaluate[chromedp.Void](`document.getElementById("f-json").dispatchEvent(new Event("input"))`),
+				chromedp.WaitEnabled(chromedp.ID("drawer-submit")),
+			)
+			b.submitAndWaitRow(t, "hook_signing")
+			b.do(t, chromedp.WaitVisible(chromedp.CSS(`#macro-list [data-reference="Sidekey-Sign: standard-webhooks secrets.hook_signing"]`)))
+			if html := b.html(t); strings.Contains(html, vals.token) {
+				t.Fatal("the page shows the key after submit")
+			}
+		}},
 	}
 	for _, s := range steps {
 		ok := t.Run(s.name, func(t *testing.T) {

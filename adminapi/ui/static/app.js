@@ -16,6 +16,28 @@ const ALIAS_RULE = 'Use 1–64 characters: lower-case letters a–z, digits 0–
 const TYPE_LABELS = { token: 'Token', username_password: 'Username and password', json: 'JSON' };
 const VALUE_INPUTS = ['f-token', 'f-username', 'f-password', 'f-json'];
 
+// KIND_TEMPLATES are the fields of each credential kind (the server's
+// internal/credential Template), offered in the JSON editor.
+const KIND_TEMPLATES = {
+  google_service_account: { type: 'service_account', client_email: 'sender@project.iam.gserviceaccount.com', private_key_id: '', private_key: '-----BEGIN PRIVATE KEY-----\n…\n-----END PRIVATE KEY-----\n', token_uri: 'https://oauth2.googleapis.com/token' },
+  oauth2_client: { client_id: '', client_secret: '', token_url: 'https://login.example.com/oauth2/token', scopes: [], auth_style: 'header' },
+  apns_key: { team_id: '', key_id: '', private_key: '-----BEGIN PRIVATE KEY-----\n…\n-----END PRIVATE KEY-----\n' },
+  aws_credentials: { access_key_id: '', secret_access_key: '', session_token: '', region: 'us-east-1' },
+  hmac_key: { key: '', encoding: 'raw' },
+};
+let kindTemplate = '';
+
+// applyKindTemplate fills the JSON editor with the chosen kind's fields,
+// unless the editor holds something the user typed.
+function applyKindTemplate() {
+  const kind = $('f-kind').value;
+  const editor = $('f-json');
+  if (editor.value.trim() !== '' && editor.value !== kindTemplate) return;
+  kindTemplate = kind ? JSON.stringify(KIND_TEMPLATES[kind], null, 2) : '';
+  editor.value = kindTemplate;
+  updateJSON();
+}
+
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -403,7 +425,7 @@ function normalizeMacros(data) {
   for (const m of Array.isArray(data && data.macros) ? data.macros : []) {
     if (!m || typeof m.reference !== 'string' || !m.reference) continue;
     const alias = typeof m.alias === 'string' && m.alias ? m.alias : (/secrets\.([a-z0-9_-]+)/.exec(m.reference) || [])[1] || '';
-    out.push({ alias, type: String(m.type || ''), field: String(m.field || ''), filter: String(m.filter || ''), reference: m.reference, label: String(m.label || '') });
+    out.push({ alias, type: String(m.type || ''), kind: String(m.kind || ''), field: String(m.field || ''), filter: String(m.filter || ''), reference: m.reference, label: String(m.label || '') });
   }
   return out;
 }
@@ -413,6 +435,7 @@ function normalizeMacros(data) {
 function shortLabel(m) {
   if (m.filter === 'basic') return 'Basic auth';
   if (m.filter) return m.filter;
+  if (m.kind) return m.reference.startsWith('Sidekey-Sign:') ? 'request header' : 'derived token';
   if (m.type === 'json' && !m.field) return 'whole object';
   return '';
 }
@@ -681,6 +704,8 @@ function resetForm() {
   $('f-alias').value = '';
   $('f-hosts').value = '';
   $('f-type').value = 'token';
+  $('f-kind').value = '';
+  kindTemplate = '';
   for (const id of ['f-alias-error', 'f-token-error', 'f-username-error', 'f-password-error', 'f-hosts-error']) showFieldError(id, '');
   $('form-error').hidden = true;
   $('form-error').textContent = '';
@@ -706,11 +731,13 @@ function openDrawer(mode, secret) {
   alias.readOnly = edit;
   alias.setAttribute('aria-readonly', String(edit));
   $('f-type').disabled = edit;
+  $('f-kind').disabled = edit;
   $('f-locked-hint').hidden = !edit;
   $('f-alias-rule').hidden = edit;
   if (edit) {
     alias.value = secret.alias;
     $('f-type').value = secret.type;
+    $('f-kind').value = secret.kind || '';
     $('f-hosts').value = (secret.allowed_hosts || []).join(', ');
   }
   updateAliasRef();
@@ -748,6 +775,7 @@ function restoreFocus() {
 function requestBody() {
   const type = currentType();
   const meta = state.mode === 'edit' ? {} : { alias: $('f-alias').value, type };
+  if (state.mode !== 'edit' && type === 'json' && $('f-kind').value) meta.kind = $('f-kind').value;
   meta.allowed_hosts = hostsList();
   let value;
   switch (type) {
@@ -976,6 +1004,7 @@ function init() {
   $('secret-form').addEventListener('submit', onSubmit);
   $('f-alias').addEventListener('input', onAliasInput);
   $('f-type').addEventListener('change', showTypeFields);
+  $('f-kind').addEventListener('change', applyKindTemplate);
   $('f-json').addEventListener('input', () => {
     touched.add('f-json');
     updateJSON();
