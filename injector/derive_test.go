@@ -120,3 +120,20 @@ func TestDerivedFilterErrors(t *testing.T) {
 		t.Fatalf("without a Deriver: %v", err)
 	}
 }
+
+// TestDerivedScrubPlaceholderIsJSONSafe: the placeholder a derived value is
+// scrubbed back to holds no double quote, so an upstream's JSON echo stays
+// valid JSON after scrubbing.
+func TestDerivedScrubPlaceholderIsJSONSafe(t *testing.T) {
+	d := &derivingResolver{fakeResolver: newResolver()}
+	rw := NewRewriter(context.Background(), d, Options{})
+	defer rw.Release()
+	if _, err := rw.HeaderValue([]byte(`Bearer {{secrets.cfg | google_access_token("s1")}}`)); err != nil {
+		t.Fatal(err)
+	}
+	sc := NewScrubber(rw.Injected())
+	out := sc.Bytes([]byte(`{"echo":"Bearer derived:google_access_token:s1"}`))
+	if string(out) != `{"echo":"Bearer {{secrets.cfg | google_access_token('s1')}}"}` {
+		t.Fatalf("scrubbed %s", out)
+	}
+}

@@ -346,6 +346,14 @@ func (w *Rewriter) addInjection(ph, val []byte) {
 	}
 	r := injRecord{ph: len(w.arena)}
 	w.arena = append(w.arena, ph...)
+	// A token filter's double-quoted arguments are recorded single-quoted
+	// (the same placeholder), so that scrubbing a value echoed inside a
+	// JSON string does not break the response's JSON.
+	for i := r.ph; i < len(w.arena); i++ {
+		if w.arena[i] == '"' {
+			w.arena[i] = '\''
+		}
+	}
 	r.phEnd = len(w.arena)
 	r.val = r.phEnd
 	w.arena = append(w.arena, val...)

@@ -10,7 +10,8 @@
 # stopped on exit or Ctrl-C.
 #
 # Ports: DEMO_PORT_BASE (default 18000) + 80 proxy, +81 admin, +90/+91 their
-# metrics, +200 Vault, +443 upstream.
+# metrics, +200 Vault, +443 upstream, +444 a local OAuth2 token endpoint (the
+# derived-credential step).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -18,7 +19,7 @@ ROOT=$PWD
 BIN=$ROOT/bin
 BASE=${DEMO_PORT_BASE:-18000}
 P_PROXY=$((BASE + 80)) P_ADMIN=$((BASE + 81)) P_PMET=$((BASE + 90)) P_AMET=$((BASE + 91))
-P_VAULT=$((BASE + 200)) P_ECHO=$((BASE + 443))
+P_VAULT=$((BASE + 200)) P_ECHO=$((BASE + 443)) P_TOKEN=$((BASE + 444))
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sidekey-demo.XXXXXX")
 PIDS=()
 
@@ -39,7 +40,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for p in $P_PROXY $P_ADMIN $P_PMET $P_AMET $P_VAULT $P_ECHO; do
+for p in $P_PROXY $P_ADMIN $P_PMET $P_AMET $P_VAULT $P_ECHO $P_TOKEN; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 		die "port $p on 127.0.0.1 is in use; set DEMO_PORT_BASE to another base"
 	fi
@@ -57,7 +58,8 @@ wait_http() {
 
 bold "Build"
 go build -o "$BIN/echoserver" ./tools/echoserver
-note "bin/sidekey, bin/vaultdev (dev only; Vault is BUSL-licensed), bin/echoserver"
+go build -o "$BIN/tokenserver" ./tools/tokenserver
+note "bin/sidekey, bin/vaultdev (dev only; Vault is BUSL-licensed), bin/echoserver, bin/tokenserver"
 
 bold "Start a dev Vault on 127.0.0.1:$P_VAULT"
 ROOT_TOKEN=demo-root-$RANDOM$RANDOM
@@ -90,10 +92,13 @@ PIDS+=($!)
 "$BIN/sidekey" admin --listen "127.0.0.1:$P_ADMIN" --metrics-listen "127.0.0.1:$P_AMET" \
 	--jwt-hs256-key-file "$WORK/jwt.key" --vault-token-file "$WORK/admin.vault-token" >"$WORK/admin.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 40); do [ -s "$WORK/upstream-ca.crt" ] && break; sleep 0.25; done
+"$BIN/tokenserver" -listen "127.0.0.1:$P_TOKEN" -ca-out "$WORK/token-ca.crt" -key-out "$WORK/service-account.json" >"$WORK/token.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 40); do [ -s "$WORK/upstream-ca.crt" ] && [ -s "$WORK/service-account.json" ] && break; sleep 0.25; done
+cat "$WORK/upstream-ca.crt" "$WORK/token-ca.crt" >"$WORK/upstream-roots.pem"
 "$BIN/sidekey" proxy --listen "127.0.0.1:$P_PROXY" --metrics-listen "127.0.0.1:$P_PMET" \
 	--ca-cert "$WORK/ca/ca.crt" --ca-key "$WORK/ca/ca.key" --tenant-key-file "$WORK/tenant.key" \
-	--upstream-ca "$WORK/upstream-ca.crt" --allow-upstream-cidr 127.0.0.0/8 \
+	--upstream-ca "$WORK/upstream-roots.pem" --allow-upstream-cidr 127.0.0.0/8 \
 	--vault-token-file "$WORK/sidecar.vault-token" >"$WORK/proxy.log" 2>&1 &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$P_ADMIN/readyz"
@@ -179,5 +184,23 @@ note "body: $(cat "$WORK/resp.body")"
 note "requests the upstream received for it: $(wc -l <"$WORK/upstream.jsonl")"
 [ "$status" = 422 ] || die "expected 422 secret_not_found after archive, got $status"
 [ ! -s "$WORK/upstream.jsonl" ] || die "a request with an archived secret reached the upstream"
+
+bold "A derived credential: an access token minted from a service-account key"
+note "a local Google-style token endpoint (https://localhost:$P_TOKEN/token) checks each RS256 assertion"
+SA_JSON=$(cat "$WORK/service-account.json")
+printf '   '; admin POST /secrets "{\"alias\":\"fcm\",\"type\":\"json\",\"kind\":\"google_service_account\",\"value\":{\"json\":$SA_JSON}}"
+FCM_REF='{{secrets.fcm | google_access_token("https://www.googleapis.com/auth/firebase.messaging")}}'
+note "the sender writes:  Authorization: Bearer $FCM_REF"
+: >"$WORK/upstream.jsonl"
+status=$(curl -sS -g --proxy "http://127.0.0.1:$P_PROXY" --proxy-user "$PROXY_USER" --cacert "$WORK/ca/ca.crt" \
+	-H "Authorization: Bearer $FCM_REF" -H 'Content-Type: application/json' \
+	-d '{"message":{"token":"device-token","notification":{"title":"hi"}}}' \
+	-o "$WORK/resp.body" -w '%{http_code}' "https://localhost:$P_ECHO/v1/projects/demo/messages:send")
+[ "$status" = 200 ] || { cat "$WORK/resp.body"; die "the derived-credential request answered $status"; }
+python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).readline()); print("   the upstream received: Authorization:", r["headers"]["Authorization"][:40] + "…")' "$WORK/upstream.jsonl"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("   the sender got back:   Authorization:", r["headers"].get("Authorization"))' "$WORK/resp.body"
+grep -q 'ya29\.' "$WORK/upstream.jsonl" || die "the upstream did not receive a minted token"
+! grep -q 'ya29\.' "$WORK/resp.body" || die "the minted token reached the sender"
+note "token exchanges so far: $(curl -fsS "http://127.0.0.1:$P_PMET/metrics" | grep '^sidekey_credential_exchanges_total' | tr '\n' ' ')"
 
 bold "Done: every process is stopped on exit. The web UI is served by sidekey admin at / (see README)."

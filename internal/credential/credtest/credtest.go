@@ -62,7 +62,16 @@ func NewECKey(t testing.TB) *ECKey {
 // ServiceAccountJSON returns a Google-style key file for key.
 func ServiceAccountJSON(t testing.TB, email, tokenURI string, key *RSAKey) json.RawMessage {
 	t.Helper()
-	b, err := json.Marshal(map[string]string{
+	b, err := ServiceAccountFile(email, tokenURI, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// ServiceAccountFile returns a Google-style key file for key.
+func ServiceAccountFile(email, tokenURI string, key *RSAKey) (json.RawMessage, error) {
+	return json.Marshal(map[string]string{
 		"type":           "service_account",
 		"project_id":     "sidekey-test",
 		"private_key_id": key.ID,
@@ -71,10 +80,6 @@ func ServiceAccountJSON(t testing.TB, email, tokenURI string, key *RSAKey) json.
 		"client_id":      "1234567890",
 		"token_uri":      tokenURI,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // APNsKeyJSON returns an apns_key object.

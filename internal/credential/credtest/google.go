@@ -4,6 +4,8 @@ import (
 	"crypto"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -76,6 +78,26 @@ func (s *GoogleTokenServer) SetAudience(aud string) {
 	defer s.mu.Unlock()
 	s.audience = aud
 }
+
+// NewGoogleTokenServerOn starts the endpoint on a fixed loopback address
+// (for the demo's token endpoint).
+func NewGoogleTokenServerOn(addr, email, scope string, expiresIn int, tlsCfg *tls.Config, audience string) *GoogleTokenServer {
+	s := &GoogleTokenServer{Email: email, Scope: scope, ExpiresIn: expiresIn, audience: audience,
+		keys: map[string]crypto.PublicKey{}, issued: map[string]string{}}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		panic(fmt.Sprintf("credtest: listen %s: %v", addr, err))
+	}
+	s.Server.Listener.Close() //nolint:errcheck,gosec // replaced by ln
+	s.Server.Listener = ln
+	s.Server.TLS = tlsCfg
+	s.StartTLS()
+	return s
+}
+
+// ServeHTTP serves one token request (the handler the server runs).
+func (s *GoogleTokenServer) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.serve(w, r) }
 
 // AddKey makes the server accept assertions signed by key.
 func (s *GoogleTokenServer) AddKey(key *RSAKey) {
