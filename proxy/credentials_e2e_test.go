@@ -106,16 +106,24 @@ func (e *credEnv) metrics(t *testing.T) string {
 	return rec.Body.String()
 }
 
+// answer is a response as the sender saw it.
+type answer struct {
+	StatusCode int
+	Header     http.Header
+}
+
 // do sends req through the proxy as the test tenant.
-func (e *credEnv) do(t *testing.T, req *http.Request) (*http.Response, []byte) {
+func (e *credEnv) do(t *testing.T, req *http.Request) (answer, []byte) {
 	t.Helper()
 	resp, err := e.tp.client(testTenant).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	return resp, body
+	if err := resp.Body.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return answer{StatusCode: resp.StatusCode, Header: resp.Header}, body
 }
 
 // TestE2EGoogleAccessToken: an FCM-style request gets an access token the
@@ -356,5 +364,85 @@ func assertAbsent(t *testing.T, e *credEnv, values ...string) {
 		if strings.Contains(m, v) {
 			t.Errorf("a value (%d bytes) appears in the metrics", len(v))
 		}
+	}
+}
+
+// TestE2EGoogleKeyRotation: after the service-account key is rotated
+// through the store, the next requests use a token obtained with the new
+// key within 2 s (the change feed and the version in the token cache key).
+func TestE2EGoogleKeyRotation(t *testing.T) {
+	e := startCredEnv(t)
+	e.createKind(t, "fcm", "google_service_account", credtest.ServiceAccountJSON(t, fcmEmail, e.tokenURI(), e.sa), nil)
+	up := newUpstream(t, true)
+	send := func() string {
+		req := mustReq("POST", up.url("/v1/projects/p/messages:send"), []byte(`{}`), "application/json")
+		req.Header.Set("Authorization", `Bearer {{secrets.fcm | google_access_token("`+fcmScope+`")}}`)
+		if resp, body := e.do(t, req); resp.StatusCode != 200 {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+		reqs := up.requests()
+		return e.token.KeyOf(strings.TrimPrefix(reqs[len(reqs)-1].Header.Get("Authorization"), "Bearer "))
+	}
+	if kid := send(); kid != "kid-e2e-1" {
+		t.Fatalf("first token from %q", kid)
+	}
+	next := credtest.NewRSAKey(t, "kid-e2e-2")
+	e.token.AddKey(next)
+	if _, err := e.v.admin.Rotate(context.Background(), testTenant, "fcm", vaultstore.RotateInput{
+		Value: secret.Value{JSON: credtest.ServiceAccountJSON(t, fcmEmail, e.tokenURI(), next)}, Actor: "cred-e2e"}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	kid := send()
+	for kid != "kid-e2e-2" && time.Since(start) < 2*time.Second {
+		time.Sleep(100 * time.Millisecond)
+		kid = send()
+	}
+	if kid != "kid-e2e-2" {
+		t.Fatalf("2 s after the rotation the upstream still gets tokens from %q", kid)
+	}
+	e.token.RevokeKey("kid-e2e-1")
+	if kid := send(); kid != "kid-e2e-2" {
+		t.Fatalf("after revoking the old key: %q", kid)
+	}
+}
+
+// TestE2EAPNsOverHTTP2: an APNs-style upstream that speaks HTTP/2 only gets
+// the provider token over h2 from an h2 sender, and verifies it.
+func TestE2EAPNsOverHTTP2(t *testing.T) {
+	e := startCredEnv(t)
+	key := credtest.NewECKey(t)
+	e.createKind(t, "apns", "apns_key", credtest.APNsKeyJSON(t, "TEAME2E002", "KEYE2E0002", key), nil)
+	var protos []int
+	var mu sync.Mutex
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		protos = append(protos, r.ProtoMajor)
+		mu.Unlock()
+		if r.ProtoMajor != 2 {
+			w.WriteHeader(http.StatusHTTPVersionNotSupported)
+			return
+		}
+		if err := credtest.VerifyAPNs(r.Header.Get("Authorization"), &key.Private.PublicKey, "TEAME2E002", "KEYE2E0002", time.Now()); err != nil {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		w.Header().Set("apns-id", "e2e")
+	}))
+	srv.EnableHTTP2 = true
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{upstreamCert(t, "api.push.upstream.test")}, NextProtos: []string{"h2"}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	req := mustReq("POST", "https://api.push.upstream.test:"+port+"/3/device/abc", []byte(`{"aps":{"alert":"hi"}}`), "application/json")
+	req.Header.Set("Authorization", "bearer {{secrets.apns | apns_jwt}}")
+	resp, body := e.do(t, req)
+	if resp.StatusCode != 200 || resp.Header.Get("Apns-Id") != "e2e" {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(protos) != 1 || protos[0] != 2 {
+		t.Fatalf("upstream protocols %v, want one HTTP/2 request", protos)
 	}
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // googleTokenURL is the token endpoint of a key file without token_uri.
-const googleTokenURL = "https://oauth2.googleapis.com/token"
+const googleTokenURL = "https://oauth2.googleapis.com/token" //nolint:gosec // G101: an endpoint URL, not a credential
 
 func validateGoogle(f fields, verr *secret.ValidationError) {
 	if t := f.required(verr, "type"); t != "" && t != "service_account" {

@@ -61,7 +61,7 @@ func KindList() string {
 // The token filters of the placeholder grammar, and the kind each needs.
 const (
 	FilterGoogleAccessToken = "google_access_token"
-	FilterOAuth2Token       = "oauth2_token"
+	FilterOAuth2Token       = "oauth2_token" //nolint:gosec // G101: a filter name, not a credential
 	FilterAPNsJWT           = "apns_jwt"
 )
 

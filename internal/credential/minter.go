@@ -264,7 +264,8 @@ func (m *Minter) mint(ctx context.Context, key cacheKey, r *TokenRequest) (*entr
 	bo.InitialInterval = m.cfg.RetryInitial
 	bo.MaxInterval = 2 * time.Second
 	bo.MaxElapsedTime = m.cfg.ExchangeTimeout
-	err = backoff.Retry(attempt, backoff.WithContext(backoff.WithMaxRetries(bo, uint64(m.cfg.Retries)), ctx))
+	retries := uint64(max(m.cfg.Retries, 0)) //nolint:gosec // G115: not negative (New)
+	err = backoff.Retry(attempt, backoff.WithContext(backoff.WithMaxRetries(bo, retries), ctx))
 	if err != nil {
 		var xe *ExchangeError
 		if errors.As(err, &xe) {

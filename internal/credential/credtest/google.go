@@ -66,7 +66,7 @@ func StartGoogleTokenServer(email, scope string, expiresIn int, tlsCfg *tls.Conf
 	s := &GoogleTokenServer{Email: email, Scope: scope, ExpiresIn: expiresIn, audience: audience,
 		keys: map[string]crypto.PublicKey{}, issued: map[string]string{}}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	s.Server.TLS = tlsCfg
+	s.TLS = tlsCfg
 	s.StartTLS()
 	return s
 }
@@ -89,9 +89,9 @@ func NewGoogleTokenServerOn(addr, email, scope string, expiresIn int, tlsCfg *tl
 	if err != nil {
 		panic(fmt.Sprintf("credtest: listen %s: %v", addr, err))
 	}
-	s.Server.Listener.Close() //nolint:errcheck,gosec // replaced by ln
-	s.Server.Listener = ln
-	s.Server.TLS = tlsCfg
+	s.Listener.Close() //nolint:errcheck,gosec // replaced by ln
+	s.Listener = ln
+	s.TLS = tlsCfg
 	s.StartTLS()
 	return s
 }
