@@ -323,6 +323,11 @@ func TestE2ECredentialFailClosed(t *testing.T) {
 		{"missing field", bearer("fcm-missing"), nil, "invalid_credential", 422},
 		{"token endpoint not in allowed_hosts", bearer("fcm-hosts"), nil, CodeHostNotAllowed, 403},
 		{"signing with a token secret", func(r *http.Request) { r.Header.Set("Sidekey-Sign", "hmac-sha256 secrets.plain") }, nil, "signing_failed", 422},
+		{"two signing directives", func(r *http.Request) {
+			r.Header.Add("Sidekey-Sign", "hmac-sha256 secrets.plain")
+			r.Header.Add("Sidekey-Sign", "standard-webhooks secrets.plain")
+		}, nil, "signing_failed", 422},
+		{"malformed signing directive", func(r *http.Request) { r.Header.Set("Sidekey-Sign", "rsa-sha1 secrets.plain") }, nil, "signing_failed", 422},
 		{"token filter on a token secret", bearer("plain"), nil, "invalid_credential", 422},
 		{"endpoint down", bearer("fcm"), func() { e.token.SetMode(credtest.Normal); e.token.Close() }, "credential_exchange_failed", 502},
 	}

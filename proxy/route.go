@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/sidekey/sidekey/internal/credential"
+	"github.com/sidekey/sidekey/internal/errcode"
 )
 
 // route is the first stage: it decides where x goes and for which tenant
@@ -44,7 +45,12 @@ func (p *Proxy) route(x *exchange) error {
 		return newError(CodeInvalidPlaceholder, "Sidekey-Nonce must be at least 16 characters")
 	}
 	x.nonce = string(nonce) // copied before the header is stripped
-	x.sign = string(x.req.Header.Peek(credential.SignHeader))
+	if sign := x.req.Header.Peek(credential.SignHeader); len(sign) > 0 {
+		if len(x.req.Header.PeekAll(credential.SignHeader)) > 1 {
+			return newError(errcode.SigningFailed, "a request takes one Sidekey-Sign header")
+		}
+		x.sign = string(sign)
+	}
 	stripRequestHeaders(&x.req.Header, x)
 	return nil
 }
