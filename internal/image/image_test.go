@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"crypto/sha256"
+	"debug/buildinfo"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -50,26 +51,31 @@ func buildBinary(dir string) (string, error) {
 	return out, nil
 }
 
-// The binary the tests share, built once on first use.
+// The binaries the tests share: the same source linked twice, back to back
+// (so a change to a shared working tree rarely lands between them), once
+// per test run.
 var shared struct {
 	once sync.Once
 	dir  string
-	bin  string
+	bins [2]string
 	err  error
 }
 
-func sharedBinary(t *testing.T) string {
+func sharedBinaries(t *testing.T) [2]string {
 	t.Helper()
 	shared.once.Do(func() {
 		shared.dir, shared.err = os.MkdirTemp("", "sidekey-image-bin-")
-		if shared.err == nil {
-			shared.bin, shared.err = buildBinary(shared.dir)
+		for i := range shared.bins {
+			if shared.err != nil {
+				return
+			}
+			shared.bins[i], shared.err = buildBinary(filepath.Join(shared.dir, fmt.Sprint(i)))
 		}
 	})
 	if shared.err != nil {
 		t.Fatal(shared.err)
 	}
-	return shared.bin
+	return shared.bins
 }
 
 func TestMain(m *testing.M) {
@@ -118,7 +124,7 @@ func TestImageContents(t *testing.T) {
 	if _, err := os.Stat("/etc/ssl/certs/ca-certificates.crt"); err != nil {
 		t.Fatalf("CA bundle missing (make deps installs ca-certificates): %v", err)
 	}
-	bin := sharedBinary(t)
+	bin := sharedBinaries(t)[0]
 	out := filepath.Join(t.TempDir(), "out")
 	digest := buildAndWrite(t, bin, out)
 
@@ -378,16 +384,13 @@ func runAsNonRoot(t *testing.T, e entry) {
 }
 
 // TestImageReproducible: two builds of the same source — the binary linked
-// twice, the image assembled twice — give the same image digest and the
+// twice, the image assembled from each — give the same image digest and the
 // same tarball bytes.
 func TestImageReproducible(t *testing.T) {
-	second, err := buildBinary(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	bins := sharedBinaries(t)
 	var digests []v1.Hash
 	var tars [][]byte
-	for _, bin := range []string{sharedBinary(t), second} {
+	for _, bin := range bins {
 		out := filepath.Join(t.TempDir(), "out")
 		digests = append(digests, buildAndWrite(t, bin, out))
 		b, err := os.ReadFile(filepath.Join(out, image.TarballFile))
@@ -397,11 +400,38 @@ func TestImageReproducible(t *testing.T) {
 		tars = append(tars, b)
 	}
 	if digests[0] != digests[1] {
-		t.Fatalf("two builds gave %s and %s", digests[0], digests[1])
+		t.Fatalf("two builds gave %s and %s; binaries: %s", digests[0], digests[1], compareBinaries(bins))
 	}
 	if !bytes.Equal(tars[0], tars[1]) {
 		t.Fatal("two builds gave the same digest but different tarballs")
 	}
+}
+
+// compareBinaries says whether the two links differ and, if so, whether the
+// source under them changed (another commit or edit between the links).
+func compareBinaries(bins [2]string) string {
+	var sums [2][32]byte
+	var vcs [2]string
+	for i, b := range bins {
+		data, err := os.ReadFile(b)
+		if err != nil {
+			return err.Error()
+		}
+		sums[i] = sha256.Sum256(data)
+		info, err := buildinfo.ReadFile(b)
+		if err != nil {
+			return err.Error()
+		}
+		for _, s := range info.Settings {
+			if strings.HasPrefix(s.Key, "vcs.") {
+				vcs[i] += s.Key + "=" + s.Value + " "
+			}
+		}
+	}
+	if sums[0] == sums[1] {
+		return "identical, so the difference is in the image assembly"
+	}
+	return fmt.Sprintf("differ (build info %q vs %q; a commit or edit between the two links also changes the binary)", vcs[0], vcs[1])
 }
 
 // TestImageNameMatchesChart: the chart pulls what `make image` names.
