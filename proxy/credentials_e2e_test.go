@@ -3,8 +3,11 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net"
@@ -346,8 +349,10 @@ func TestE2ECredentialFailClosed(t *testing.T) {
 			if up.count() != before {
 				t.Fatal("the upstream received the request")
 			}
-			if bytes.Contains(body, []byte("endpoint body")) {
-				t.Fatalf("the token endpoint's body reached the sender: %s", body)
+			for _, v := range []string{"endpoint body", e.sa.PEM[40:80], "DistinctiveBrokenKeyMaterial0001", simpleValue} {
+				if bytes.Contains(body, []byte(v)) {
+					t.Fatalf("the response holds a key, a token or the endpoint's body: %s", body)
+				}
 			}
 		})
 	}
@@ -450,4 +455,31 @@ func TestE2EAPNsOverHTTP2(t *testing.T) {
 	if len(protos) != 1 || protos[0] != 2 {
 		t.Fatalf("upstream protocols %v, want one HTTP/2 request", protos)
 	}
+}
+
+// TestE2EHMACSignature: an hmac-sha256 directive with a header, prefix and
+// encoding; the upstream recomputes the HMAC over the body it received.
+func TestE2EHMACSignature(t *testing.T) {
+	e := startCredEnv(t)
+	const key = "e2e-Distinctive-Hmac-Key-0001"
+	obj, _ := json.Marshal(map[string]string{"key": hex.EncodeToString([]byte(key)), "encoding": "hex"})
+	e.createKind(t, "gh", "hmac_key", obj, nil)
+	e.v.create(t, testTenant, "plain", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: simpleValue}})
+	up := newUpstream(t, true)
+	up.answer = func(w http.ResponseWriter, r *http.Request, body []byte) {
+		mac := hmac.New(sha256.New, []byte(key))
+		mac.Write(body)
+		want := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+		if !bytes.Contains(body, []byte(simpleValue)) || !hmac.Equal([]byte(r.Header.Get("X-Hub-Signature-256")), []byte(want)) {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}
+	req := mustReq("POST", up.url("/hook"), []byte(`{"action":"opened","token":"{{secrets.plain}}"}`), "application/json")
+	req.Header.Set("Sidekey-Sign", "hmac-sha256 secrets.gh; header=X-Hub-Signature-256; encoding=hex; prefix=sha256=")
+	if resp, body := e.do(t, req); resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	assertAbsent(t, e, key)
 }
