@@ -87,6 +87,10 @@ bench-proxy: ## Proxy benchmark: direct, Sidekey, Squid, mitmproxy (~7 min; docs
 bench-proxy-soak: ## Sidekey under load for SOAK_DURATION (default 300s), proxy RSS sampled
 	bench/run.sh soak
 
+.PHONY: bench-proxy-sidecar
+bench-proxy-sidecar: ## Only the sidecar cases: unpinned, partial load, GOMAXPROCS 1 and 2 vs Squid (~4 min)
+	bench/run.sh sidecar
+
 .PHONY: fuzz
 fuzz: ## Fuzz the injector for $(FUZZTIME) (FUZZTIME=30s make fuzz)
 	$(GO) test -run '^$$' -fuzz '^FuzzRewrite$$' -fuzztime $(FUZZTIME) ./injector/

@@ -6,10 +6,14 @@
 #
 #   bench/run.sh          the comparison and the idle-connection memory (make bench-proxy)
 #   bench/run.sh soak     Sidekey under load for SOAK_DURATION, RSS sampled (make bench-proxy-soak)
+#   bench/run.sh sidecar  only the sidecar cases: unpinned, partial load, net/http sender,
+#                         Sidekey at GOMAXPROCS=1 and 2 beside Squid (make bench-proxy-sidecar)
 #
 # Settings (environment): ROUNDS=3 WARMUP=2s DURATION=10s LIGHT_WARMUP=1s
 # LIGHT_DURATION=4s CONNS=32 H2_CONNS=10 H2_STREAMS=32 IDLE_CONNS=1000 SOAK_DURATION=300s PIN=1
 # SIDEKEY=1 PEERS=1 PORT_BASE=18400 OUT=<dir> SIDEKEY_EXTRA_FLAGS="..."
+# SIDEKEY_BIN=<a sidekey binary to measure instead of bin/sidekey>
+# SIDECAR=1 RATE=2000 SIDECAR_CONNS=32 SIDECAR_WARMUP=2s SIDECAR_DURATION=10s
 # ONLY=<bash regex of case names>, e.g. ONLY='-1c$' for the light-load cases.
 #
 # Every process it starts is stopped by PID on exit, error or Ctrl-C.
@@ -18,8 +22,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 MODE=${1:-all}
-case $MODE in all | soak) ;; *)
-	echo "usage: bench/run.sh [all|soak]" >&2
+case $MODE in all | soak | sidecar) ;; *)
+	echo "usage: bench/run.sh [all|soak|sidecar]" >&2
 	exit 2
 	;;
 esac
@@ -39,7 +43,15 @@ SIDEKEY=${SIDEKEY:-1}
 PEERS=${PEERS:-1}
 PORT_BASE=${PORT_BASE:-18400}
 SIDEKEY_EXTRA_FLAGS=${SIDEKEY_EXTRA_FLAGS:-}
-[[ $MODE == soak ]] && PEERS=0 && SIDEKEY=1
+SIDEKEY_BIN=${SIDEKEY_BIN:-$ROOT/bin/sidekey}
+SIDECAR=${SIDECAR:-1}
+RATE=${RATE:-2000}
+SIDECAR_CONNS=${SIDECAR_CONNS:-32}
+SIDECAR_WARMUP=${SIDECAR_WARMUP:-2s}
+SIDECAR_DURATION=${SIDECAR_DURATION:-10s}
+MITM=$PEERS
+[[ $MODE == soak ]] && PEERS=0 && MITM=0 && SIDEKEY=1 && SIDECAR=0
+[[ $MODE == sidecar ]] && MITM=0 && SIDEKEY=1 && SIDECAR=1 && PIN=0
 OUT=${OUT:-$(mktemp -d /tmp/sidekey-bench.XXXXXX)}
 mkdir -p "$OUT"
 chmod 755 "$OUT" # Squid drops to the proxy user and writes below it.
@@ -52,6 +64,10 @@ SK_PORT=$((PORT_BASE + 4))
 SK_METRICS_PORT=$((PORT_BASE + 5))
 SQUID_PORT=$((PORT_BASE + 6))
 MITM_PORT=$((PORT_BASE + 7))
+SK1_PORT=$((PORT_BASE + 8)) # the sidecar cases' Sidekey at GOMAXPROCS=1
+SK1_METRICS_PORT=$((PORT_BASE + 9))
+SK2_PORT=$((PORT_BASE + 10)) # and at GOMAXPROCS=2
+SK2_METRICS_PORT=$((PORT_BASE + 11))
 UP=127.0.0.1:$UP_PORT
 UPTLS=127.0.0.1:$UPTLS_PORT
 
@@ -123,6 +139,7 @@ pin_again() {
 	for name in "${!PID_OF[@]}"; do
 		case $name in
 		sidekey | squid | mitm) set_affinity 1 "$name" ;;
+		sidekey-gmp*) ;; # the sidecar cases' proxies stay unpinned
 		*) set_affinity 0 "$name" ;;
 		esac
 	done
@@ -159,7 +176,8 @@ if [[ $PIN == 1 && $(nproc) -lt 2 ]]; then
 	PIN=0
 fi
 command -v taskset >/dev/null || PIN=0
-for p in $VAULT_PORT $UP_PORT $UPTLS_PORT $CTL_PORT $SK_PORT $SK_METRICS_PORT $SQUID_PORT $MITM_PORT; do
+for p in $VAULT_PORT $UP_PORT $UPTLS_PORT $CTL_PORT $SK_PORT $SK_METRICS_PORT $SQUID_PORT $MITM_PORT \
+	$SK1_PORT $SK1_METRICS_PORT $SK2_PORT $SK2_METRICS_PORT; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 		die "port $p is in use; set PORT_BASE to a free range"
 	fi
@@ -175,7 +193,7 @@ has_candidate() {
 ensure_peers() {
 	local missing=() p
 	command -v squid >/dev/null || missing+=(squid)
-	command -v mitmdump >/dev/null || missing+=(mitmproxy)
+	[[ $MITM == 1 ]] && ! command -v mitmdump >/dev/null && missing+=(mitmproxy)
 	((${#missing[@]} == 0)) && return 0
 	[[ $(id -u) == 0 ]] || die "install ${missing[*]} first: sudo apt-get install -y ${missing[*]}"
 	log "installing ${missing[*]} from Debian"
@@ -244,12 +262,15 @@ wait_port upstream "$CTL_PORT"
 wait_port upstream "$UPTLS_PORT"
 
 # --- Sidekey -------------------------------------------------------------------
-if [[ $SIDEKEY == 1 ]]; then
+# start_sidekey NAME CPUS PORT METRICS_PORT [ENV=VALUE...]: one Sidekey proxy.
+start_sidekey() {
+	local name=$1 cpus=$2 port=$3 mport=$4
+	shift 4
 	# Per-request logging off (warn), as Squid's access log is off below.
 	# shellcheck disable=SC2086 # SIDEKEY_EXTRA_FLAGS is a list of flags.
-	start sidekey 1 "$ROOT/bin/sidekey" proxy \
-		--listen "127.0.0.1:$SK_PORT" \
-		--metrics-listen "127.0.0.1:$SK_METRICS_PORT" \
+	start "$name" "$cpus" env "$@" "$SIDEKEY_BIN" proxy \
+		--listen "127.0.0.1:$port" \
+		--metrics-listen "127.0.0.1:$mport" \
 		--tenant-key-file "$OUT/tenant.keys" \
 		--ca-cert "$OUT/ca/ca.crt" --ca-key "$OUT/ca/ca.key" \
 		--upstream-ca "$OUT/upstream-ca.pem" \
@@ -257,14 +278,23 @@ if [[ $SIDEKEY == 1 ]]; then
 		--allow-plain-http-injection \
 		--vault-addr "$VAULT_ADDR" --vault-token-file "$OUT/vault.token" \
 		--log-level warn $SIDEKEY_EXTRA_FLAGS
-	wait_port sidekey "$SK_PORT"
-	deadline=$((SECONDS + 30))
-	until curl -fsS -o /dev/null "http://127.0.0.1:$SK_METRICS_PORT/readyz" 2>/dev/null; do
-		kill -0 "${PID_OF[sidekey]}" 2>/dev/null || die "sidekey exited: $(tail -5 "$OUT/sidekey.log")"
-		((SECONDS < deadline)) || die "sidekey not ready within 30s"
+	wait_port "$name" "$port"
+	local deadline=$((SECONDS + 30))
+	until curl -fsS -o /dev/null "http://127.0.0.1:$mport/readyz" 2>/dev/null; do
+		kill -0 "${PID_OF[$name]}" 2>/dev/null || die "$name exited: $(tail -5 "$OUT/$name.log")"
+		((SECONDS < deadline)) || die "$name not ready within 30s"
 		sleep 0.2
 	done
-	log "Sidekey ready (PID ${PID_OF[sidekey]})"
+	log "$name ready (PID ${PID_OF[$name]})"
+}
+ALL_CPUS="0-$(($(nproc) - 1))"
+if [[ $SIDEKEY == 1 && $MODE != sidecar ]]; then
+	start_sidekey sidekey 1 "$SK_PORT" "$SK_METRICS_PORT"
+fi
+if [[ $SIDEKEY == 1 && $SIDECAR == 1 ]]; then
+	# Unpinned, GOMAXPROCS set as a container's CPU limit of 1 or 2 sets it.
+	start_sidekey sidekey-gmp1 "$ALL_CPUS" "$SK1_PORT" "$SK1_METRICS_PORT" GOMAXPROCS=1
+	start_sidekey sidekey-gmp2 "$ALL_CPUS" "$SK2_PORT" "$SK2_METRICS_PORT" GOMAXPROCS=2
 fi
 
 # --- peers ---------------------------------------------------------------------
@@ -274,7 +304,9 @@ if [[ $PEERS == 1 ]]; then
 	sed -e "s/@PORT@/$SQUID_PORT/" -e "s#@DIR@#$OUT/squid#" bench/peers/squid.conf.in >"$OUT/squid/squid.conf"
 	start squid 1 squid -N -f "$OUT/squid/squid.conf"
 	wait_port squid "$SQUID_PORT"
-
+	log "Squid ready (PID ${PID_OF[squid]})"
+fi
+if [[ $MITM == 1 ]]; then
 	export SIDEKEY_BENCH_VALUES="$OUT/values.json" # read by the addon
 	start mitm 1 mitmdump -q \
 		--listen-host 127.0.0.1 -p "$MITM_PORT" \
@@ -282,24 +314,30 @@ if [[ $PEERS == 1 ]]; then
 		--set ssl_verify_upstream_trusted_ca="$OUT/upstream-ca.pem" \
 		-s bench/peers/mitm_inject.py
 	wait_port mitm "$MITM_PORT" 60
-	log "Squid (PID ${PID_OF[squid]}) and mitmproxy (PID ${PID_OF[mitm]}) ready"
+	log "mitmproxy ready (PID ${PID_OF[mitm]})"
 fi
 
 # --- cases -----------------------------------------------------------------------
 # case_args CASE: sets ARGS to the loadgen flags of the case.
 case_args() {
-	local c=${1%-unpinned}
+	local c=${1%-unpinned} sk=sidekey skport=$SK_PORT
+	case $c in
+	*-gmp1) sk=sidekey-gmp1 skport=$SK1_PORT ;;
+	*-gmp2) sk=sidekey-gmp2 skport=$SK2_PORT ;;
+	esac
+	c=${c%-gmp[12]}
+	c=${c/-sidecar-/-}
 	c=${c%-onecore}
 	c=${c%-crosscore}
 	c=${c%-1c}
 	local auth=(-proxy-auth-file "$OUT/proxy-auth")
 	case $c in
 	direct) ARGS=(-route direct -addr "$UP" -upstream "$UP") ;;
-	sidekey-plain-noph) ARGS=(-route proxy -addr "127.0.0.1:$SK_PORT" -upstream "$UP" "${auth[@]}" -proxy-pid "${PID_OF[sidekey]}") ;;
-	sidekey-plain-inject | sidekey-idle-plain) ARGS=(-route proxy -placeholders -addr "127.0.0.1:$SK_PORT" -upstream "$UP" "${auth[@]}" -proxy-pid "${PID_OF[sidekey]}") ;;
-	sidekey-connect-h2-inject | sidekey-idle-connect-h2) ARGS=(-route connect -h2 -placeholders -addr "127.0.0.1:$SK_PORT" -tls-upstream "$UPTLS" -ca "$OUT/ca/ca.crt" "${auth[@]}" -proxy-pid "${PID_OF[sidekey]}") ;;
-	sidekey-connect-inject | sidekey-idle-connect) ARGS=(-route connect -placeholders -addr "127.0.0.1:$SK_PORT" -tls-upstream "$UPTLS" -ca "$OUT/ca/ca.crt" "${auth[@]}" -proxy-pid "${PID_OF[sidekey]}") ;;
-	sidekey-soak) ARGS=(-route mixed -placeholders -addr "127.0.0.1:$SK_PORT" -upstream "$UP" -tls-upstream "$UPTLS" -ca "$OUT/ca/ca.crt" "${auth[@]}" -proxy-pid "${PID_OF[sidekey]}") ;;
+	sidekey-plain-noph) ARGS=(-route proxy -addr "127.0.0.1:$skport" -upstream "$UP" "${auth[@]}" -proxy-pid "${PID_OF[$sk]}") ;;
+	sidekey-plain-inject | sidekey-idle-plain) ARGS=(-route proxy -placeholders -addr "127.0.0.1:$skport" -upstream "$UP" "${auth[@]}" -proxy-pid "${PID_OF[$sk]}") ;;
+	sidekey-connect-h2-inject | sidekey-idle-connect-h2) ARGS=(-route connect -h2 -placeholders -addr "127.0.0.1:$skport" -tls-upstream "$UPTLS" -ca "$OUT/ca/ca.crt" "${auth[@]}" -proxy-pid "${PID_OF[$sk]}") ;;
+	sidekey-connect-inject | sidekey-idle-connect) ARGS=(-route connect -placeholders -addr "127.0.0.1:$skport" -tls-upstream "$UPTLS" -ca "$OUT/ca/ca.crt" "${auth[@]}" -proxy-pid "${PID_OF[$sk]}") ;;
+	sidekey-soak) ARGS=(-route mixed -placeholders -addr "127.0.0.1:$skport" -upstream "$UP" -tls-upstream "$UPTLS" -ca "$OUT/ca/ca.crt" "${auth[@]}" -proxy-pid "${PID_OF[$sk]}") ;;
 	squid-plain | squid-idle-plain) ARGS=(-route proxy -addr "127.0.0.1:$SQUID_PORT" -upstream "$UP" -proxy-pid "${PID_OF[squid]}") ;;
 	mitm-connect-inject | mitm-idle-connect) ARGS=(-route connect -placeholders -addr "127.0.0.1:$MITM_PORT" -tls-upstream "$UPTLS" -ca "$OUT/mitm/mitmproxy-ca-cert.pem" -proxy-pid "${PID_OF[mitm]}") ;;
 	*) die "unknown case $1" ;;
@@ -333,7 +371,7 @@ LIGHT=(direct-1c)
 UNPINNED=()
 ONECORE=()
 IDLE=()
-if [[ $SIDEKEY == 1 ]]; then
+if [[ $SIDEKEY == 1 && $MODE != sidecar ]]; then
 	HEAVY+=(sidekey-plain-noph sidekey-plain-inject sidekey-connect-inject sidekey-connect-h2-inject)
 	LIGHT+=(sidekey-plain-inject-1c sidekey-connect-inject-1c)
 	IDLE+=(sidekey-idle-plain sidekey-idle-connect sidekey-idle-connect-h2)
@@ -345,10 +383,20 @@ if [[ $SIDEKEY == 1 ]]; then
 	# at all, so the difference to direct-1c is the proxy's own path.
 	[[ $PIN == 1 ]] && ONECORE=(sidekey-plain-inject-1c-onecore sidekey-connect-inject-1c-onecore)
 fi
-if [[ $PEERS == 1 ]]; then
+if [[ $PEERS == 1 && $MODE != sidecar ]]; then
 	HEAVY+=(squid-plain mitm-connect-inject)
 	LIGHT+=(squid-plain-1c mitm-connect-inject-1c)
 	IDLE+=(squid-idle-plain mitm-idle-connect)
+fi
+[[ $MODE == sidecar ]] && HEAVY=() LIGHT=()
+# The sidecar's normal state: every process free to run on any CPU, the
+# proxy well below one core (a net/http sender at a fixed RATE over
+# SIDECAR_CONNS keep-alive connections), Sidekey at GOMAXPROCS=1 and 2.
+SIDECARS=()
+if [[ $SIDECAR == 1 ]]; then
+	[[ $PEERS == 1 ]] && SIDECARS+=(squid-sidecar-plain)
+	[[ $SIDEKEY == 1 ]] && SIDECARS+=(sidekey-sidecar-plain-noph-gmp1 sidekey-sidecar-plain-noph-gmp2
+		sidekey-sidecar-connect-inject-gmp1 sidekey-sidecar-connect-inject-gmp2)
 fi
 
 # ONLY (a bash regex) keeps the cases whose names match.
@@ -364,6 +412,7 @@ if [[ -n ${ONLY:-} ]]; then
 	keep UNPINNED
 	keep ONECORE
 	keep IDLE
+	keep SIDECARS
 fi
 
 START=$SECONDS
@@ -405,12 +454,28 @@ else
 			done
 			pin_again
 		fi
+		if ((${#SIDECARS[@]})); then
+			log "round $round of $ROUNDS: unpinned, net/http sender, $SIDECAR_CONNS connections at $RATE req/s, $SIDECAR_WARMUP + $SIDECAR_DURATION"
+			[[ $PIN == 1 ]] && set_affinity "$ALL_CPUS" "${!PID_OF[@]}"
+			pinned=$PIN
+			PIN=0
+			for c in "${SIDECARS[@]}"; do
+				loadgen "$c" "$round" -sender nethttp -rate "$RATE" -conns "$SIDECAR_CONNS" \
+					-warmup "$SIDECAR_WARMUP" -duration "$SIDECAR_DURATION"
+			done
+			PIN=$pinned
+			[[ $PIN == 1 ]] && pin_again
+		fi
 	done
 	((${#IDLE[@]})) && log "memory: $IDLE_CONNS idle keep-alive connections per proxy"
 	for c in "${IDLE[@]}"; do
 		loadgen "$c" 1 -mode idle -conns "$IDLE_CONNS" -settle 5s -setup-timeout 60s
 	done
 	COMMAND="make bench-proxy"
+	if [[ $MODE == sidecar ]]; then
+		COMMAND="make bench-proxy-sidecar"
+		WARMUP=$SIDECAR_WARMUP DURATION=$SIDECAR_DURATION
+	fi
 fi
 log "measured in $((SECONDS - START)) s"
 

@@ -77,6 +77,8 @@ type config struct {
 	out          string
 	h2           bool
 	streams      int
+	sender       string
+	rate         float64
 }
 
 func parseFlags() (config, error) {
@@ -125,6 +127,8 @@ func (c *config) bind(fs *flag.FlagSet) *string {
 	fs.StringVar(&c.out, "out", "", "append the JSON result line to this file too")
 	fs.BoolVar(&c.h2, "h2", false, "connect route: speak HTTP/2 inside each tunnel (ALPN h2 only)")
 	fs.IntVar(&c.streams, "streams", 1, "-h2: concurrent streams (closed loops) per connection")
+	fs.StringVar(&c.sender, "sender", "raw", "raw (pre-built request bytes, fasthttp parser) or nethttp (net/http.Transport with Proxy set)")
+	fs.Float64Var(&c.rate, "rate", 0, "-sender nethttp: total requests per second over all connections (0: closed loop)")
 	return proxyAuthFile
 }
 
@@ -160,6 +164,15 @@ func (c *config) problems() []string {
 	}
 	if c.streams < 1 || c.streams > 1000 || (!c.h2 && c.streams != 1) {
 		problems = append(problems, "-streams must be 1..1000, and more than 1 only with -h2")
+	}
+	if c.sender != "raw" && c.sender != "nethttp" {
+		problems = append(problems, "-sender must be raw or nethttp")
+	}
+	if c.sender == "nethttp" && (c.h2 || c.mode != "load" || (c.route != "proxy" && c.route != "connect")) {
+		problems = append(problems, "-sender nethttp needs -mode load, -route proxy or connect, and no -h2")
+	}
+	if c.rate < 0 || (c.rate > 0 && c.sender != "nethttp") {
+		problems = append(problems, "-rate must be ≥ 0, and is only for -sender nethttp")
 	}
 	if c.conns < 1 || c.conns > 100000 {
 		problems = append(problems, "-conns must be 1..100000")
@@ -288,7 +301,8 @@ type generator struct {
 	cfg      config
 	requests map[string][]byte // by route: direct, proxy, connect
 	tlsCfg   *tls.Config
-	h2       *h2Sender // -h2
+	h2       *h2Sender      // -h2
+	nh       *netHTTPSender // -sender nethttp
 
 	ok        atomic.Int64 // 200 answers, warm-up included
 	errs      atomic.Int64
@@ -333,6 +347,11 @@ func newGenerator(cfg config) (*generator, error) {
 		if cfg.h2 {
 			g.tlsCfg.NextProtos = []string{"h2"}
 			g.h2 = newH2Sender(cfg, vals)
+		}
+	}
+	if cfg.sender == "nethttp" {
+		if g.nh, err = newNetHTTPSender(g, vals); err != nil {
+			return nil, err
 		}
 	}
 	return g, nil
@@ -511,10 +530,15 @@ func (g *generator) worker(ctx context.Context, route string) []float64 {
 
 // load runs the closed loop: warm-up, then the measured window.
 func (g *generator) load(ctx context.Context) Result {
-	res := Result{Case: g.cfg.caseName, Round: g.cfg.round, Mode: "load", Route: g.cfg.route, Conns: g.cfg.conns}
+	res := Result{Case: g.cfg.caseName, Round: g.cfg.round, Mode: "load", Route: g.cfg.route, Conns: g.cfg.conns,
+		Sender: g.cfg.sender, TargetRate: g.cfg.rate}
 	var wg sync.WaitGroup
 	lats := make([][]float64, g.cfg.conns)
 	for i := range g.cfg.conns {
+		if g.nh != nil {
+			wg.Go(func() { lats[i] = g.netHTTPWorker(ctx, i) })
+			continue
+		}
 		if g.h2 != nil {
 			res.Streams = g.cfg.streams
 			wg.Go(func() { lats[i] = g.h2Conn(ctx) })
@@ -551,6 +575,7 @@ func (g *generator) load(ctx context.Context) Result {
 		res.MaxUs = all[len(all)-1]
 	}
 	g.fillCPU(&res, before, after, window)
+	res.LoadAvg1 = loadAvg1()
 	if n := len(res.RSSSamples); n > 0 {
 		res.RSSStartKiB, res.RSSEndKiB = res.RSSSamples[0], res.RSSSamples[n-1]
 		res.RSSMaxKiB = slices.Max(res.RSSSamples)
@@ -703,6 +728,20 @@ func (g *generator) fillCPU(r *Result, a, b cpuSnapshot, window time.Duration) {
 	if r.ProxyCPU > 0 {
 		r.ReqPerProxyCPU = float64(r.Requests) / r.ProxyCPU
 	}
+}
+
+// loadAvg1 reads the 1-minute load average from /proc/loadavg; 0 when unknown.
+func loadAvg1() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }
 
 // procCPU reads utime+stime of a process, in seconds; 0 when pid is 0.

@@ -99,6 +99,7 @@ func run(w io.Writer) error {
 	writeMeta(w, m)
 	writeLoadTable(w, byCase, m)
 	writeRatios(w, byCase)
+	writeSidecar(w, byCase)
 	writeMemory(w, byCase)
 	return nil
 }
@@ -387,4 +388,99 @@ func writeSoak(w io.Writer, r result) {
 	fmt.Fprintf(w, "| target | measured | verdict |\n| --- | --- | --- |\n")
 	fmt.Fprintf(w, "| no RSS growth over the run (max of last minute ≤ max of second minute + 10 %%) | %.1f → %.1f MiB (%+.1f %%) | %s |\n\n",
 		mib(second), mib(last), 100*(float64(last)/float64(second)-1), verdict(float64(last) <= 1.10*float64(second)))
+}
+
+// Sidecar cases: unpinned, partial load, net/http sender, in table order.
+var sidecarCases = []struct {
+	name, desc string
+	gomaxprocs int
+}{
+	{"squid-sidecar-plain", "Squid, plain forward", 0},
+	{"sidekey-sidecar-plain-noph-gmp1", "Sidekey, absolute-form http://, no placeholders", 1},
+	{"sidekey-sidecar-plain-noph-gmp2", "Sidekey, absolute-form http://, no placeholders", 2},
+	{"sidekey-sidecar-connect-inject-gmp1", "Sidekey, CONNECT + TLS interception, injecting header + 2 JSON values", 1},
+	{"sidekey-sidecar-connect-inject-gmp2", "Sidekey, CONNECT + TLS interception, injecting header + 2 JSON values", 2},
+}
+
+// writeSidecar writes the sidecar cases (every process unpinned, the proxy
+// at partial load) and their targets against Squid's plain forward.
+func writeSidecar(w io.Writer, byCase map[string][]result) {
+	var first *result
+	for _, c := range sidecarCases {
+		if rs := load(byCase[c.name]); len(rs) > 0 && first == nil {
+			first = &rs[0]
+		}
+	}
+	if first == nil {
+		return
+	}
+	fmt.Fprintf(w, "Sidecar cases: every process unpinned (the scheduler places proxy, generator, upstream and Vault on "+
+		"both cores), a net/http sender (http.Transport with Proxy set: keep-alive, Go's default headers, "+
+		"Proxy-Authorization on each absolute-form request and on each CONNECT), %d connections at a fixed %.0f req/s "+
+		"in total, so that the proxy stays well below one core.\n\n", first.Conns, first.TargetRate)
+	fmt.Fprintln(w, "| path | GOMAXPROCS | req/s | p50 µs | p99 µs | proxy CPU | req per proxy CPU-s | loadgen CPU | upstream CPU | machine busy | load avg | new upstream conns | verified |")
+	fmt.Fprintln(w, "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
+	for _, c := range sidecarCases {
+		rs := load(byCase[c.name])
+		if len(rs) == 0 {
+			continue
+		}
+		gmp := "—"
+		if c.gomaxprocs > 0 {
+			gmp = fmt.Sprint(c.gomaxprocs)
+		}
+		var verified, total int64
+		for _, r := range rs {
+			verified += r.Upstream.Verified
+			total += r.Upstream.Requests
+		}
+		check := "all"
+		if verified != total {
+			check = fmt.Sprintf("**%d of %d**", verified, total)
+		}
+		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f | %.0f | %.0f %% | %.0f | %.0f %% | %.0f %% | %.0f %% | %.2f | %.0f | %s (%d) |\n",
+			c.desc, gmp,
+			median(rs, func(r result) float64 { return r.RPS }),
+			median(rs, func(r result) float64 { return r.P50us }),
+			median(rs, func(r result) float64 { return r.P99us }),
+			median(rs, func(r result) float64 { return pct(r.ProxyCPU, r.Window) }),
+			median(rs, func(r result) float64 { return r.ReqPerProxyCPU }),
+			median(rs, func(r result) float64 { return pct(r.LoadgenCPU, r.Window) }),
+			median(rs, func(r result) float64 { return pct(r.UpstreamCPU, r.Window) }),
+			median(rs, func(r result) float64 { return r.MachineBusyPct }),
+			median(rs, func(r result) float64 { return r.LoadAvg1 }),
+			median(rs, func(r result) float64 { return float64(r.Upstream.Conns) }),
+			check, total)
+	}
+	fmt.Fprintln(w)
+	squid := load(byCase["squid-sidecar-plain"])
+	if len(squid) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "| target (sidecar cases) | measured (median; per-round range) | verdict |")
+	fmt.Fprintln(w, "| --- | --- | --- |")
+	perCPU := func(r result) float64 { return r.ReqPerProxyCPU }
+	rps := func(r result) float64 { return r.RPS }
+	for _, t := range []struct {
+		name, label string
+		target      float64
+	}{
+		{"sidekey-sidecar-plain-noph-gmp1", "Sidekey plain forward, GOMAXPROCS=1", 2.5},
+		{"sidekey-sidecar-plain-noph-gmp2", "Sidekey plain forward, GOMAXPROCS=2", 2.5},
+		{"sidekey-sidecar-connect-inject-gmp1", "Sidekey CONNECT+TLS injecting, GOMAXPROCS=1", 1.6},
+		{"sidekey-sidecar-connect-inject-gmp2", "Sidekey CONNECT+TLS injecting, GOMAXPROCS=2", 1.6},
+	} {
+		a := load(byCase[t.name])
+		if med, lo, hi, ok := ratio(a, squid, perCPU); ok {
+			fmt.Fprintf(w, "| %s ÷ Squid plain forward, req per proxy CPU-s ≥ %g× | %.2f× (%.2f–%.2f) | %s |\n",
+				t.label, t.target, med, lo, hi, verdict(med >= t.target))
+		}
+		if med, lo, hi, ok := ratio(a, squid, rps); ok {
+			// At a fixed offered rate every proxy that keeps up answers the
+			// same req/s: "ahead" here means keeping the rate (within 1 %).
+			fmt.Fprintf(w, "| %s ÷ Squid plain forward, req/s at the offered rate ≥ 0.99× | %.3f× (%.3f–%.3f) | %s |\n",
+				t.label, med, lo, hi, verdict(med >= 0.99))
+		}
+	}
+	fmt.Fprintln(w)
 }
