@@ -379,7 +379,7 @@ func TestH2Senders(t *testing.T) {
 		req := mustReq("POST", h2o.url(path), []byte(apnsPayload), "application/json")
 		req.Header.Set("Authorization", "bearer {{secrets.apns_token}}")
 		req.Header.Set("Apns-Topic", "com.example.app")
-		resp, body := absoluteRequest(t, tp, req, &testTenant) //nolint:bodyclose // the helper read and closed the body
+		resp, body := absoluteRequest(t, tp, req, &testTenant)
 		checkScrubbed(t, resp.StatusCode, resp.Header, body)
 		if n := h2o.count() - before; n != 1 {
 			t.Fatalf("the upstream got %d requests, want 1", n)
@@ -412,9 +412,9 @@ func TestUpstreamHTTP2Off(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp, b
 	}
-	resp, body := send(h1o.url("/3/device/x")) //nolint:bodyclose // send read and closed the body
+	resp, body := send(h1o.url("/3/device/x"))
 	checkScrubbed(t, resp.StatusCode, resp.Header, body)
-	resp, _ = send(h2o.url("/3/device/x")) //nolint:bodyclose // send read and closed the body
+	resp, _ = send(h2o.url("/3/device/x"))
 	if resp.StatusCode == http.StatusOK || h2o.count() != 0 || h2o.rejections() == 0 {
 		t.Fatalf("with HTTP/2 off the h2-only upstream answered %d, served %d, refused %d connections", resp.StatusCode, h2o.count(), h2o.rejections())
 	}
