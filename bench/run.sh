@@ -13,6 +13,7 @@
 # LIGHT_DURATION=4s CONNS=32 H2_CONNS=10 H2_STREAMS=32 IDLE_CONNS=1000 SOAK_DURATION=300s PIN=1
 # SIDEKEY=1 PEERS=1 PORT_BASE=18400 OUT=<dir> SIDEKEY_EXTRA_FLAGS="..."
 # SIDEKEY_BIN=<a sidekey binary to measure instead of bin/sidekey>
+# SIDEKEY_BIN_B=<a second binary: the sidecar cases run for it too, same run, as sidekeyb-*>
 # SIDECAR=1 RATE=2000 SIDECAR_CONNS=32 SIDECAR_WARMUP=2s SIDECAR_DURATION=10s
 # ONLY=<bash regex of case names>, e.g. ONLY='-1c$' for the light-load cases.
 #
@@ -44,6 +45,7 @@ PEERS=${PEERS:-1}
 PORT_BASE=${PORT_BASE:-18400}
 SIDEKEY_EXTRA_FLAGS=${SIDEKEY_EXTRA_FLAGS:-}
 SIDEKEY_BIN=${SIDEKEY_BIN:-$ROOT/bin/sidekey}
+SIDEKEY_BIN_B=${SIDEKEY_BIN_B:-}
 SIDECAR=${SIDECAR:-1}
 RATE=${RATE:-2000}
 SIDECAR_CONNS=${SIDECAR_CONNS:-32}
@@ -68,6 +70,10 @@ SK1_PORT=$((PORT_BASE + 8)) # the sidecar cases' Sidekey at GOMAXPROCS=1
 SK1_METRICS_PORT=$((PORT_BASE + 9))
 SK2_PORT=$((PORT_BASE + 10)) # and at GOMAXPROCS=2
 SK2_METRICS_PORT=$((PORT_BASE + 11))
+SKB1_PORT=$((PORT_BASE + 12)) # SIDEKEY_BIN_B at GOMAXPROCS=1 and 2
+SKB1_METRICS_PORT=$((PORT_BASE + 13))
+SKB2_PORT=$((PORT_BASE + 14))
+SKB2_METRICS_PORT=$((PORT_BASE + 15))
 UP=127.0.0.1:$UP_PORT
 UPTLS=127.0.0.1:$UPTLS_PORT
 
@@ -139,7 +145,7 @@ pin_again() {
 	for name in "${!PID_OF[@]}"; do
 		case $name in
 		sidekey | squid | mitm) set_affinity 1 "$name" ;;
-		sidekey-gmp*) ;; # the sidecar cases' proxies stay unpinned
+		sidekey-gmp* | sidekeyb-gmp*) ;; # the sidecar cases' proxies stay unpinned
 		*) set_affinity 0 "$name" ;;
 		esac
 	done
@@ -177,7 +183,7 @@ if [[ $PIN == 1 && $(nproc) -lt 2 ]]; then
 fi
 command -v taskset >/dev/null || PIN=0
 for p in $VAULT_PORT $UP_PORT $UPTLS_PORT $CTL_PORT $SK_PORT $SK_METRICS_PORT $SQUID_PORT $MITM_PORT \
-	$SK1_PORT $SK1_METRICS_PORT $SK2_PORT $SK2_METRICS_PORT; do
+	$SK1_PORT $SK1_METRICS_PORT $SK2_PORT $SK2_METRICS_PORT $SKB1_PORT $SKB1_METRICS_PORT $SKB2_PORT $SKB2_METRICS_PORT; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 		die "port $p is in use; set PORT_BASE to a free range"
 	fi
@@ -264,11 +270,12 @@ wait_port upstream "$UPTLS_PORT"
 # --- Sidekey -------------------------------------------------------------------
 # start_sidekey NAME CPUS PORT METRICS_PORT [ENV=VALUE...]: one Sidekey proxy.
 start_sidekey() {
-	local name=$1 cpus=$2 port=$3 mport=$4
+	local name=$1 cpus=$2 port=$3 mport=$4 bin=$SIDEKEY_BIN
 	shift 4
+	[[ $name == sidekeyb-* ]] && bin=$SIDEKEY_BIN_B
 	# Per-request logging off (warn), as Squid's access log is off below.
 	# shellcheck disable=SC2086 # SIDEKEY_EXTRA_FLAGS is a list of flags.
-	start "$name" "$cpus" env "$@" "$SIDEKEY_BIN" proxy \
+	start "$name" "$cpus" env "$@" "$bin" proxy \
 		--listen "127.0.0.1:$port" \
 		--metrics-listen "127.0.0.1:$mport" \
 		--tenant-key-file "$OUT/tenant.keys" \
@@ -295,6 +302,10 @@ if [[ $SIDEKEY == 1 && $SIDECAR == 1 ]]; then
 	# Unpinned, GOMAXPROCS set as a container's CPU limit of 1 or 2 sets it.
 	start_sidekey sidekey-gmp1 "$ALL_CPUS" "$SK1_PORT" "$SK1_METRICS_PORT" GOMAXPROCS=1
 	start_sidekey sidekey-gmp2 "$ALL_CPUS" "$SK2_PORT" "$SK2_METRICS_PORT" GOMAXPROCS=2
+	if [[ -n $SIDEKEY_BIN_B ]]; then
+		start_sidekey sidekeyb-gmp1 "$ALL_CPUS" "$SKB1_PORT" "$SKB1_METRICS_PORT" GOMAXPROCS=1
+		start_sidekey sidekeyb-gmp2 "$ALL_CPUS" "$SKB2_PORT" "$SKB2_METRICS_PORT" GOMAXPROCS=2
+	fi
 fi
 
 # --- peers ---------------------------------------------------------------------
@@ -322,9 +333,12 @@ fi
 case_args() {
 	local c=${1%-unpinned} sk=sidekey skport=$SK_PORT
 	case $c in
+	sidekeyb-*-gmp1) sk=sidekeyb-gmp1 skport=$SKB1_PORT ;;
+	sidekeyb-*-gmp2) sk=sidekeyb-gmp2 skport=$SKB2_PORT ;;
 	*-gmp1) sk=sidekey-gmp1 skport=$SK1_PORT ;;
 	*-gmp2) sk=sidekey-gmp2 skport=$SK2_PORT ;;
 	esac
+	[[ $c == sidekeyb-* ]] && c=sidekey-${c#sidekeyb-}
 	c=${c%-gmp[12]}
 	c=${c/-sidecar-/-}
 	c=${c%-onecore}
@@ -397,6 +411,8 @@ if [[ $SIDECAR == 1 ]]; then
 	[[ $PEERS == 1 ]] && SIDECARS+=(squid-sidecar-plain)
 	[[ $SIDEKEY == 1 ]] && SIDECARS+=(sidekey-sidecar-plain-noph-gmp1 sidekey-sidecar-plain-noph-gmp2
 		sidekey-sidecar-connect-inject-gmp1 sidekey-sidecar-connect-inject-gmp2)
+	[[ $SIDEKEY == 1 && -n $SIDEKEY_BIN_B ]] && SIDECARS+=(sidekeyb-sidecar-plain-noph-gmp1 sidekeyb-sidecar-plain-noph-gmp2
+		sidekeyb-sidecar-connect-inject-gmp1 sidekeyb-sidecar-connect-inject-gmp2)
 fi
 
 # ONLY (a bash regex) keeps the cases whose names match.

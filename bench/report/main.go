@@ -400,6 +400,10 @@ var sidecarCases = []struct {
 	{"sidekey-sidecar-plain-noph-gmp2", "Sidekey, absolute-form http://, no placeholders", 2},
 	{"sidekey-sidecar-connect-inject-gmp1", "Sidekey, CONNECT + TLS interception, injecting header + 2 JSON values", 1},
 	{"sidekey-sidecar-connect-inject-gmp2", "Sidekey, CONNECT + TLS interception, injecting header + 2 JSON values", 2},
+	{"sidekeyb-sidecar-plain-noph-gmp1", "build B: Sidekey, absolute-form http://, no placeholders", 1},
+	{"sidekeyb-sidecar-plain-noph-gmp2", "build B: Sidekey, absolute-form http://, no placeholders", 2},
+	{"sidekeyb-sidecar-connect-inject-gmp1", "build B: Sidekey, CONNECT + TLS interception, injecting header + 2 JSON values", 1},
+	{"sidekeyb-sidecar-connect-inject-gmp2", "build B: Sidekey, CONNECT + TLS interception, injecting header + 2 JSON values", 2},
 }
 
 // writeSidecar writes the sidecar cases (every process unpinned, the proxy
@@ -469,6 +473,10 @@ func writeSidecar(w io.Writer, byCase map[string][]result) {
 		{"sidekey-sidecar-plain-noph-gmp2", "Sidekey plain forward, GOMAXPROCS=2", 2.5},
 		{"sidekey-sidecar-connect-inject-gmp1", "Sidekey CONNECT+TLS injecting, GOMAXPROCS=1", 1.6},
 		{"sidekey-sidecar-connect-inject-gmp2", "Sidekey CONNECT+TLS injecting, GOMAXPROCS=2", 1.6},
+		{"sidekeyb-sidecar-plain-noph-gmp1", "build B: Sidekey plain forward, GOMAXPROCS=1", 2.5},
+		{"sidekeyb-sidecar-plain-noph-gmp2", "build B: Sidekey plain forward, GOMAXPROCS=2", 2.5},
+		{"sidekeyb-sidecar-connect-inject-gmp1", "build B: Sidekey CONNECT+TLS injecting, GOMAXPROCS=1", 1.6},
+		{"sidekeyb-sidecar-connect-inject-gmp2", "build B: Sidekey CONNECT+TLS injecting, GOMAXPROCS=2", 1.6},
 	} {
 		a := load(byCase[t.name])
 		if med, lo, hi, ok := ratio(a, squid, perCPU); ok {
@@ -483,4 +491,19 @@ func writeSidecar(w io.Writer, byCase map[string][]result) {
 		}
 	}
 	fmt.Fprintln(w)
+	// Build B against build A, same run (SIDEKEY_BIN_B).
+	var ab bytes.Buffer
+	for _, c := range sidecarCases[1:5] {
+		a, b := load(byCase[c.name]), load(byCase["sidekeyb-"+strings.TrimPrefix(c.name, "sidekey-")])
+		if med, lo, hi, ok := ratio(b, a, perCPU); ok {
+			fmt.Fprintf(&ab, "| %s, GOMAXPROCS=%d | %.2f× (%.2f–%.2f) | %.0f → %.0f µs |\n", c.desc, c.gomaxprocs, med, lo, hi,
+				median(a, func(r result) float64 { return r.P99us }), median(b, func(r result) float64 { return r.P99us }))
+		}
+	}
+	if ab.Len() > 0 {
+		fmt.Fprintln(w, "| build B ÷ build A, same run | req per proxy CPU-s (median; per-round range) | p99 A → B |")
+		fmt.Fprintln(w, "| --- | --- | --- |")
+		_, _ = ab.WriteTo(w)
+		fmt.Fprintln(w)
+	}
 }
