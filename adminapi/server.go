@@ -38,7 +38,7 @@ const DefaultLeeway = 30 * time.Second
 
 // Config configures a Server.
 type Config struct {
-	// Store keeps the secrets (a *vaultstore.Store in production).
+	// Store keeps the secrets (a *vaultstore.Writer in production).
 	Store Store
 	// Auth verifies bearer tokens.
 	Auth AuthConfig

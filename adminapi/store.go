@@ -7,7 +7,7 @@ import (
 	"github.com/sidekey/sidekey/vaultstore"
 )
 
-// Store is what the admin API needs of the secret store. *vaultstore.Store
+// Store is what the admin API needs of the secret store. *vaultstore.Writer
 // implements it; unit tests use a fake.
 type Store interface {
 	// Ping checks that the store answers (readiness).
@@ -27,4 +27,4 @@ type Store interface {
 	Archive(ctx context.Context, t secret.Tenant, alias, actor string) (vaultstore.Metadata, error)
 }
 
-var _ Store = (*vaultstore.Store)(nil)
+var _ Store = (*vaultstore.Writer)(nil)

@@ -15,7 +15,7 @@ import (
 	"github.com/sidekey/sidekey/vaultstore"
 )
 
-// newVaultHarness runs the API over a vaultstore.Store logged in to srv
+// newVaultHarness runs the API over a vaultstore.Writer logged in to srv
 // with the admin policy's token. The store logs into the harness' buffer,
 // so the leak test scans its lines too.
 func newVaultHarness(t *testing.T, srv *vaulttest.Server, mod ...func(*Config)) *harness {
@@ -31,7 +31,7 @@ func newVaultHarnessTB(t testing.TB, srv *vaulttest.Server, mod ...func(*Config)
 	t.Helper()
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	store, err := vaultstore.New(ctx, vaultstore.Config{
+	store, err := vaultstore.NewWriter(ctx, vaultstore.Config{
 		Address: srv.Addr,
 		Auth:    vaultstore.AuthConfig{Token: srv.AdminToken(t)},
 		Timeout: 2 * time.Second,
@@ -39,7 +39,7 @@ func newVaultHarnessTB(t testing.TB, srv *vaulttest.Server, mod ...func(*Config)
 	})
 	if err != nil {
 		cancel()
-		t.Fatalf("vaultstore.New: %v", err)
+		t.Fatalf("vaultstore.NewWriter: %v", err)
 	}
 	done := make(chan struct{})
 	go func() {

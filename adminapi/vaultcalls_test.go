@@ -78,7 +78,7 @@ func TestVaultCallsPerMutation(t *testing.T) {
 	t.Cleanup(counting.Close)
 
 	logs := &syncBuffer{}
-	store, err := vaultstore.New(context.Background(), vaultstore.Config{
+	store, err := vaultstore.NewWriter(context.Background(), vaultstore.Config{
 		Address: counting.URL,
 		Auth:    vaultstore.AuthConfig{Token: srv.AdminToken(t)},
 		Timeout: 2 * time.Second,

@@ -20,8 +20,8 @@ import (
 // the admin API does) and the sidecar's cached reader (sidecar policy).
 type vaultEnv struct {
 	srv   *vaulttest.Server
-	admin *vaultstore.Store
-	side  *vaultstore.Store
+	admin *vaultstore.Writer
+	side  *vaultstore.Reader
 	cache *vaultstore.Cache
 	// reg holds the cache's metrics; startVaultProxy registers the proxy's
 	// there too, as cmd/sidekey does.
@@ -33,11 +33,11 @@ func startVault(t *testing.T) *vaultEnv {
 	srv := vaulttest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	admin, err := vaultstore.New(ctx, vaultstore.Config{Address: srv.Addr, Auth: vaultstore.AuthConfig{Token: srv.AdminToken(t)}, Timeout: 2 * time.Second})
+	admin, err := vaultstore.NewWriter(ctx, vaultstore.Config{Address: srv.Addr, Auth: vaultstore.AuthConfig{Token: srv.AdminToken(t)}, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	side, err := vaultstore.New(ctx, vaultstore.Config{Address: srv.Addr, Auth: vaultstore.AuthConfig{Token: srv.SidecarToken(t)}, Timeout: 2 * time.Second})
+	side, err := vaultstore.NewReader(ctx, vaultstore.Config{Address: srv.Addr, Auth: vaultstore.AuthConfig{Token: srv.SidecarToken(t)}, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,10 +85,10 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// store returns a vaultstore.Store with a token of the admin API's policy.
-func (e *env) store() *vaultstore.Store {
+// store returns a vaultstore.Writer with a token of the admin API's policy.
+func (e *env) store() *vaultstore.Writer {
 	e.t.Helper()
-	s, err := vaultstore.New(context.Background(), vaultstore.Config{
+	s, err := vaultstore.NewWriter(context.Background(), vaultstore.Config{
 		Address: e.vault.Addr,
 		Auth:    vaultstore.AuthConfig{Token: e.vault.AdminToken(e.t)},
 		Timeout: 10 * time.Second,
@@ -100,7 +100,7 @@ func (e *env) store() *vaultstore.Store {
 }
 
 // createToken stores a token secret and returns its value.
-func (e *env) createToken(s *vaultstore.Store, alias string) string {
+func (e *env) createToken(s *vaultstore.Writer, alias string) string {
 	e.t.Helper()
 	v := testbin.RandomString(e.t, "tok-")
 	if _, err := s.Create(context.Background(), tenant, vaultstore.CreateInput{

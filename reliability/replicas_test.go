@@ -191,9 +191,14 @@ func TestAdminReplicas(t *testing.T) {
 	}
 
 	// No lost update.
-	store, err := vaultstore.New(context.Background(), vaultstore.Config{
+	vcfg := vaultstore.Config{
 		Address: e.vault.Addr, Auth: vaultstore.AuthConfig{Token: e.vault.RootToken}, Timeout: 10 * time.Second,
-	})
+	}
+	store, err := vaultstore.NewWriter(context.Background(), vcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, err := vaultstore.NewReader(context.Background(), vcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +222,7 @@ func TestAdminReplicas(t *testing.T) {
 		if err != nil {
 			t.Fatalf("get %s: %v", alias, err)
 		}
-		sec, err := store.Read(context.Background(), tenant, alias)
+		sec, err := reader.Read(context.Background(), tenant, alias)
 		if err != nil {
 			t.Fatalf("read %s: %v", alias, err)
 		}

@@ -183,7 +183,7 @@ func (a *kubeAuth) login(ctx context.Context, c *api.Client) (*api.SecretAuth, e
 }
 
 // login obtains a token, retrying transient failures within ctx.
-func (s *Store) login(ctx context.Context) error {
+func (s *Client) login(ctx context.Context) error {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	b := backoff.NewExponentialBackOff(
@@ -227,13 +227,13 @@ func loginError(method string, err error) error {
 }
 
 // loginOnce logs in once and records the new token.
-func (s *Store) loginOnce(ctx context.Context) error {
+func (s *Client) loginOnce(ctx context.Context) error {
 	s.loginMu.Lock()
 	defer s.loginMu.Unlock()
 	return s.loginLocked(ctx)
 }
 
-func (s *Store) loginLocked(ctx context.Context) error {
+func (s *Client) loginLocked(ctx context.Context) error {
 	auth, err := s.auth.login(ctx, s.client)
 	if err != nil {
 		return err
@@ -252,7 +252,7 @@ func (s *Store) loginLocked(ctx context.Context) error {
 // reauth is called when Vault refused a call that began at began with 403:
 // it logs in again, unless another call already did since, and reports
 // whether the call is worth one more try.
-func (s *Store) reauth(ctx context.Context, began time.Time) bool {
+func (s *Client) reauth(ctx context.Context, began time.Time) bool {
 	if !s.auth.canRelogin() {
 		return false
 	}
@@ -273,18 +273,18 @@ func (s *Store) reauth(ctx context.Context, began time.Time) bool {
 }
 
 // currentToken returns the auth information of the token in use.
-func (s *Store) currentToken() *api.SecretAuth {
+func (s *Client) currentToken() *api.SecretAuth {
 	s.loginMu.Lock()
 	defer s.loginMu.Unlock()
 	return s.token
 }
 
-// Run keeps the store's token valid until ctx ends, then returns nil: a
+// Run keeps the client's token valid until ctx ends, then returns nil: a
 // lifetime watcher renews the token before it expires; when renewal fails
 // or the token reaches its maximum TTL, Run logs in again, with backoff
 // while that fails. Tokens without a TTL (such as a root token) need no
 // renewal.
-func (s *Store) Run(ctx context.Context) error {
+func (s *Client) Run(ctx context.Context) error {
 	same := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(time.Second),
 		backoff.WithMaxInterval(reloginMax),
@@ -354,7 +354,7 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 
 // watch follows one watcher until it ends (true: log in again), the token
 // is replaced by another login, or ctx ends (false).
-func (s *Store) watch(ctx context.Context, w *api.LifetimeWatcher) (relogin bool) {
+func (s *Client) watch(ctx context.Context, w *api.LifetimeWatcher) (relogin bool) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -377,7 +377,7 @@ func (s *Store) watch(ctx context.Context, w *api.LifetimeWatcher) (relogin bool
 }
 
 // reloginLoop logs in until it succeeds or ctx ends.
-func (s *Store) reloginLoop(ctx context.Context) {
+func (s *Client) reloginLoop(ctx context.Context) {
 	b := backoff.NewExponentialBackOff(
 		backoff.WithInitialInterval(250*time.Millisecond),
 		backoff.WithMaxInterval(reloginMax),

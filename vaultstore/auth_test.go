@@ -59,7 +59,7 @@ func TestKubernetesLogin(t *testing.T) {
 	if kube.Reviews() == 0 {
 		t.Fatal("Vault never asked the Kubernetes API to review the token")
 	}
-	if _, err := New(t.Context(), Config{Address: srv.Addr, Auth: AuthConfig{Method: MethodKubernetes, Role: "sidecar", JWTFile: bad}}); err == nil {
+	if _, err := openStore(t.Context(), Config{Address: srv.Addr, Auth: AuthConfig{Method: MethodKubernetes, Role: "sidecar", JWTFile: bad}}); err == nil {
 		t.Fatal("login with a token the Kubernetes API rejects succeeded")
 	}
 }
@@ -91,7 +91,7 @@ func TestRunLeavesNoGoroutine(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("Run did not stop with its context")
 	}
-	for _, fn := range []string{"LifetimeWatcher", "(*Store).Run", "(*Store).watch", "(*Store).reloginLoop"} {
+	for _, fn := range []string{"LifetimeWatcher", "(*Client).Run", "(*Client).watch", "(*Client).reloginLoop"} {
 		if hasGoroutine(fn) {
 			t.Errorf("a goroutine in %s is left after Run returned", fn)
 		}

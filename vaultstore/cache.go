@@ -24,7 +24,7 @@ const (
 	DefaultCacheFeedInterval = time.Second
 
 	// defaultFetchTimeout bounds one coalesced Vault read (and one feed
-	// poll) when the Store has no Timeout of its own.
+	// poll) when the Reader has no Timeout of its own.
 	defaultFetchTimeout = 10 * time.Second
 	// negativeShare is the part of Size given to not-found entries, which
 	// live in an LRU of their own so that a run of unknown aliases cannot
@@ -77,14 +77,14 @@ func (cfg CacheConfig) withDefaults() (CacheConfig, error) {
 	return cfg, nil
 }
 
-// backend is what the cache needs of a Store. *Store implements it; unit
+// backend is what the cache needs of a Reader. *Reader implements it; unit
 // tests of the cache logic use a fake.
 type backend interface {
 	Read(ctx context.Context, t secret.Tenant, alias string) (secret.Secret, error)
 	readChanges(ctx context.Context) (changeLog, error)
 }
 
-var _ backend = (*Store)(nil)
+var _ backend = (*Reader)(nil)
 
 // cacheKey names one secret. It is comparable, so a lookup hashes three
 // strings and allocates nothing.
@@ -128,7 +128,7 @@ type cacheCounters struct {
 	evictions, flushes, feedPolls, feedErrors                   atomic.Uint64
 }
 
-// Cache is the proxy's read-through cache over a Store.
+// Cache is the proxy's read-through cache over a Reader.
 //
 // A fresh hit takes one mutex, one map lookup and a clock read, and does no
 // Vault I/O. Concurrent misses on one key share a single Vault read. When
@@ -169,16 +169,16 @@ type Cache struct {
 	metrics *cacheMetrics
 }
 
-// NewCache returns a cache over s. Call Run to follow the change feed.
-func NewCache(s *Store, cfg CacheConfig) (*Cache, error) {
-	if s == nil {
-		return nil, errors.New("vaultstore: cache: nil store")
+// NewCache returns a cache over r. Call Run to follow the change feed.
+func NewCache(r *Reader, cfg CacheConfig) (*Cache, error) {
+	if r == nil || r.Client == nil {
+		return nil, errors.New("vaultstore: cache: nil reader")
 	}
-	timeout := s.cfg.Timeout
+	timeout := r.cfg.Timeout
 	if timeout <= 0 {
 		timeout = defaultFetchTimeout
 	}
-	return newCache(s, cfg, s.cfg.Logger, timeout)
+	return newCache(r, cfg, r.cfg.Logger, timeout)
 }
 
 // newCache builds a cache over any backend; unit tests pass a fake.

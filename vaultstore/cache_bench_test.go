@@ -65,11 +65,11 @@ func benchHitCache(b *testing.B) *Cache {
 // cache. The cache is flushed before every iteration.
 func BenchmarkCacheColdRead(b *testing.B) {
 	srv := vaulttest.Shared(b)
-	admin, err := New(context.Background(), Config{Address: srv.Addr, Auth: AuthConfig{Token: srv.AdminToken(b)}})
+	admin, err := openStore(context.Background(), Config{Address: srv.Addr, Auth: AuthConfig{Token: srv.AdminToken(b)}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	sidecar, err := New(context.Background(), Config{Address: srv.Addr, Auth: AuthConfig{Token: srv.SidecarToken(b)}})
+	sidecar, err := openStore(context.Background(), Config{Address: srv.Addr, Auth: AuthConfig{Token: srv.SidecarToken(b)}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func BenchmarkCacheColdRead(b *testing.B) {
 	}); err != nil && !errors.Is(err, ErrAliasTaken) {
 		b.Fatal(err)
 	}
-	c, err := NewCache(sidecar, CacheConfig{})
+	c, err := NewCache(sidecar.reader(), CacheConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}

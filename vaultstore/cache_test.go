@@ -475,17 +475,17 @@ func uniqueTenant(t *testing.T) secret.Tenant {
 	return secret.Tenant{Org: "org-" + hex.EncodeToString(b), Domain: "mail"}
 }
 
-// vaultStore connects a Store to addr with token.
-func vaultStore(t *testing.T, addr, token string, timeout time.Duration) *Store {
+// vaultStore connects a testStore to addr with token.
+func vaultStore(t *testing.T, addr, token string, timeout time.Duration) *testStore {
 	t.Helper()
-	s, err := New(context.Background(), Config{Address: addr, Auth: AuthConfig{Token: token}, Timeout: timeout})
+	s, err := openStore(context.Background(), Config{Address: addr, Auth: AuthConfig{Token: token}, Timeout: timeout})
 	if err != nil {
-		t.Fatalf("vaultstore.New: %v", err)
+		t.Fatalf("openStore: %v", err)
 	}
 	return s
 }
 
-func createToken(t *testing.T, s *Store, tn secret.Tenant, alias, token string) {
+func createToken(t *testing.T, s *testStore, tn secret.Tenant, alias, token string) {
 	t.Helper()
 	if _, err := s.Create(context.Background(), tn, CreateInput{
 		Alias: alias, Type: secret.TypeToken, Value: secret.Value{Token: token}, Actor: "cache-test",
@@ -502,7 +502,7 @@ func TestCacheVaultCoalescedMissesAndHits(t *testing.T) {
 	tn := uniqueTenant(t)
 	createToken(t, admin, tn, "weather_fx", "tok-vault-coalesced-7f3a")
 
-	c, err := NewCache(sidecar, CacheConfig{})
+	c, err := NewCache(sidecar.reader(), CacheConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -562,7 +562,7 @@ func TestCacheVaultOutage(t *testing.T) {
 	const value = "tok-vault-outage-c0ffee"
 	createToken(t, admin, tn, "api", value)
 
-	c, err := NewCache(sidecar, CacheConfig{TTL: time.Minute, MaxStale: 5 * time.Minute})
+	c, err := NewCache(sidecar.reader(), CacheConfig{TTL: time.Minute, MaxStale: 5 * time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

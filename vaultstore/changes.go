@@ -112,7 +112,7 @@ func (l changeLog) encode() map[string]any {
 }
 
 // feedKV is the check-and-set access to the feed document that an append
-// needs. *Store implements it over Vault; tests use an in-memory one.
+// needs. *Writer implements it over Vault; tests use an in-memory one.
 type feedKV interface {
 	// getFeed returns the feed and its KV version (0 when it does not exist).
 	getFeed(ctx context.Context) (changeLog, int, error)
@@ -161,7 +161,7 @@ var errMalformedFeed = errors.New("malformed change feed")
 // It always returns nil: the secret write has succeeded and must be reported
 // as such. A failure to record is logged (without any value), and the cache
 // TTL bounds how long a sidecar may then keep the old value.
-func (s *Store) recordChange(ctx context.Context, t secret.Tenant, alias string) error {
+func (s *Writer) recordChange(ctx context.Context, t secret.Tenant, alias string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	e := changeEntry{
@@ -178,13 +178,6 @@ func (s *Store) recordChange(ctx context.Context, t secret.Tenant, alias string)
 	}
 	s.feedLogger().Debug("change feed: recorded", zap.Stringer("tenant", t), zap.String("alias", alias), zap.Uint64("seq", seq))
 	return nil
-}
-
-// readChanges returns the feed with one data read, which the sidecar's
-// read-only policy allows.
-func (s *Store) readChanges(ctx context.Context) (changeLog, error) {
-	l, _, err := s.getFeed(ctx)
-	return l, err
 }
 
 // Run polls the change feed and evicts what changed until ctx ends; it
@@ -293,8 +286,8 @@ func (c *Cache) apply(l changeLog, begun time.Duration) {
 	c.down.Store(false)
 }
 
-// feedLogger is the store's logger for change-feed messages.
-func (s *Store) feedLogger() *zap.Logger {
+// feedLogger is the client's logger for change-feed messages.
+func (s *Client) feedLogger() *zap.Logger {
 	if s.cfg.Logger == nil {
 		return zap.NewNop()
 	}
@@ -304,7 +297,7 @@ func (s *Store) feedLogger() *zap.Logger {
 // getFeed reads the feed document and its KV version. A feed that does not
 // exist yet (or whose current version was deleted by hand) is the empty log,
 // at the version a check-and-set write must name.
-func (s *Store) getFeed(ctx context.Context) (changeLog, int, error) {
+func (s *Client) getFeed(ctx context.Context) (changeLog, int, error) {
 	data, version, err := s.kvRead(ctx, feedPath)
 	if errors.Is(err, ErrNotFound) {
 		return changeLog{}, version, nil
@@ -317,7 +310,7 @@ func (s *Store) getFeed(ctx context.Context) (changeLog, int, error) {
 }
 
 // putFeed writes the feed document with check-and-set on version cas.
-func (s *Store) putFeed(ctx context.Context, l changeLog, cas int) error {
+func (s *Writer) putFeed(ctx context.Context, l changeLog, cas int) error {
 	_, err := s.kvWrite(ctx, feedPath, l.encode(), cas)
 	return err
 }

@@ -430,7 +430,7 @@ func TestFeedVaultPropagation(t *testing.T) {
 		createToken(t, admin, tn, fmt.Sprintf("s%02d", i), fmt.Sprintf("tok-feed-%02d-v1", i))
 	}
 
-	c, err := NewCache(sidecar, CacheConfig{}) // TTL 5m: only the feed can make changes visible
+	c, err := NewCache(sidecar.reader(), CacheConfig{}) // TTL 5m: only the feed can make changes visible
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,7 +502,7 @@ func TestFeedVaultPropagation(t *testing.T) {
 func TestFeedVaultConcurrentAdmins(t *testing.T) {
 	srv := vaulttest.Start(t) // a feed of its own
 	token := srv.AdminToken(t)
-	admins := []*Store{vaultStore(t, srv.Addr, token, 0), vaultStore(t, srv.Addr, token, 0)}
+	admins := []*testStore{vaultStore(t, srv.Addr, token, 0), vaultStore(t, srv.Addr, token, 0)}
 	tn := uniqueTenant(t)
 	const n = 20
 	var wg sync.WaitGroup
@@ -554,7 +554,7 @@ path "auth/token/renew-self" { capabilities = ["update"] }`
 	}
 	srv.WritePolicy(t, "sidekey-admin-no-feed", hcl)
 	core, logs := observer.New(zap.WarnLevel)
-	admin, err := New(context.Background(), Config{
+	admin, err := openStore(context.Background(), Config{
 		Address: srv.Addr, Auth: AuthConfig{Token: srv.Token(t, "sidekey-admin-no-feed")}, Logger: zap.New(core),
 	})
 	if err != nil {

@@ -11,7 +11,7 @@ import (
 // field means "use the default", a negative one is an error, and Validate
 // names the offending field.
 
-// DefaultConfig returns the Store configuration with every default filled
+// DefaultConfig returns the Client configuration with every default filled
 // in. Command-line flags bind onto it, so the library holds the only copy of
 // each default. Address, CACert and the token stay empty: they come from the
 // standard VAULT_* environment variables.

@@ -65,7 +65,7 @@ func TestCacheOnChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan string, 8)
-	c, err := NewCache(side, CacheConfig{FeedInterval: 50 * time.Millisecond,
+	c, err := NewCache(side.reader(), CacheConfig{FeedInterval: 50 * time.Millisecond,
 		OnChange: func(t secret.Tenant, alias string) { got <- t.String() + "/" + alias }})
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,3 @@
-// Package vaultstore keeps Sidekey's secrets in HashiCorp Vault KV v2 under
-// <mount>/data/<prefix>/orgs/<org>/domains/<domain>/secrets/<alias>
-// (SPEC §2). It is the only package that imports vault/api.
-//
-// CONTRACT (adminapi and proxy are written against it).
 package vaultstore
 
 import (
@@ -14,17 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/vault/api"
-	"go.uber.org/zap"
-
 	"github.com/sidekey/sidekey/internal/secret"
-)
-
-// Defaults of Config.
-const (
-	DefaultMount   = "secret"
-	DefaultPrefix  = "sidekey"
-	DefaultTimeout = 10 * time.Second
 )
 
 const (
@@ -34,183 +19,29 @@ const (
 	listParallel = 8
 )
 
-// AuthConfig selects how the store logs in to Vault.
-type AuthConfig struct {
-	// Method is "token" (default), "approle" or "kubernetes".
-	Method string
-	// Token, or TokenFile; when both are empty VAULT_TOKEN is used.
-	Token     string
-	TokenFile string
-	// AppRole.
-	RoleID       string
-	SecretID     string
-	SecretIDFile string
-	// Kubernetes.
-	Role    string
-	JWTFile string // default /var/run/secrets/kubernetes.io/serviceaccount/token
-	// MountPath of the auth method (default "approle" or "kubernetes").
-	MountPath string
+// Writer writes secrets: Create, Rotate and Archive (each appends to the
+// change feed), and List and Get of their metadata. It needs the admin
+// policy (docs/vault.md) and never reads a value. Run (from Client) keeps
+// its token renewed. It is safe for concurrent use.
+type Writer struct {
+	*Client
 }
 
-// Config configures a Store. Zero fields take the defaults; Address and the
-// TLS settings also come from the standard VAULT_* environment variables.
-type Config struct {
-	Address string // default: VAULT_ADDR
-	CACert  string // PEM file for Vault's TLS; default VAULT_CACERT
-	Mount   string // KV v2 mount, default "secret"
-	Prefix  string // default "sidekey"
-	Auth    AuthConfig
-	// Timeout bounds one Vault call when the caller's ctx has no deadline.
-	Timeout time.Duration
-	Logger  *zap.Logger
-}
-
-// The domain types live in internal/secret; these aliases keep the store's
-// signatures readable.
-type (
-	// Metadata describes a secret without its value.
-	Metadata = secret.Metadata
-	// CreateInput is a new secret.
-	CreateInput = secret.CreateInput
-	// RotateInput replaces a secret's value.
-	RotateInput = secret.RotateInput
-	// Rotated is the outcome of a rotation: the secret before and after.
-	Rotated = secret.Rotated
-)
-
-// Store reads and writes secrets in Vault. It is safe for concurrent use.
-type Store struct {
-	cfg    Config
-	client *api.Client
-	log    *zap.Logger
-	auth   authenticator
-
-	loginMu      sync.Mutex
-	token        *api.SecretAuth // the token in use
-	lastLogin    time.Time
-	tokenChanged chan struct{} // a login replaced the token
-}
-
-// New connects to Vault and logs in. Call Run to keep the token renewed.
-func New(ctx context.Context, cfg Config) (*Store, error) {
-	cfg, err := cfg.withDefaults()
+// NewWriter connects to Vault and logs in. Call Run to keep the token
+// renewed.
+func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
+	c, err := newClient(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	vc := api.DefaultConfig() // VAULT_ADDR, VAULT_CACERT, VAULT_SKIP_VERIFY, …
-	if vc.Error != nil {
-		return nil, fmt.Errorf("vaultstore: vault config: %w", vc.Error)
-	}
-	if cfg.Address != "" {
-		vc.Address = cfg.Address
-	}
-	if cfg.CACert != "" {
-		if err := vc.ConfigureTLS(&api.TLSConfig{CACert: cfg.CACert}); err != nil {
-			return nil, fmt.Errorf("vaultstore: vault CA %s: %w", cfg.CACert, err)
-		}
-	}
-	vc.MaxRetries = 0 // the store retries itself, within the caller's deadline
-	vc.Timeout = cfg.Timeout
-	client, err := api.NewClient(vc)
-	if err != nil {
-		return nil, fmt.Errorf("vaultstore: vault client: %w", err)
-	}
-	auth, err := newAuthenticator(cfg.Auth)
-	if err != nil {
-		return nil, err
-	}
-	s := &Store{
-		cfg:          cfg,
-		client:       client,
-		log:          cfg.Logger.Named("vault"),
-		auth:         auth,
-		tokenChanged: make(chan struct{}, 1),
-	}
-	if err := s.login(ctx); err != nil {
-		return nil, err
-	}
-	// The first login is not a change Run must react to.
-	select {
-	case <-s.tokenChanged:
-	default:
-	}
-	return s, nil
-}
-
-// withDefaults fills in the defaults and checks the config.
-func (cfg Config) withDefaults() (Config, error) {
-	if err := cfg.Validate(); err != nil {
-		return cfg, err
-	}
-	if cfg.Mount == "" {
-		cfg.Mount = DefaultMount
-	}
-	if cfg.Prefix == "" {
-		cfg.Prefix = DefaultPrefix
-	}
-	cfg.Mount = strings.Trim(cfg.Mount, "/")
-	cfg.Prefix = strings.Trim(cfg.Prefix, "/")
-	if !validPath(cfg.Mount) {
-		return cfg, fieldError("Mount", cfg.Mount, "must not be empty")
-	}
-	if !validPath(cfg.Prefix) {
-		return cfg, fieldError("Prefix", cfg.Prefix, "must not be empty")
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultTimeout
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
-	return cfg, nil
-}
-
-// validPath reports whether p is slash-separated segments of
-// [A-Za-z0-9_.-], none of them "." or "..".
-func validPath(p string) bool {
-	if p == "" {
-		return false
-	}
-	for _, seg := range strings.Split(p, "/") {
-		if seg == "" || seg == "." || seg == ".." {
-			return false
-		}
-		for i := 0; i < len(seg); i++ {
-			c := seg[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// Ping checks that Vault answers and the store's token is valid.
-func (s *Store) Ping(ctx context.Context) error {
-	return s.call(ctx, "lookup", "auth/token/lookup-self", func(ctx context.Context) error {
-		_, err := s.client.Auth().Token().LookupSelfWithContext(ctx)
-		return err
-	})
-}
-
-// target validates the tenant and normalises the alias.
-func target(t secret.Tenant, alias string) (string, error) {
-	verr := &secret.ValidationError{}
-	if err := t.Validate(); err != nil {
-		verr.Add("tenant", "%s", err.Error())
-	}
-	a, err := secret.NormalizeAlias(alias)
-	if err != nil {
-		verr.Add("alias", "%s", err.Error())
-	}
-	return a, verr.Err()
+	return &Writer{Client: c}, nil
 }
 
 // Create stores a new secret (check-and-set create-only): ErrAliasTaken when
 // an active secret has the alias; an archived alias is created anew. in is a
 // secret.Draft (validated by the caller) or a CreateInput, validated here by
 // the same rules (secret.Validate).
-func (s *Store) Create(ctx context.Context, t secret.Tenant, in secret.Creatable) (Metadata, error) {
+func (s *Writer) Create(ctx context.Context, t secret.Tenant, in secret.Creatable) (Metadata, error) {
 	d, err := createDraft(t, in)
 	if err != nil {
 		return Metadata{}, fmt.Errorf("vaultstore: create: %w", err)
@@ -282,7 +113,7 @@ func createDraft(t secret.Tenant, in secret.Creatable) (secret.Draft, error) {
 // that has already happened. It gets Config.Timeout of its own even when the
 // caller's deadline is spent or the caller gave up: leaving the metadata
 // behind the data is worse than finishing late.
-func (s *Store) finishMetadata(ctx context.Context, rel string, custom map[string]string) error {
+func (s *Writer) finishMetadata(ctx context.Context, rel string, custom map[string]string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.Timeout)
 	defer cancel()
 	return s.kvWriteMetadata(ctx, rel, custom)
@@ -304,14 +135,14 @@ func jsonKeys(typ secret.Type, v secret.Value) ([]string, error) {
 // secret's metadata once and checks the value against the stored type, so
 // a caller needs no read of its own first: Prior is the secret as it was,
 // set on error too once the secret was read (e.g. for an audit line).
-func (s *Store) Rotate(ctx context.Context, t secret.Tenant, alias string, in RotateInput) (Rotated, error) {
+func (s *Writer) Rotate(ctx context.Context, t secret.Tenant, alias string, in RotateInput) (Rotated, error) {
 	var out Rotated
 	cur, err := s.rotate(ctx, t, alias, in, &out.Prior)
 	out.Current = cur
 	return out, err
 }
 
-func (s *Store) rotate(ctx context.Context, t secret.Tenant, alias string, in RotateInput, prior *Metadata) (Metadata, error) {
+func (s *Writer) rotate(ctx context.Context, t secret.Tenant, alias string, in RotateInput, prior *Metadata) (Metadata, error) {
 	alias, err := target(t, alias)
 	if err != nil {
 		return Metadata{}, fmt.Errorf("vaultstore: rotate: %w", err)
@@ -390,7 +221,7 @@ func (s *Store) rotate(ctx context.Context, t secret.Tenant, alias string, in Ro
 
 // Archive soft-deletes the current version and records who and when. It
 // returns the archived secret's metadata (set on error too once read).
-func (s *Store) Archive(ctx context.Context, t secret.Tenant, alias, actor string) (Metadata, error) {
+func (s *Writer) Archive(ctx context.Context, t secret.Tenant, alias, actor string) (Metadata, error) {
 	alias, err := target(t, alias)
 	if err != nil {
 		return Metadata{}, fmt.Errorf("vaultstore: archive: %w", err)
@@ -419,7 +250,7 @@ func (s *Store) Archive(ctx context.Context, t secret.Tenant, alias, actor strin
 
 // List returns the tenant's active secrets sorted by alias. It reads
 // metadata only, never a value.
-func (s *Store) List(ctx context.Context, t secret.Tenant) ([]Metadata, error) {
+func (s *Writer) List(ctx context.Context, t secret.Tenant) ([]Metadata, error) {
 	if err := t.Validate(); err != nil {
 		return nil, fmt.Errorf("vaultstore: list: %w", err)
 	}
@@ -470,7 +301,7 @@ func (s *Store) List(ctx context.Context, t secret.Tenant) ([]Metadata, error) {
 }
 
 // Get returns one active secret's metadata.
-func (s *Store) Get(ctx context.Context, t secret.Tenant, alias string) (Metadata, error) {
+func (s *Writer) Get(ctx context.Context, t secret.Tenant, alias string) (Metadata, error) {
 	alias, err := target(t, alias)
 	if err != nil {
 		return Metadata{}, fmt.Errorf("vaultstore: get: %w", err)
@@ -483,23 +314,4 @@ func (s *Store) Get(ctx context.Context, t secret.Tenant, alias string) (Metadat
 		return Metadata{}, fmt.Errorf("vaultstore: get %s/%s: %w", t, alias, ErrNotFound)
 	}
 	return meta.toMetadata(alias), nil
-}
-
-// Read returns an active secret's value, for the proxy only. It needs only
-// read access to the secret's data (the sidecar policy).
-func (s *Store) Read(ctx context.Context, t secret.Tenant, alias string) (secret.Secret, error) {
-	alias, err := target(t, alias)
-	if err != nil {
-		return secret.Secret{}, fmt.Errorf("vaultstore: read: %w", err)
-	}
-	data, version, err := s.kvRead(ctx, secretRel(t, alias))
-	if err != nil {
-		return secret.Secret{}, fmt.Errorf("vaultstore: read %s/%s: %w", t, alias, err)
-	}
-	sec, err := decodeData(data)
-	if err != nil {
-		return secret.Secret{}, fmt.Errorf("vaultstore: read %s/%s: %w", t, alias, err)
-	}
-	sec.Version = version
-	return sec, nil
 }

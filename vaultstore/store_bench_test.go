@@ -39,11 +39,11 @@ func BenchmarkStoreReadParallel(b *testing.B) {
 	})
 }
 
-func benchReadStore(b *testing.B) (*Store, secret.Tenant) {
+func benchReadStore(b *testing.B) (*testStore, secret.Tenant) {
 	b.Helper()
 	srv := vaulttest.Shared(b)
 	tn := secret.Tenant{Org: "bench", Domain: "read"}
-	admin, err := New(b.Context(), Config{Address: srv.Addr, Auth: AuthConfig{Token: srv.AdminToken(b)}})
+	admin, err := openStore(b.Context(), Config{Address: srv.Addr, Auth: AuthConfig{Token: srv.AdminToken(b)}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func benchReadStore(b *testing.B) (*Store, secret.Tenant) {
 			b.Fatal(err)
 		}
 	}
-	s, err := New(b.Context(), Config{Address: srv.Addr, Auth: AuthConfig{Token: srv.SidecarToken(b)}, Timeout: 5 * time.Second})
+	s, err := openStore(b.Context(), Config{Address: srv.Addr, Auth: AuthConfig{Token: srv.SidecarToken(b)}, Timeout: 5 * time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -65,26 +65,26 @@ func stTenant(t *testing.T) secret.Tenant {
 }
 
 // stStore returns a store on srv with the given auth, logging to the test.
-func stStore(t *testing.T, srv *vaulttest.Server, auth AuthConfig) *Store {
+func stStore(t *testing.T, srv *vaulttest.Server, auth AuthConfig) *testStore {
 	t.Helper()
 	return stStoreTimeout(t, srv, auth, 5*time.Second)
 }
 
 // stAdmin is a store logged in with the admin API's policy.
-func stAdmin(t *testing.T, srv *vaulttest.Server) *Store {
+func stAdmin(t *testing.T, srv *vaulttest.Server) *testStore {
 	t.Helper()
 	return stStore(t, srv, stToken(srv.AdminToken(t)))
 }
 
 // stSidecar is a store logged in with the proxy's read-only policy.
-func stSidecar(t *testing.T, srv *vaulttest.Server) *Store {
+func stSidecar(t *testing.T, srv *vaulttest.Server) *testStore {
 	t.Helper()
 	return stStore(t, srv, stToken(srv.SidecarToken(t)))
 }
 
-func stStoreTimeout(t *testing.T, srv *vaulttest.Server, auth AuthConfig, timeout time.Duration) *Store {
+func stStoreTimeout(t *testing.T, srv *vaulttest.Server, auth AuthConfig, timeout time.Duration) *testStore {
 	t.Helper()
-	s, err := New(t.Context(), Config{Address: srv.Addr, Auth: auth, Timeout: timeout, Logger: zaptest.NewLogger(t)})
+	s, err := openStore(t.Context(), Config{Address: srv.Addr, Auth: auth, Timeout: timeout, Logger: zaptest.NewLogger(t)})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -95,7 +95,7 @@ func stToken(token string) AuthConfig { return AuthConfig{Method: MethodToken, T
 
 // stRun runs s.Run for the rest of the test and checks that it stops with
 // its context.
-func stRun(t *testing.T, s *Store) {
+func stRun(t *testing.T, s *testStore) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -113,7 +113,7 @@ func stRun(t *testing.T, s *Store) {
 	})
 }
 
-func mustCreate(t *testing.T, s *Store, tn secret.Tenant, in CreateInput) Metadata {
+func mustCreate(t *testing.T, s *testStore, tn secret.Tenant, in CreateInput) Metadata {
 	t.Helper()
 	md, err := s.Create(t.Context(), tn, in)
 	if err != nil {
@@ -122,7 +122,7 @@ func mustCreate(t *testing.T, s *Store, tn secret.Tenant, in CreateInput) Metada
 	return md
 }
 
-func mustReadToken(t *testing.T, s *Store, tn secret.Tenant, alias, want string) {
+func mustReadToken(t *testing.T, s *testStore, tn secret.Tenant, alias, want string) {
 	t.Helper()
 	got, err := s.Read(t.Context(), tn, alias)
 	if err != nil {
@@ -711,7 +711,7 @@ func TestLoginFailures(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := New(t.Context(), Config{Address: srv.Addr, Auth: tc.auth, Timeout: 5 * time.Second})
+			_, err := openStore(t.Context(), Config{Address: srv.Addr, Auth: tc.auth, Timeout: 5 * time.Second})
 			if err == nil || (tc.want != nil && !errors.Is(err, tc.want)) {
 				t.Fatalf("New: %v, want %v", err, tc.want)
 			}
@@ -790,7 +790,7 @@ func TestUnavailableWithinDeadlineAndRecovery(t *testing.T) {
 func TestNewUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
-	_, err := New(ctx, Config{Address: vaulttest.FreeAddr(t), Auth: stToken("t")})
+	_, err := openStore(ctx, Config{Address: vaulttest.FreeAddr(t), Auth: stToken("t")})
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("New against a closed port: %v, want ErrUnavailable", err)
 	}

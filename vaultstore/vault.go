@@ -94,13 +94,13 @@ func vaultError(op, path string, err error) error {
 	return fmt.Errorf("%s %s: %w", op, path, err)
 }
 
-// call runs fn with the store's retry policy: transient failures are
+// call runs fn with the client's retry policy: transient failures are
 // retried with exponential backoff until ctx's deadline (Config.Timeout when
-// ctx has none); a 403 makes the store log in again once (when its auth
+// ctx has none); a 403 makes the client log in again once (when its auth
 // method can) and retry; every other failure returns at once. The error is
 // mapped onto the package's sentinels: ErrUnavailable, ErrPermission,
 // ErrNotFound, ErrConflict.
-func (s *Store) call(ctx context.Context, op, path string, fn func(ctx context.Context) error) error {
+func (s *Client) call(ctx context.Context, op, path string, fn func(ctx context.Context) error) error {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 
@@ -164,7 +164,7 @@ func (s *Store) call(ctx context.Context, op, path string, fn func(ctx context.C
 }
 
 // withTimeout bounds ctx by Config.Timeout when it has no deadline.
-func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+func (s *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
 		return context.WithCancel(ctx)
 	}
@@ -172,12 +172,12 @@ func (s *Store) withTimeout(ctx context.Context) (context.Context, context.Cance
 }
 
 // dataPath is the KV v2 data path of rel (relative to the prefix).
-func (s *Store) dataPath(rel string) string {
+func (s *Client) dataPath(rel string) string {
 	return s.cfg.Mount + "/data/" + s.cfg.Prefix + "/" + rel
 }
 
 // metadataPath is the KV v2 metadata path of rel (relative to the prefix).
-func (s *Store) metadataPath(rel string) string {
+func (s *Client) metadataPath(rel string) string {
 	return s.cfg.Mount + "/metadata/" + s.cfg.Prefix + "/" + rel
 }
 
@@ -185,7 +185,7 @@ func (s *Store) metadataPath(rel string) string {
 // prefix, e.g. "changes"). It returns ErrNotFound (wrapped) when the entry
 // does not exist or its current version is deleted or destroyed, and the
 // version it read otherwise. The sidecar policy allows it under the prefix.
-func (s *Store) kvRead(ctx context.Context, rel string) (data map[string]any, version int, err error) {
+func (s *Client) kvRead(ctx context.Context, rel string) (data map[string]any, version int, err error) {
 	path := s.dataPath(rel)
 	sec, err := s.read(ctx, "read", path)
 	if err != nil {
@@ -205,13 +205,13 @@ func (s *Store) kvRead(ctx context.Context, rel string) (data map[string]any, ve
 // the write is check-and-set: it succeeds only if the entry's current
 // version is cas (0: the entry does not exist yet), else ErrConflict
 // (wrapped). cas < 0 writes unconditionally. It returns the new version.
-func (s *Store) kvWrite(ctx context.Context, rel string, data map[string]any, cas int) (version int, err error) {
+func (s *Client) kvWrite(ctx context.Context, rel string, data map[string]any, cas int) (version int, err error) {
 	v, _, err := s.kvWriteAt(ctx, rel, data, cas)
 	return v, err
 }
 
 // kvWriteAt is kvWrite that also returns the new version's creation time.
-func (s *Store) kvWriteAt(ctx context.Context, rel string, data map[string]any, cas int) (version int, created time.Time, err error) {
+func (s *Client) kvWriteAt(ctx context.Context, rel string, data map[string]any, cas int) (version int, created time.Time, err error) {
 	path := s.dataPath(rel)
 	body := map[string]any{"data": data}
 	if cas >= 0 {
@@ -228,7 +228,7 @@ func (s *Store) kvWriteAt(ctx context.Context, rel string, data map[string]any, 
 }
 
 // kvDelete soft-deletes the current version of rel.
-func (s *Store) kvDelete(ctx context.Context, rel string) error {
+func (s *Client) kvDelete(ctx context.Context, rel string) error {
 	path := s.dataPath(rel)
 	return s.call(ctx, "delete", path, func(ctx context.Context) error {
 		_, err := s.client.Logical().DeleteWithContext(ctx, path)
@@ -236,7 +236,7 @@ func (s *Store) kvDelete(ctx context.Context, rel string) error {
 	})
 }
 
-// kvMetadata is the part of a KV v2 metadata entry the store uses.
+// kvMetadata is the part of a KV v2 metadata entry the client uses.
 type kvMetadata struct {
 	CurrentVersion int
 	// Active: the current version exists and is neither deleted nor
@@ -248,7 +248,7 @@ type kvMetadata struct {
 
 // kvReadMetadata reads the metadata of rel: ErrNotFound (wrapped) when it
 // does not exist.
-func (s *Store) kvReadMetadata(ctx context.Context, rel string) (kvMetadata, error) {
+func (s *Client) kvReadMetadata(ctx context.Context, rel string) (kvMetadata, error) {
 	path := s.metadataPath(rel)
 	sec, err := s.read(ctx, "read metadata", path)
 	if err != nil {
@@ -274,7 +274,7 @@ func (s *Store) kvReadMetadata(ctx context.Context, rel string) (kvMetadata, err
 
 // kvWriteMetadata replaces the custom metadata of rel (keeping its other
 // settings).
-func (s *Store) kvWriteMetadata(ctx context.Context, rel string, custom map[string]string) error {
+func (s *Client) kvWriteMetadata(ctx context.Context, rel string, custom map[string]string) error {
 	path := s.metadataPath(rel)
 	_, err := s.write(ctx, "write metadata", path, map[string]any{"custom_metadata": custom})
 	return err
@@ -282,7 +282,7 @@ func (s *Store) kvWriteMetadata(ctx context.Context, rel string, custom map[stri
 
 // read reads path through call: ErrNotFound (wrapped) when Vault has no
 // data there.
-func (s *Store) read(ctx context.Context, op, path string) (*api.Secret, error) {
+func (s *Client) read(ctx context.Context, op, path string) (*api.Secret, error) {
 	var sec *api.Secret
 	err := s.call(ctx, op, path, func(ctx context.Context) error {
 		var err error
@@ -299,7 +299,7 @@ func (s *Store) read(ctx context.Context, op, path string) (*api.Secret, error) 
 }
 
 // write writes body to path through call and returns Vault's answer.
-func (s *Store) write(ctx context.Context, op, path string, body map[string]any) (*api.Secret, error) {
+func (s *Client) write(ctx context.Context, op, path string, body map[string]any) (*api.Secret, error) {
 	var sec *api.Secret
 	err := s.call(ctx, op, path, func(ctx context.Context) error {
 		var err error
@@ -311,7 +311,7 @@ func (s *Store) write(ctx context.Context, op, path string, body map[string]any)
 
 // kvList lists the keys under the directory rel; a missing directory is
 // empty.
-func (s *Store) kvList(ctx context.Context, rel string) ([]string, error) {
+func (s *Client) kvList(ctx context.Context, rel string) ([]string, error) {
 	path := s.metadataPath(rel)
 	var sec *api.Secret
 	err := s.call(ctx, "list", path, func(ctx context.Context) error {

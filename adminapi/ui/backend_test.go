@@ -24,7 +24,7 @@ type backend struct {
 	URL string
 
 	key    []byte
-	reader *vaultstore.Store // a sidecar-policy store, to check what Vault holds
+	reader *vaultstore.Reader // a sidecar-policy reader, to check what Vault holds
 }
 
 func startBackend(t *testing.T) *backend {
@@ -41,19 +41,19 @@ func startBackend(t *testing.T) *backend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	newStore := func(token string) *vaultstore.Store {
-		s, err := vaultstore.New(ctx, vaultstore.Config{
-			Address: v.Addr,
-			Auth:    vaultstore.AuthConfig{Token: token},
-			Logger:  log,
-		})
-		if err != nil {
-			t.Fatalf("vaultstore: %v", err)
-		}
-		go func() { _ = s.Run(ctx) }()
-		return s
+	vcfg := func(token string) vaultstore.Config {
+		return vaultstore.Config{Address: v.Addr, Auth: vaultstore.AuthConfig{Token: token}, Logger: log}
 	}
-	store := newStore(v.AdminToken(t))
+	store, err := vaultstore.NewWriter(ctx, vcfg(v.AdminToken(t)))
+	if err != nil {
+		t.Fatalf("vaultstore: %v", err)
+	}
+	go func() { _ = store.Run(ctx) }()
+	reader, err := vaultstore.NewReader(ctx, vcfg(v.SidecarToken(t)))
+	if err != nil {
+		t.Fatalf("vaultstore: %v", err)
+	}
+	go func() { _ = reader.Run(ctx) }()
 	key := make([]byte, adminapi.MinHS256KeyBytes)
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func startBackend(t *testing.T) *backend {
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	return &backend{URL: ts.URL, key: key, reader: newStore(v.SidecarToken(t))}
+	return &backend{URL: ts.URL, key: key, reader: reader}
 }
 
 // Token mints an admin token as `sidekey token admin` does.

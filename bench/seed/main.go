@@ -59,7 +59,7 @@ func run() error {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := vaultstore.New(ctx, vaultstore.Config{Mount: *mount, Prefix: *prefix, Logger: zap.NewNop()})
+	st, err := vaultstore.NewWriter(ctx, vaultstore.Config{Mount: *mount, Prefix: *prefix, Logger: zap.NewNop()})
 	if err != nil {
 		return fmt.Errorf("connect to Vault: %w", err)
 	}

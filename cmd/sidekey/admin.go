@@ -162,7 +162,7 @@ func runAdmin(ctx context.Context, args []string, _, stderr io.Writer) int {
 
 	vcfg := *f.vault
 	vcfg.Logger = log.Named("vaultstore")
-	store, err := vaultstore.New(ctx, vcfg)
+	store, err := vaultstore.NewWriter(ctx, vcfg)
 	if err != nil {
 		return fail(fmt.Errorf("vault: %w", err))
 	}

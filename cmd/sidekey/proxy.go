@@ -182,7 +182,7 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 
 	vcfg := *f.vault
 	vcfg.Logger = log.Named("vaultstore")
-	store, err := vaultstore.New(ctx, vcfg)
+	store, err := vaultstore.NewReader(ctx, vcfg)
 	if err != nil {
 		return failExit(stderr, "proxy", fmt.Errorf("vault: %w", err))
 	}
@@ -226,7 +226,7 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 // serveProxy runs the store's token renewal, the cache's change feed, the
 // proxy and its ops listener through internal/lifecycle until ctx ends;
 // the ops listener and the loops stay up until the proxy has drained.
-func serveProxy(ctx context.Context, log *zap.Logger, p *proxy.Proxy, opsHandler http.Handler, store *vaultstore.Store, cache *vaultstore.Cache, ln, mln net.Listener) error {
+func serveProxy(ctx context.Context, log *zap.Logger, p *proxy.Proxy, opsHandler http.Handler, store *vaultstore.Reader, cache *vaultstore.Cache, ln, mln net.Listener) error {
 	return lifecycle.Run(ctx, lifecycle.Parts{
 		Logger: log,
 		Loops:  []lifecycle.Loop{{Name: "vault token", Run: store.Run}, {Name: "change feed", Run: cache.Run}},

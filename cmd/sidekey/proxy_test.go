@@ -88,7 +88,7 @@ func freeAddr(t *testing.T) string {
 func TestProxyCommand(t *testing.T) {
 	srv := vaulttest.Start(t)
 	ctx := context.Background()
-	admin, err := vaultstore.New(ctx, vaultstore.Config{Address: srv.Addr, Auth: vaultstore.AuthConfig{Token: srv.AdminToken(t)}})
+	admin, err := vaultstore.NewWriter(ctx, vaultstore.Config{Address: srv.Addr, Auth: vaultstore.AuthConfig{Token: srv.AdminToken(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
