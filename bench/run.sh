@@ -409,10 +409,13 @@ fi
 SIDECARS=()
 if [[ $SIDECAR == 1 ]]; then
 	[[ $PEERS == 1 ]] && SIDECARS+=(squid-sidecar-plain)
-	[[ $SIDEKEY == 1 ]] && SIDECARS+=(sidekey-sidecar-plain-noph-gmp1 sidekey-sidecar-plain-noph-gmp2
-		sidekey-sidecar-connect-inject-gmp1 sidekey-sidecar-connect-inject-gmp2)
-	[[ $SIDEKEY == 1 && -n $SIDEKEY_BIN_B ]] && SIDECARS+=(sidekeyb-sidecar-plain-noph-gmp1 sidekeyb-sidecar-plain-noph-gmp2
-		sidekeyb-sidecar-connect-inject-gmp1 sidekeyb-sidecar-connect-inject-gmp2)
+	if [[ $SIDEKEY == 1 ]]; then
+		for c in plain-noph-gmp1 plain-noph-gmp2 connect-inject-gmp1 connect-inject-gmp2; do
+			SIDECARS+=("sidekey-sidecar-$c")
+			# A second build right after the first, so drift hits both alike.
+			[[ -n $SIDEKEY_BIN_B ]] && SIDECARS+=("sidekeyb-sidecar-$c")
+		done
+	fi
 fi
 
 # ONLY (a bash regex) keeps the cases whose names match.
