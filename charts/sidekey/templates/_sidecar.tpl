@@ -111,9 +111,20 @@ sidekey.sidecar is the proxy container: one list item for initContainers
     - {{ printf "--%s" (trim .) | toJson }}
     {{- end }}
     {{- end }}
-  {{- with include "sidekey.vaultEnv" (dict "root" . "role" "sidecar") }}
+  {{- $venv := include "sidekey.vaultEnv" (dict "root" . "role" "sidecar") | trim }}
+  {{- if or $venv $s.goMaxProcs $s.goMemLimit }}
   env:
-    {{- . | trim | nindent 4 }}
+    {{- with $venv }}
+    {{- . | nindent 4 }}
+    {{- end }}
+    {{- with $s.goMaxProcs }}
+    - name: GOMAXPROCS
+      value: {{ . | toString | quote }}
+    {{- end }}
+    {{- with $s.goMemLimit }}
+    - name: GOMEMLIMIT
+      value: {{ . | quote }}
+    {{- end }}
   {{- end }}
   ports:
     - name: sidekey-metrics
