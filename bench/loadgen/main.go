@@ -701,12 +701,14 @@ func percentile(sorted []float64, q float64) float64 {
 // cpuSnapshot is the CPU time used so far by the processes we watch.
 type cpuSnapshot struct {
 	proxy, upstream, self float64 // seconds
-	busy, total           uint64  // /proc/stat jiffies, all CPUs
+	proxyCtxSwitches      int64
+	busy, total           uint64 // /proc/stat jiffies, all CPUs
 }
 
 func (g *generator) snapshot() cpuSnapshot {
 	var s cpuSnapshot
 	s.proxy = procCPU(g.cfg.proxyPID, g.cfg.clkTck)
+	s.proxyCtxSwitches = ctxSwitches(g.cfg.proxyPID)
 	s.upstream = procCPU(g.cfg.upstreamPID, g.cfg.clkTck)
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
@@ -722,12 +724,44 @@ func (g *generator) fillCPU(r *Result, a, b cpuSnapshot, window time.Duration) {
 	r.ProxyCPU = b.proxy - a.proxy
 	r.UpstreamCPU = b.upstream - a.upstream
 	r.LoadgenCPU = b.self - a.self
+	r.ProxyCtxSwitches = b.proxyCtxSwitches - a.proxyCtxSwitches
 	if dt := b.total - a.total; dt > 0 {
 		r.MachineBusyPct = 100 * float64(b.busy-a.busy) / float64(dt)
 	}
 	if r.ProxyCPU > 0 {
 		r.ReqPerProxyCPU = float64(r.Requests) / r.ProxyCPU
 	}
+}
+
+// ctxSwitches sums the context switches of every thread of a process
+// (/proc/PID/task/*/status); threads that ended are not counted. 0 when
+// pid is 0.
+func ctxSwitches(pid int) int64 {
+	if pid <= 0 {
+		return 0
+	}
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, e := range ents {
+		b, err := os.ReadFile(dir + "/" + e.Name() + "/status")
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(b)) {
+			if rest, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+				v, _ := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+				n += v
+			} else if rest, ok := strings.CutPrefix(line, "nonvoluntary_ctxt_switches:"); ok {
+				v, _ := strconv.ParseInt(strings.TrimSpace(rest), 10, 64)
+				n += v
+			}
+		}
+	}
+	return n
 }
 
 // loadAvg1 reads the 1-minute load average from /proc/loadavg; 0 when unknown.

@@ -28,6 +28,15 @@ func TestProcReaders(t *testing.T) {
 	if countFDs(pid) < 3 {
 		t.Error("countFDs(self) < 3")
 	}
+	if n := ctxSwitches(pid); n <= 0 {
+		t.Errorf("ctxSwitches(self) = %d, want > 0 (a test process has slept)", n)
+	}
+	if n := ctxSwitches(0); n != 0 {
+		t.Errorf("ctxSwitches(0) = %d, want 0", n)
+	}
+	if l := loadAvg1(); l < 0 {
+		t.Errorf("loadAvg1() = %v, want ≥ 0", l)
+	}
 }
 
 func TestVerify(t *testing.T) {

@@ -360,6 +360,13 @@ func writeMemory(w io.Writer, byCase map[string][]result) {
 	}
 }
 
+func perReq(n, requests int64) float64 {
+	if requests <= 0 {
+		return 0
+	}
+	return float64(n) / float64(requests)
+}
+
 func mib(kib int64) float64 { return float64(kib) / 1024 }
 
 // writeSoak judges RSS growth over a long run: the largest RSS of the last
@@ -422,8 +429,8 @@ func writeSidecar(w io.Writer, byCase map[string][]result) {
 		"both cores), a net/http sender (http.Transport with Proxy set: keep-alive, Go's default headers, "+
 		"Proxy-Authorization on each absolute-form request and on each CONNECT), %d connections at a fixed %.0f req/s "+
 		"in total, so that the proxy stays well below one core.\n\n", first.Conns, first.TargetRate)
-	fmt.Fprintln(w, "| path | GOMAXPROCS | req/s | p50 µs | p99 µs | proxy CPU | req per proxy CPU-s | loadgen CPU | upstream CPU | machine busy | load avg | new upstream conns | verified |")
-	fmt.Fprintln(w, "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
+	fmt.Fprintln(w, "| path | GOMAXPROCS | req/s | p50 µs | p99 µs | proxy CPU | req per proxy CPU-s | proxy context switches per req | loadgen CPU | upstream CPU | machine busy | load avg | new upstream conns | verified |")
+	fmt.Fprintln(w, "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
 	for _, c := range sidecarCases {
 		rs := load(byCase[c.name])
 		if len(rs) == 0 {
@@ -442,13 +449,14 @@ func writeSidecar(w io.Writer, byCase map[string][]result) {
 		if verified != total {
 			check = fmt.Sprintf("**%d of %d**", verified, total)
 		}
-		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f | %.0f | %.0f %% | %.0f | %.0f %% | %.0f %% | %.0f %% | %.2f | %.0f | %s (%d) |\n",
+		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f | %.0f | %.0f %% | %.0f | %.2f | %.0f %% | %.0f %% | %.0f %% | %.2f | %.0f | %s (%d) |\n",
 			c.desc, gmp,
 			median(rs, func(r result) float64 { return r.RPS }),
 			median(rs, func(r result) float64 { return r.P50us }),
 			median(rs, func(r result) float64 { return r.P99us }),
 			median(rs, func(r result) float64 { return pct(r.ProxyCPU, r.Window) }),
 			median(rs, func(r result) float64 { return r.ReqPerProxyCPU }),
+			median(rs, func(r result) float64 { return perReq(r.ProxyCtxSwitches, r.Requests) }),
 			median(rs, func(r result) float64 { return pct(r.LoadgenCPU, r.Window) }),
 			median(rs, func(r result) float64 { return pct(r.UpstreamCPU, r.Window) }),
 			median(rs, func(r result) float64 { return r.MachineBusyPct }),

@@ -26,6 +26,9 @@ type Result struct {
 	UpstreamCPU    float64 `json:"upstream_cpu_s"`
 	LoadgenCPU     float64 `json:"loadgen_cpu_s"`
 	MachineBusyPct float64 `json:"machine_busy_pct"`
+	// ProxyCtxSwitches counts the context switches (voluntary and not) of
+	// the proxy's threads over the window: its thread wake-ups.
+	ProxyCtxSwitches int64 `json:"proxy_ctx_switches,omitempty"`
 	// LoadAvg1 is the machine's 1-minute load average at the end of the window.
 	LoadAvg1       float64 `json:"loadavg1,omitempty"`
 	ReqPerProxyCPU float64 `json:"req_per_proxy_cpu_s"`
