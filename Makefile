@@ -26,6 +26,10 @@ build: ## Build bin/sidekey
 vault: ## Build the dev Vault server (tests and demo only; Vault is BUSL) into bin/vaultdev
 	cd tools/vaultdev && $(GO) build -o $(BIN)/vaultdev .
 
+.PHONY: oidcdev
+oidcdev: ## Build the dev OpenID Connect provider (tests and demo only) into bin/oidcdev
+	cd tools/oidcdev && $(GO) build -o $(BIN)/oidcdev .
+
 .PHONY: deps
 deps: ## Install the system packages the tests need (curl, chromium) if missing
 	@scripts/deps.sh
@@ -62,7 +66,7 @@ image-docker: ## Build the same image with a Docker engine, from the Dockerfile
 	  --build-arg CREATED=$$(date -u -d @$(SOURCE_DATE_EPOCH) +%Y-%m-%dT%H:%M:%SZ) -t $(IMAGE) .
 
 .PHONY: test
-test: deps build helm vault ## Vet and run every test with -race (real Vault, real TLS, real Chromium)
+test: deps build helm vault oidcdev ## Vet and run every test with -race (real Vault, real TLS, real Chromium)
 	$(GO) vet ./...
 	$(GO) test -race -timeout 30m ./...
 

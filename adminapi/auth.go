@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/zap"
 
 	"github.com/sidekey/sidekey/internal/secret"
 
@@ -30,7 +31,7 @@ const (
 const MinHS256KeyBytes = 32
 
 // AuthConfig configures the verification of bearer tokens. Exactly one of
-// HS256Key and JWKS is set; the token's alg must match the key's type.
+// HS256Key, JWKS and OIDC is set; the token's alg must match the key's type.
 type AuthConfig struct {
 	// HS256Key is the shared HMAC key (see LoadHS256Key).
 	HS256Key []byte
@@ -38,17 +39,24 @@ type AuthConfig struct {
 	// (P-256) public keys. A token names its key with "kid"; with a single
 	// key in the set, "kid" may be absent.
 	JWKS []byte
-	// Issuer, when set, must equal the token's "iss".
+	// OIDC trusts an OpenID Connect provider: its discovered (or given) JWKS
+	// endpoint, fetched and cached with rotation.
+	OIDC *OIDCConfig
+	// Issuer, when set, must equal the token's "iss" (HS256Key and JWKS;
+	// OIDC has its own).
 	Issuer string
-	// Audience, when set, must be one of the token's "aud".
+	// Audience, when set, must be one of the token's "aud" (HS256Key and
+	// JWKS; OIDC has its own).
 	Audience string
 	// Leeway tolerates clock skew on exp, nbf and iat.
 	Leeway time.Duration
+	// Claims names the claims that give the caller's role, org and domains.
+	Claims ClaimMapping
 }
 
 // Validate checks the configuration and parses the keys, as New does.
 func (c AuthConfig) Validate() error {
-	_, err := newVerifier(c)
+	_, err := newVerifier(c, nil, nil)
 	return err
 }
 
@@ -110,16 +118,44 @@ func MintHS256(key []byte, c Claims) (string, error) {
 type verifier struct {
 	parser  *jwt.Parser
 	keyfunc jwt.Keyfunc
+	oidc    *oidcVerifier
+	claims  ClaimMapping
 }
 
-func newVerifier(cfg AuthConfig) (*verifier, error) {
+// newVerifier checks cfg and returns its verifier; m, when set, counts the
+// key set fetches of OIDC, and log, when set, hears of its discovery.
+func newVerifier(cfg AuthConfig, m *metrics, log *zap.Logger) (*verifier, error) {
 	var (
 		algs    []string
 		keyfunc jwt.Keyfunc
 	)
+	modes := 0
+	for _, set := range []bool{len(cfg.HS256Key) > 0, len(cfg.JWKS) > 0, cfg.OIDC != nil} {
+		if set {
+			modes++
+		}
+	}
+	if cfg.Leeway < 0 {
+		return nil, errors.New("adminapi: negative JWT leeway")
+	}
 	switch {
-	case len(cfg.HS256Key) > 0 && len(cfg.JWKS) > 0:
-		return nil, errors.New("adminapi: set either an HS256 key or a JWKS, not both")
+	case modes > 1:
+		return nil, errors.New("adminapi: set one of an HS256 key, a JWKS and OIDC, not several")
+	case cfg.OIDC != nil:
+		if cfg.Issuer != "" || cfg.Audience != "" {
+			return nil, errors.New("adminapi: with OIDC, the issuer and audience are set in OIDCConfig")
+		}
+		o, err := newOIDCVerifier(*cfg.OIDC, cfg.Leeway)
+		if err != nil {
+			return nil, err
+		}
+		if log != nil {
+			o.log = log
+		}
+		if m != nil {
+			o.jwks.fetches = func(outcome string) { m.keyFetches.WithLabelValues(outcome).Inc() }
+		}
+		return &verifier{oidc: o, claims: cfg.Claims.withDefaults()}, nil
 	case len(cfg.HS256Key) > 0:
 		if len(cfg.HS256Key) < MinHS256KeyBytes {
 			return nil, fmt.Errorf("adminapi: HS256 key is %d bytes, want at least %d", len(cfg.HS256Key), MinHS256KeyBytes)
@@ -135,10 +171,7 @@ func newVerifier(cfg AuthConfig) (*verifier, error) {
 		algs = set.algs()
 		keyfunc = set.keyfunc
 	default:
-		return nil, errors.New("adminapi: no token verification key: set an HS256 key or a JWKS")
-	}
-	if cfg.Leeway < 0 {
-		return nil, errors.New("adminapi: negative JWT leeway")
+		return nil, errors.New("adminapi: no token verification configured: set an HS256 key, a JWKS or OIDC")
 	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(algs),
@@ -152,7 +185,7 @@ func newVerifier(cfg AuthConfig) (*verifier, error) {
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
-	return &verifier{parser: jwt.NewParser(opts...), keyfunc: keyfunc}, nil
+	return &verifier{parser: jwt.NewParser(opts...), keyfunc: keyfunc, claims: cfg.Claims.withDefaults()}, nil
 }
 
 // errUnauthenticated is the base of every authentication failure.
@@ -160,7 +193,8 @@ var errUnauthenticated = errors.New("unauthenticated")
 
 // authenticate returns the verified claims of the request's bearer token.
 // Its errors are *apiError with code unauthenticated and a message that
-// names the reason, never the token.
+// names the reason, never the token, or auth_unavailable when the identity
+// provider cannot be reached.
 func (v *verifier) authenticate(r *http.Request) (*Claims, error) {
 	fail := func(msg string, cause error) error {
 		return &apiError{Code: errcode.Unauthenticated, Message: msg, cause: errors.Join(errUnauthenticated, cause)}
@@ -173,10 +207,24 @@ func (v *verifier) authenticate(r *http.Request) (*Claims, error) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
 		return nil, fail("the Authorization header must be \"Bearer <token>\"", nil)
 	}
-	claims := &Claims{}
-	if _, err := v.parser.ParseWithClaims(strings.TrimSpace(raw), claims, v.keyfunc); err != nil {
-		return nil, fail(tokenErrorMessage(err), err)
+	var verified map[string]any
+	if v.oidc != nil {
+		m, err := v.oidc.verify(r.Context(), strings.TrimSpace(raw))
+		if errors.Is(err, errAuthUnavailable) {
+			return nil, &apiError{Code: errcode.AuthUnavailable, Message: "the identity provider cannot be reached; retry later", cause: err}
+		}
+		if err != nil {
+			return nil, fail(oidcErrorMessage(err), err)
+		}
+		verified = m
+	} else {
+		mc := jwt.MapClaims{}
+		if _, err := v.parser.ParseWithClaims(strings.TrimSpace(raw), mc, v.keyfunc); err != nil {
+			return nil, fail(tokenErrorMessage(err), err)
+		}
+		verified = mc
 	}
+	claims := v.claims.apply(verified)
 	if claims.Subject == "" {
 		return nil, fail("token has no sub", nil)
 	}

@@ -224,8 +224,8 @@ func TestAuthConfigErrors(t *testing.T) {
 		cfg  AuthConfig
 		want string
 	}{
-		{"none", AuthConfig{}, "no token verification key"},
-		{"both", AuthConfig{HS256Key: testKey, JWKS: []byte(`{}`)}, "not both"},
+		{"none", AuthConfig{}, "no token verification configured"},
+		{"both", AuthConfig{HS256Key: testKey, JWKS: []byte(`{}`)}, "not several"},
 		{"short key", AuthConfig{HS256Key: []byte("short")}, "at least 32"},
 		{"jwks not json", AuthConfig{JWKS: []byte(`nope`)}, "not JSON"},
 		{"jwks empty", AuthConfig{JWKS: []byte(`{"keys":[]}`)}, "no keys"},

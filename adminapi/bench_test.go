@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sidekey/sidekey/internal/oidctest"
 	"github.com/sidekey/sidekey/internal/vaulttest"
 )
 
@@ -56,6 +58,48 @@ func BenchmarkListFake(b *testing.B) {
 		if rec.Code != http.StatusOK {
 			b.Fatalf("list: %d", rec.Code)
 		}
+	}
+}
+
+// BenchmarkListOIDC is BenchmarkListFake with a token of the real OpenID
+// Connect provider (bin/oidcdev): RS256 verification by go-oidc against the
+// cached key set instead of HS256. The provider is only called before the
+// timer starts (discovery and the first key set fetch).
+func BenchmarkListOIDC(b *testing.B) {
+	p := oidctest.Start(b, oidctest.Options{Users: oidcUsers()})
+	api, err := New(Config{Store: newFakeStore(), Auth: AuthConfig{
+		OIDC:   &OIDCConfig{Issuer: p.Issuer, ClientID: p.ClientID},
+		Claims: oidcMapping,
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := api.Handler()
+	tok := p.Login(b, "ada", oidcPassword)
+	call := func(method, path string, body []byte) int {
+		req := httptest.NewRequest(method, path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for i := range 20 {
+		body, _ := json.Marshal(tokenBody(fmt.Sprintf("s%02d", i), "v"))
+		if code := call("POST", basePath+"/secrets", body); code != http.StatusCreated {
+			b.Fatalf("setup create: %d", code)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if code := call("GET", basePath+"/secrets", nil); code != http.StatusOK {
+			b.Fatalf("list: %d", code)
+		}
+	}
+	b.StopTimer()
+	// The key set stays cached: one fetch, before the timer started.
+	if n := testutil.ToFloat64(api.metrics.keyFetches.WithLabelValues("fetched")); n != 1 {
+		b.Fatalf("key set fetched %v times, want 1", n)
 	}
 }
 

@@ -89,6 +89,9 @@ type harness struct {
 	logs *syncBuffer
 	// ops serves /metrics, /healthz and /readyz as the command does.
 	ops http.Handler
+	// adminToken, when set, is the org admin of org A that mustCreate uses
+	// (default: an HS256 token of testKey).
+	adminToken string
 }
 
 // newHarness starts the API over store; iss and aud are required.
@@ -261,7 +264,11 @@ func (h *harness) snapshot(org, domain string) string {
 
 func (h *harness) mustCreate(body map[string]any) {
 	h.t.Helper()
-	r := h.do("POST", basePath+"/secrets", orgAdmin(h.t, orgA), body)
+	admin := h.adminToken
+	if admin == "" {
+		admin = orgAdmin(h.t, orgA)
+	}
+	r := h.do("POST", basePath+"/secrets", admin, body)
 	if r.status != http.StatusCreated {
 		h.t.Fatalf("create %v: status %d code %q fields %v", body["alias"], r.status, r.errorCode(), r.fields())
 	}

@@ -12,6 +12,9 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
 	audit    *prometheus.CounterVec
+	// keyFetches counts fetches of the OIDC provider's key set by outcome:
+	// fetched, error, or limited (answered from the last set).
+	keyFetches *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -33,8 +36,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sidekey_admin_audit_events_total",
 			Help: "Audited actions, by action and outcome (success or the error code).",
 		}, []string{"action", "outcome"}),
+		keyFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sidekey_admin_oidc_key_fetches_total",
+			Help: "Fetches of the OIDC provider's key set, by outcome: fetched, error, or limited (the rate limit answered the last set).",
+		}, []string{"outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.audit} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.audit, m.keyFetches} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

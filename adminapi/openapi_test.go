@@ -198,6 +198,8 @@ func TestOpenAPIShapes(t *testing.T) {
 	for _, m := range macros["macros"].([]any) {
 		check("macro", "Macro", m.(map[string]any))
 	}
+	check("session", "Session", decode(h.do("GET", "/v1/session", tok, nil)))
+	check("auth config (token)", "AuthConfig", decode(h.do("GET", "/v1/auth/config", "", nil)))
 	e := decode(h.do("POST", basePath+"/secrets", tok, tokenBody("", "")))
 	check("error", "Error", e)
 	detail := e["error"].(map[string]any)

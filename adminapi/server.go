@@ -142,13 +142,8 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	v, err := newVerifier(cfg.Auth)
-	if err != nil {
-		return nil, err
-	}
 	s := &Server{
 		store:         cfg.Store,
-		verifier:      v,
 		log:           cfg.Logger,
 		maxValueBytes: cfg.MaxValueBytes,
 		corsOrigins:   append([]string(nil), cfg.CORSOrigins...),
@@ -171,7 +166,11 @@ func New(cfg Config) (*Server, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
+	var err error
 	if s.metrics, err = newMetrics(reg); err != nil {
+		return nil, err
+	}
+	if s.verifier, err = newVerifier(cfg.Auth, s.metrics, s.log.Named("oidc")); err != nil {
 		return nil, err
 	}
 	s.mux = http.NewServeMux()
@@ -221,6 +220,8 @@ func (s *Server) routes() []route {
 		{http.MethodPut, tenantBase + "/secrets/{alias}", s.tenantHandler(actionRotate, true, s.rotate)},
 		{http.MethodDelete, tenantBase + "/secrets/{alias}", s.tenantHandler(actionArchive, true, s.archive)},
 		{http.MethodGet, tenantBase + "/macros", s.tenantHandler(actionMacros, false, s.macros)},
+		{http.MethodGet, "/v1/auth/config", http.HandlerFunc(s.handleAuthConfig)},
+		{http.MethodGet, "/v1/session", http.HandlerFunc(s.handleSession)},
 		{http.MethodGet, "/v1/openapi.json", http.HandlerFunc(s.handleOpenAPI)},
 		{http.MethodGet, "/healthz", http.HandlerFunc(ops.Healthz)},
 		{http.MethodGet, "/readyz", ops.Readyz(s.OpsConfig(nil))},

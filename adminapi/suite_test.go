@@ -52,8 +52,14 @@ func matrixCallers() []caller {
 // on (org A, domain X), each cell's status asserted, refused cells shown to
 // write nothing, and each mutation cell shown to leave one audit line.
 func runRBACMatrix(t *testing.T, h *harness) {
-	admin := orgAdmin(t, orgA)
-	for i, c := range matrixCallers() {
+	runRBACMatrixWith(t, h, matrixCallers(), orgAdmin(t, orgA))
+}
+
+// runRBACMatrixWith runs the matrix with the given callers; admin is a
+// token of an org admin of org A, used to set up and check each row.
+func runRBACMatrixWith(t *testing.T, h *harness, callers []caller, admin string) {
+	h.adminToken = admin
+	for i, c := range callers {
 		t.Run(c.name, func(t *testing.T) {
 			h := h.with(t)
 			tok := c.token(t)

@@ -53,7 +53,7 @@ func TestRender(t *testing.T) {
 			checkNoSecretInConfigMaps(t, m)
 			if d := m.deployment(t, "example-sender"); d != nil {
 				checkSender(t, m, &d.Spec.Template.Spec)
-			} else if v.name != "default" && v.name != "ingress" {
+			} else if v.name != "default" && v.name != "ingress" && v.name != "oidc" {
 				t.Errorf("variant %s renders no example sender", v.name)
 			}
 			if v.name == "ingress" && len(m.ingresses) != 1 {
@@ -551,4 +551,33 @@ func checkContainer(t *testing.T, m *manifests, spec *corev1.PodSpec, c *corev1.
 	checkProbes(t, c, "--"+probeFlag, s.flags[probeFlag])
 	checkFiles(t, spec, c, s)
 	return s
+}
+
+// TestAuthModes: the admin API is given exactly one way to verify tokens.
+func TestAuthModes(t *testing.T) {
+	cases := []struct {
+		name string
+		set  []string
+		want string
+	}{
+		{"issuer beside the default HS256 key", []string{"admin.oidc.issuer=https://id.example.com", "admin.oidc.clientId=c"}, "set only one of"},
+		{"none", []string{"admin.jwt.hs256Secret.name="}, "/admin/oidc/issuer"},
+		{"issuer without client or audience", []string{"admin.jwt.hs256Secret.name=", "admin.oidc.issuer=https://id.example.com"}, "set clientId"},
+		{"http issuer off loopback", []string{"admin.jwt.hs256Secret.name=", "admin.oidc.issuer=http://id.example.com", "admin.oidc.clientId=c"}, "issuer"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := []string{"template", releaseName, chartDir, "--namespace", namespace}
+			for _, s := range c.set {
+				args = append(args, "--set", s)
+			}
+			out, err := helm(t, args...)
+			if err == nil {
+				t.Fatalf("helm template accepted %v", c.set)
+			}
+			if !strings.Contains(err.Error()+string(out), c.want) {
+				t.Fatalf("error %v %s does not name %q", err, out, c.want)
+			}
+		})
+	}
 }

@@ -12,7 +12,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // TestGolden compares `helm template` of the default values, and of the
-// example sender variant, with testdata/*.golden.yaml. A change to the
+// example sender and OIDC variants, with testdata/*.golden.yaml. A change to the
 // chart shows up as a reviewable diff: `go test ./charts/... -update`.
 func TestGolden(t *testing.T) {
 	cases := []struct {
@@ -20,6 +20,7 @@ func TestGolden(t *testing.T) {
 	}{
 		{"default", ""},
 		{"sender", filepath.Join(chartDir, "ci", "sender-values.yaml")},
+		{"oidc", filepath.Join(chartDir, "ci", "oidc-values.yaml")},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

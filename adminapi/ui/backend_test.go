@@ -29,6 +29,14 @@ type backend struct {
 
 func startBackend(t *testing.T) *backend {
 	t.Helper()
+	return startBackendAuth(t, nil)
+}
+
+// startBackendAuth is startBackend with the given authentication (nil: an
+// HS256 key of its own, for Token). The UI's CSP lets it call the
+// provider's token endpoint.
+func startBackendAuth(t *testing.T, auth *adminapi.AuthConfig) *backend {
+	t.Helper()
 	v := vaulttest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -58,11 +66,16 @@ func startBackend(t *testing.T) *backend {
 	if _, err := rand.Read(key); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := adminapi.New(adminapi.Config{
+	ac := adminapi.AuthConfig{HS256Key: key}
+	if auth != nil {
+		ac = *auth
+	}
+	var srv *adminapi.Server
+	srv, err = adminapi.New(adminapi.Config{
 		Store:  store,
-		Auth:   adminapi.AuthConfig{HS256Key: key},
+		Auth:   ac,
 		Logger: log,
-		UI:     ui.Handler(),
+		UI:     ui.New(ui.Config{ConnectSources: func() []string { return srv.AuthOrigins() }}),
 	})
 	if err != nil {
 		t.Fatalf("adminapi: %v", err)

@@ -597,9 +597,18 @@ func startBrowser(t *testing.T, origin string) *browserT {
 			if strings.Contains(m.URL, "/v1/") && strings.Contains(text, "Failed to load resource") {
 				continue
 			}
+			// The identity provider's login page has no icon.
+			if strings.HasSuffix(m.URL, "/favicon.ico") && strings.Contains(text, "Failed to load resource") {
+				continue
+			}
 			if m.Type == chromedp.ConsoleError || m.IsException() || m.Type == chromedp.ConsoleWarning {
 				b.mu.Lock()
-				b.console = append(b.console, fmt.Sprintf("%s %s:%d: %s", m.Type, m.URL, m.Line+1, text))
+				// A query may hold a token (the provider's id_token_hint).
+				u, _, cut := strings.Cut(m.URL, "?")
+				if cut {
+					u += "?[query redacted]"
+				}
+				b.console = append(b.console, fmt.Sprintf("%s %s:%d: %s", m.Type, u, m.Line+1, text))
 				b.mu.Unlock()
 			}
 		}

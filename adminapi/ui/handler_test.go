@@ -132,12 +132,29 @@ func TestPageFitsTheCSP(t *testing.T) {
 // strings, the way API data or a value could end up parsed as HTML.
 func TestScriptsRenderNoHTML(t *testing.T) {
 	h := ui.Handler()
-	for _, path := range []string{"/assets/app.js", "/assets/jsoncheck.js"} {
+	for _, path := range []string{"/assets/app.js", "/assets/jsoncheck.js", "/assets/oidc.js"} {
 		src := serve(h, http.MethodGet, path).Body.String()
 		for _, sink := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function", "localStorage", "console.log"} {
 			if strings.Contains(src, sink) {
 				t.Errorf("%s uses %s", path, sink)
 			}
 		}
+	}
+}
+
+// TestConnectSources: the provider's origin joins connect-src; anything
+// that is not a plain origin is left out.
+func TestConnectSources(t *testing.T) {
+	origins := []string{"https://id.example.com", "http://127.0.0.1:5556", "https://x.example.com; script-src *",
+		"javascript:alert(1)", "https://a b", "https://"}
+	h := ui.New(ui.Config{ConnectSources: func() []string { return origins }})
+	csp := serve(h, http.MethodGet, "/").Header().Get("Content-Security-Policy")
+	want := strings.Replace(ui.ContentSecurityPolicy, "connect-src 'self'", "connect-src 'self' https://id.example.com http://127.0.0.1:5556", 1)
+	if csp != want {
+		t.Fatalf("CSP = %q, want %q", csp, want)
+	}
+	none := ui.New(ui.Config{ConnectSources: func() []string { return nil }})
+	if got := serve(none, http.MethodGet, "/").Header().Get("Content-Security-Policy"); got != ui.ContentSecurityPolicy {
+		t.Fatalf("CSP without origins = %q", got)
 	}
 }

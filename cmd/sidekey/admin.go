@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -41,6 +42,7 @@ type adminFlags struct {
 	corsOrigins     stringList
 	shutdownTimeout time.Duration
 	logLevel        string
+	oidc            *oidcFlags
 	vault           *vaultstore.Config
 }
 
@@ -51,13 +53,14 @@ func newAdminFlags(stderr io.Writer) (*flag.FlagSet, *adminFlags) {
 	fs.StringVar(&f.metricsListen, "metrics-listen", defaultAdminMetricsListen, "address of /metrics, /healthz and /readyz (empty: off)")
 	fs.StringVar(&f.hs256KeyFile, "jwt-hs256-key-file", "", "file holding the HS256 key that signs admin tokens (32+ bytes)")
 	fs.StringVar(&f.jwksFile, "jwt-jwks-file", "", "JWKS file of the RS256/ES256 public keys that verify admin tokens")
-	fs.StringVar(&f.api.Auth.Issuer, "jwt-issuer", f.api.Auth.Issuer, "required token issuer (iss), when set")
-	fs.StringVar(&f.api.Auth.Audience, "jwt-audience", f.api.Auth.Audience, "required token audience (aud), when set")
+	fs.StringVar(&f.api.Auth.Issuer, "jwt-issuer", f.api.Auth.Issuer, "required token issuer (iss), when set (with --jwt-hs256-key-file or --jwt-jwks-file)")
+	fs.StringVar(&f.api.Auth.Audience, "jwt-audience", f.api.Auth.Audience, "required token audience (aud), when set (with --jwt-hs256-key-file or --jwt-jwks-file)")
 	fs.DurationVar(&f.api.Auth.Leeway, "jwt-leeway", f.api.Auth.Leeway, "clock skew tolerated on exp, nbf and iat")
 	fs.Int64Var(&f.api.MaxValueBytes, "max-value-bytes", f.api.MaxValueBytes, "largest secret value accepted (0: the default)")
 	fs.Var(&f.corsOrigins, "cors-origins", "origins allowed to call the API from a browser (repeatable or comma-separated; empty: CORS off)")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "time given to requests in flight on SIGTERM")
 	fs.StringVar(&f.logLevel, "log-level", defaultLogLevel, "log level: debug, info, warn or error")
+	f.oidc = addOIDCFlags(fs)
 	f.vault = addVaultFlags(fs)
 	return fs, f
 }
@@ -88,12 +91,22 @@ func (f *adminFlags) check() (adminapi.Config, error) {
 	return cfg, errors.Join(errs...)
 }
 
-// readKey reads the key file of the authentication flags into ac and
-// returns the flag it came from.
+// readKey fills ac from the authentication flags (exactly one of
+// --jwt-hs256-key-file, --jwt-jwks-file and --oidc-issuer), reading the key
+// file or the provider's CA file, and returns the flag the mode came from.
 func (f *adminFlags) readKey(ac *adminapi.AuthConfig) (string, error) {
+	ac.Claims = f.oidc.claimMapping()
+	n := 0
+	for _, v := range []string{f.hs256KeyFile, f.jwksFile, f.oidc.issuer} {
+		if v != "" {
+			n++
+		}
+	}
 	switch {
-	case f.hs256KeyFile != "" && f.jwksFile != "":
-		return "", errors.New("set one of --jwt-hs256-key-file and --jwt-jwks-file, not both")
+	case n > 1:
+		return "", errors.New("set one of --jwt-hs256-key-file, --jwt-jwks-file and --oidc-issuer, not several")
+	case f.oidc.issuer == "" && len(f.oidc.providerFlagsWithoutIssuer()) > 0:
+		return "", fmt.Errorf("%s need --oidc-issuer", strings.Join(f.oidc.providerFlagsWithoutIssuer(), ", "))
 	case f.hs256KeyFile != "":
 		key, err := adminapi.LoadHS256Key(f.hs256KeyFile)
 		if err != nil {
@@ -108,8 +121,18 @@ func (f *adminFlags) readKey(ac *adminapi.AuthConfig) (string, error) {
 		}
 		ac.JWKS = b
 		return "--jwt-jwks-file", nil
+	case f.oidc.issuer != "":
+		if ac.Issuer != "" || ac.Audience != "" {
+			return "", errors.New("--jwt-issuer and --jwt-audience are for key files; with --oidc-issuer use --oidc-audience")
+		}
+		oc, err := f.oidc.config()
+		if err != nil {
+			return "", err
+		}
+		ac.OIDC = oc
+		return "--oidc-issuer", nil
 	default:
-		return "", errors.New("set --jwt-hs256-key-file or --jwt-jwks-file")
+		return "", errors.New("set --jwt-hs256-key-file, --jwt-jwks-file or --oidc-issuer")
 	}
 }
 
@@ -141,8 +164,11 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
-// adminUI returns the web UI served at "/".
-func adminUI() http.Handler { return ui.Handler() }
+// adminUI returns the web UI served at "/"; its pages may also call the
+// origins connect returns (the provider's token endpoint).
+func adminUI(connect func() []string) http.Handler {
+	return ui.New(ui.Config{ConnectSources: connect})
+}
 
 func runAdmin(ctx context.Context, args []string, _, stderr io.Writer) int {
 	fs, f := newAdminFlags(stderr)
@@ -167,9 +193,11 @@ func runAdmin(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return fail(fmt.Errorf("vault: %w", err))
 	}
 	reg := ops.NewRegistry()
-	cfg.Registerer, cfg.Store, cfg.UI = reg, store, adminUI()
+	var srv *adminapi.Server
+	cfg.Registerer, cfg.Store = reg, store
+	cfg.UI = adminUI(func() []string { return srv.AuthOrigins() })
 	cfg.Logger, cfg.AuditLogger = log.Named("admin"), log.Named("audit")
-	srv, err := adminapi.New(cfg)
+	srv, err = adminapi.New(cfg)
 	if err != nil {
 		return flagExit(stderr, "admin", err)
 	}

@@ -40,16 +40,24 @@ func TestAdminBadConfigExits(t *testing.T) {
 	}{
 		{"unknown flag", []string{"--nope"}, nil, "flag provided but not defined"},
 		{"bad duration", []string{"--jwt-leeway", "soon"}, nil, "jwt-leeway"},
-		{"no key", nil, nil, "set --jwt-hs256-key-file or --jwt-jwks-file"},
+		{"no key", nil, nil, "set --jwt-hs256-key-file, --jwt-jwks-file or --oidc-issuer"},
 		{"missing key file", []string{"--jwt-hs256-key-file", filepath.Join(t.TempDir(), "absent")}, nil, "--jwt-hs256-key-file"},
 		{"short key", []string{"--jwt-hs256-key-file", short}, nil, "at least 32"},
 		{"empty jwks", []string{"--jwt-jwks-file", jwks}, nil, "no keys"},
-		{"both keys", []string{"--jwt-hs256-key-file", key, "--jwt-jwks-file", jwks}, nil, "not both"},
+		{"both keys", []string{"--jwt-hs256-key-file", key, "--jwt-jwks-file", jwks}, nil, "not several"},
+		{"key and issuer", []string{"--jwt-hs256-key-file", key, "--oidc-issuer", "https://id.example.com"}, nil, "not several"},
+		{"http issuer", []string{"--oidc-issuer", "http://id.example.com", "--oidc-client-id", "c"}, nil, "--oidc-issuer: OIDC issuer \"http://id.example.com\": http is only allowed on loopback"},
+		{"issuer without audience", []string{"--oidc-issuer", "https://id.example.com"}, nil, "--oidc-audience or --oidc-client-id"},
+		{"client id without issuer", []string{"--jwt-hs256-key-file", key, "--oidc-client-id", "c", "--jwks-url", "https://id.example.com/keys"}, nil, "--oidc-client-id, --jwks-url need --oidc-issuer"},
+		{"jwt audience with issuer", []string{"--oidc-issuer", "https://id.example.com", "--oidc-client-id", "c", "--jwt-audience", "a"}, nil, "--oidc-audience"},
+		{"unreadable CA file", []string{"--oidc-issuer", "https://id.example.com", "--oidc-client-id", "c", "--oidc-ca-file", "/nonexistent/ca.pem"}, nil, "--oidc-ca-file"},
+		{"CA file without PEM", []string{"--oidc-issuer", "https://id.example.com", "--oidc-client-id", "c", "--oidc-ca-file", key}, nil, "holds no PEM certificate"},
+		{"bad refetch interval", []string{"--oidc-issuer", "https://id.example.com", "--oidc-client-id", "c", "--oidc-key-refetch-interval", "0s"}, nil, "--oidc-key-refetch-interval"},
 		{"bad max value", []string{"--jwt-hs256-key-file", key, "--max-value-bytes", "-1"}, nil, "--max-value-bytes: -1 must not be negative"},
 		{"bad log level", []string{"--jwt-hs256-key-file", key, "--log-level", "loud"}, nil, "--log-level"},
 		{"bad origin", []string{"--jwt-hs256-key-file", key, "--cors-origins", "console.example.com/app"}, nil, "--cors-origins"},
 		{"all errors at once", []string{"--max-value-bytes", "-1", "--shutdown-timeout", "0"}, nil,
-			"set --jwt-hs256-key-file or --jwt-jwks-file; --max-value-bytes: -1 must not be negative; --shutdown-timeout must be positive"},
+			"set --jwt-hs256-key-file, --jwt-jwks-file or --oidc-issuer; --max-value-bytes: -1 must not be negative; --shutdown-timeout must be positive"},
 		{"bad env", nil, map[string]string{"SIDEKEY_JWT_LEEWAY": "later"}, "SIDEKEY_JWT_LEEWAY"},
 		{"missing key file from env", nil, map[string]string{"SIDEKEY_JWT_HS256_KEY_FILE": "/nonexistent/key"}, "--jwt-hs256-key-file"},
 	}
@@ -86,7 +94,9 @@ func TestAdminHelp(t *testing.T) {
 	for _, f := range []string{"--listen", "127.0.0.1:8081", "--metrics-listen", "127.0.0.1:9091",
 		"--jwt-hs256-key-file", "--jwt-jwks-file", "--jwt-issuer", "--jwt-audience", "--jwt-leeway",
 		"--max-value-bytes", "65536", "--cors-origins", "--shutdown-timeout", "--log-level", "--vault-addr",
-		"SIDEKEY_JWT_HS256_KEY_FILE"} {
+		"--oidc-issuer", "--oidc-ca-file", "--oidc-audience", "--oidc-client-id", "--oidc-scopes", "--jwks-url",
+		"--claim-role", "--claim-org", "--claim-domains", "--claim-groups", "--group-org-admin", "--group-domain-admin",
+		"SIDEKEY_JWT_HS256_KEY_FILE", "SIDEKEY_OIDC_ISSUER"} {
 		if !strings.Contains(stderr.String(), f) {
 			t.Errorf("--help lacks %s", f)
 		}

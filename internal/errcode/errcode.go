@@ -59,6 +59,7 @@ const (
 	Conflict             Code = "conflict"
 	UnsupportedMediaType Code = "unsupported_media_type"
 	PayloadTooLarge      Code = "payload_too_large"
+	AuthUnavailable      Code = "auth_unavailable"
 	Internal             Code = "internal_error"
 )
 
@@ -102,6 +103,7 @@ var specs = []Spec{
 	{Conflict, http.StatusConflict, Admin, "the secret changed concurrently; retry"},
 	{UnsupportedMediaType, http.StatusUnsupportedMediaType, Admin, "the body is not application/json"},
 	{PayloadTooLarge, http.StatusRequestEntityTooLarge, Admin, "the body exceeds the limit"},
+	{AuthUnavailable, http.StatusServiceUnavailable, Admin, "the OpenID Connect provider cannot be reached to discover it or to fetch a key the token needs"},
 	{Internal, http.StatusInternalServerError, Admin, "an unexpected failure (logged with the request id)"},
 }
 

@@ -2,12 +2,15 @@
 // Manager's Secrets category (SPEC §5).
 //
 // Rules this file keeps:
-// - The API token lives in sessionStorage (this tab only), nowhere else.
+// - The API token (the provider's ID token, or a pasted token when the
+//   server trusts no provider) lives in sessionStorage (this tab only),
+//   nowhere else, and is removed on sign-out.
 // - Secret values go from the inputs straight into the request body. They are
 //   never written into the DOM, and every value input is cleared when the
 //   drawer closes, whether the request succeeded or not.
 // - Everything from the API is rendered with textContent, never as HTML.
 import { checkObject } from './jsoncheck.js';
+import { SignInError, finishSignIn, isCallback, signOutURL, startSignIn } from './oidc.js';
 
 const TOKEN_KEY = 'sidekey.token';
 const RECENT_KEY = 'sidekey.recentDomains';
@@ -41,6 +44,7 @@ function applyKindTemplate() {
 const $ = (id) => document.getElementById(id);
 
 const state = {
+  auth: { mode: 'token' }, // GET /v1/auth/config
   token: '',
   claims: null,
   org: '',
@@ -52,6 +56,7 @@ const state = {
   archiving: '', // the alias in the archive dialog
   opener: null, // the element focused before a drawer or dialog opened
   busy: false,
+  providerSignOut: '', // the provider's end-session URL offered after a refused sign-in
 };
 
 // ---------------------------------------------------------------- errors
@@ -84,6 +89,8 @@ function plainWords(err, what) {
       return 'The alias and type of a secret cannot be changed. Archive it and add a new one instead.';
     case 'payload_too_large':
       return 'The value is too large to store.';
+    case 'auth_unavailable':
+      return 'The identity provider cannot be reached, so your sign-in cannot be checked. Try again in a moment.';
     case 'store_unavailable':
       return 'The secret store (Vault) is unavailable right now. Nothing was changed; try again in a moment.';
     case 'invalid_request':
@@ -149,9 +156,11 @@ function statusCode(status) {
 
 // ---------------------------------------------------------------- session
 
-// decodeClaims reads the JWT's claims for the picker. The server verifies
-// the token on every call; the page trusts the claims only to lay itself out.
-function decodeClaims(token) {
+// checkTokenShape refuses, before any call, what cannot be a token and a
+// token that has expired. The server verifies the token and maps its
+// claims (GET /v1/session); the page trusts that answer only to lay itself
+// out.
+function checkTokenShape(token) {
   const parts = token.split('.');
   if (parts.length !== 3) throw new Error('This is not an API token: a token has three parts separated by dots.');
   let claims;
@@ -163,20 +172,46 @@ function decodeClaims(token) {
     throw new Error('This token cannot be read. Paste the whole token, without quotes or spaces.');
   }
   if (!claims || typeof claims !== 'object') throw new Error('This token cannot be read.');
-  if (claims.role !== 'org_admin' && claims.role !== 'domain_admin') {
-    throw new Error('This token is not an admin token: its role must be org_admin or domain_admin.');
-  }
-  if (typeof claims.org !== 'string' || !ID_RE.test(claims.org)) throw new Error('This token names no valid org.');
-  const domains = Array.isArray(claims.domains) ? claims.domains.filter((d) => typeof d === 'string' && ID_RE.test(d)) : [];
-  if (claims.role === 'domain_admin' && domains.length === 0) throw new Error('This domain admin token lists no domains.');
   if (typeof claims.exp === 'number' && claims.exp * 1000 <= Date.now()) {
     throw new Error(`This token expired on ${formatDate(new Date(claims.exp * 1000).toISOString())}. Ask for a new one.`);
   }
-  return { sub: typeof claims.sub === 'string' ? claims.sub : '', role: claims.role, org: claims.org, domains, exp: claims.exp };
 }
 
-function signIn(token, { fromStorage = false } = {}) {
-  const claims = decodeClaims(token);
+// sessionClaims returns the claims of a GET /v1/session answer, or null.
+function sessionClaims(data) {
+  if (!data || (data.role !== 'org_admin' && data.role !== 'domain_admin')) return null;
+  if (typeof data.org !== 'string' || !ID_RE.test(data.org)) return null;
+  const domains = Array.isArray(data.domains) ? data.domains.filter((d) => typeof d === 'string' && ID_RE.test(d)) : [];
+  return { sub: String(data.sub || ''), role: data.role, org: data.org, domains };
+}
+
+// signIn starts a session with a pasted token (no provider configured).
+// It rejects with an Error whose message is for the person.
+async function signIn(token, { fromStorage = false } = {}) {
+  checkTokenShape(token);
+  let r;
+  try {
+    r = await getJSON('/v1/session', token);
+  } catch {
+    throw new Error(API_DOWN);
+  }
+  const claims = r.status === 200 ? sessionClaims(r.data) : null;
+  if (claims) {
+    enterSession(token, claims, { fromStorage });
+    return;
+  }
+  const err = (r.data && r.data.error) || {};
+  // A token the server refused is of no further use: the field is emptied.
+  const refused = (message) => Object.assign(new Error(message), { refused: true });
+  if (r.status === 401) throw refused('Your session has expired or the token is no longer valid. Sign in again.');
+  if (r.status === 403 || r.status === 200) {
+    throw refused(`This token gives no admin access: ${err.message || 'its claims give no admin role, org or domains'}.`);
+  }
+  throw new Error(`The server had a problem (HTTP ${r.status}). Try again in a moment.`);
+}
+
+// enterSession shows the Domain Settings of claims, kept with the token.
+function enterSession(token, claims, { fromStorage = false } = {}) {
   state.token = token;
   state.claims = claims;
   state.org = claims.org;
@@ -190,7 +225,8 @@ function signIn(token, { fromStorage = false } = {}) {
   route({ focus: !fromStorage });
 }
 
-function signOut(message) {
+// clearSession forgets the token and everything shown for it.
+function clearSession() {
   sessionStorage.removeItem(TOKEN_KEY);
   sessionStorage.removeItem(RECENT_KEY);
   state.token = '';
@@ -205,15 +241,164 @@ function signOut(message) {
   $('macro-list').replaceChildren();
   $('session').hidden = true;
   $('domain-view').hidden = true;
-  $('signin-view').hidden = false;
-  $('signin-token').value = '';
-  showFieldError('signin-error', message || '');
   if (location.hash) history.replaceState(null, '', location.pathname);
-  $('signin-token').focus();
+}
+
+function signOut(message) {
+  clearSession();
+  showSignIn(message);
+}
+
+// showSignIn shows the sign-in of the server's mode: the provider's button,
+// or the token form.
+function showSignIn(message, { retry = false, providerSignOut = '' } = {}) {
+  $('signin-view').hidden = false;
+  const oidc = state.auth.mode !== 'token';
+  $('signin-form').hidden = oidc;
+  $('oidc-card').hidden = !oidc;
+  if (!oidc) {
+    $('signin-token').value = '';
+    showFieldError('signin-error', message || '');
+    $('signin-token').focus();
+    return;
+  }
+  state.providerSignOut = providerSignOut;
+  $('oidc-error').textContent = message || '';
+  $('oidc-error').hidden = !message;
+  // Without the provider's endpoints (it could not be reached) there is
+  // nothing to sign in with yet.
+  $('oidc-signin').hidden = state.auth.mode !== 'oidc' || !state.auth.authorization_endpoint;
+  $('oidc-retry').hidden = !retry;
+  $('oidc-provider-signout').hidden = !providerSignOut;
+  if (state.auth.mode === 'unconfigured') {
+    $('oidc-text').textContent = 'This console accepts tokens from your identity provider, but sign-in is not set up for it: the server has no client id. Ask your administrator.';
+  }
+  const focus = retry ? $('oidc-retry') : $('oidc-signin');
+  if (!focus.hidden) focus.focus();
 }
 
 function expireSession() {
+  if (state.auth.mode === 'oidc') {
+    signOut('Your session has expired. Sign in again.');
+    return;
+  }
   signOut('Your session has expired or the token is no longer valid. Sign in again.');
+}
+
+// ---------------------------------------------------------------- provider sign-in
+
+// getJSON calls an API path outside a tenant; it resolves to the status and
+// the decoded body, or rejects with a network APIError.
+async function getJSON(path, token) {
+  const headers = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let res;
+  try {
+    res = await fetch(path, { headers, cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' });
+  } catch {
+    throw new APIError(0, 'network', 'network error');
+  }
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  return { status: res.status, data };
+}
+
+const PROVIDER_DOWN = 'The identity provider cannot be reached, so you cannot sign in right now. Try again in a moment.';
+const API_DOWN = 'The Sidekey admin API cannot be reached. Check your connection and try again.';
+
+// providerSession asks the API who the token's holder is and enters the
+// session, or explains why not.
+async function providerSession(token, { fromStorage = false } = {}) {
+  let r;
+  try {
+    r = await getJSON('/v1/session', token);
+  } catch {
+    showSignIn(API_DOWN, { retry: true });
+    return;
+  }
+  const err = (r.data && r.data.error) || {};
+  const claims = r.status === 200 ? sessionClaims(r.data) : null;
+  if (claims) {
+    enterSession(token, claims, { fromStorage });
+    return;
+  }
+  clearSession();
+  if (err.code === 'auth_unavailable') {
+    showSignIn(PROVIDER_DOWN, { retry: true });
+  } else if (r.status === 403) {
+    const why = err.message || 'your account has no Sidekey admin role';
+    showSignIn(`You are signed in at your identity provider, but ${why}. Ask your administrator to give your account the org admin or domain admin role.`,
+      { providerSignOut: signOutURL(state.auth, token) });
+  } else if (r.status === 401) {
+    showSignIn(fromStorage ? 'Your session has expired. Sign in again.' : `The identity provider's token was not accepted (${err.message || 'unauthenticated'}). Sign in again.`);
+  } else {
+    showSignIn(`The server had a problem (HTTP ${r.status}). Try again in a moment.`, { retry: true });
+  }
+}
+
+// boot reads how to sign in, finishes a redirect back from the provider or
+// resumes this tab's session, and otherwise shows the sign-in.
+async function boot() {
+  $('boot').hidden = false;
+  $('signin-view').hidden = true;
+  let r;
+  try {
+    r = await getJSON('/v1/auth/config');
+  } catch {
+    $('boot').hidden = true;
+    state.auth = { mode: 'oidc' };
+    showSignIn(API_DOWN, { retry: true });
+    return;
+  }
+  $('boot').hidden = true;
+  if (r.status === 503) {
+    state.auth = { mode: 'oidc' };
+    showSignIn(PROVIDER_DOWN, { retry: true });
+    return;
+  }
+  state.auth = r.status === 200 && r.data && r.data.mode ? r.data : { mode: 'token' };
+  if (state.auth.mode === 'oidc' && isCallback()) {
+    let token;
+    try {
+      token = await finishSignIn(state.auth);
+    } catch (err) {
+      clearSession();
+      showSignIn(err instanceof SignInError ? err.message : 'The sign-in could not finish. Sign in again.',
+        { retry: err instanceof SignInError && err.kind === 'provider' });
+      return;
+    }
+    await providerSession(token);
+    return;
+  }
+  const saved = sessionStorage.getItem(TOKEN_KEY);
+  if (state.auth.mode === 'token') {
+    if (saved) {
+      try {
+        await signIn(saved, { fromStorage: true });
+      } catch (err) {
+        signOut(err.message);
+      }
+      return;
+    }
+    signOut('');
+    return;
+  }
+  if (saved && state.auth.mode === 'oidc') {
+    await providerSession(saved, { fromStorage: true });
+    return;
+  }
+  signOut('');
+}
+
+// onSignOut ends the session here, then at the provider when it offers it.
+function onSignOut() {
+  const url = state.auth.mode === 'oidc' ? signOutURL(state.auth, state.token) : '';
+  signOut('');
+  if (url) location.assign(url);
 }
 
 // ---------------------------------------------------------------- picker and routing
@@ -946,16 +1131,32 @@ function init() {
       input.focus();
       return;
     }
-    try {
-      signIn(token);
+    $('signin-submit').disabled = true;
+    signIn(token).then(() => {
       input.value = '';
       showFieldError('signin-error', '');
-    } catch (err) {
+    }, (err) => {
+      if (err.refused) input.value = '';
       showFieldError('signin-error', err.message);
       input.focus();
-    }
+    }).finally(() => {
+      $('signin-submit').disabled = false;
+    });
   });
-  $('sign-out').addEventListener('click', () => signOut(''));
+  $('sign-out').addEventListener('click', onSignOut);
+  $('oidc-signin').addEventListener('click', () => {
+    $('oidc-signin').disabled = true;
+    startSignIn(state.auth).catch(() => {
+      $('oidc-signin').disabled = false;
+      showSignIn('This browser cannot start the sign-in (it needs a secure context for PKCE).');
+    });
+  });
+  $('oidc-retry').addEventListener('click', () => boot());
+  $('oidc-provider-signout').addEventListener('click', () => {
+    const url = state.providerSignOut;
+    state.providerSignOut = '';
+    if (url) location.assign(url);
+  });
 
   $('domain-select').addEventListener('change', (ev) => goToDomain(ev.target.value));
   $('domain-form').addEventListener('submit', (ev) => {
@@ -1032,18 +1233,7 @@ function init() {
   $('archive-cancel').addEventListener('click', closeArchive);
   $('archive-confirm').addEventListener('click', onArchiveConfirm);
 
-  $('boot').hidden = true;
-  const saved = sessionStorage.getItem(TOKEN_KEY);
-  if (saved) {
-    try {
-      signIn(saved, { fromStorage: true });
-      return;
-    } catch (err) {
-      signOut(err.message);
-      return;
-    }
-  }
-  signOut('');
+  boot();
 }
 
 init();

@@ -22,6 +22,42 @@ jwt-audience={{ . }}
 {{- with $a.jwt.leeway }}
 jwt-leeway={{ . }}
 {{- end }}
+{{- with $a.oidc.issuer }}
+oidc-issuer={{ . }}
+{{- end }}
+{{- with $a.oidc.clientId }}
+oidc-client-id={{ . }}
+{{- end }}
+{{- with $a.oidc.audience }}
+oidc-audience={{ . }}
+{{- end }}
+{{- with $a.oidc.scopes }}
+oidc-scopes={{ join "," . }}
+{{- end }}
+{{- with $a.oidc.jwksUrl }}
+jwks-url={{ . }}
+{{- end }}
+{{- if $a.oidc.caConfigMap.name }}
+oidc-ca-file=/etc/sidekey/oidc-ca/{{ $a.oidc.caConfigMap.key }}
+{{- end }}
+{{- with $a.claims.role }}
+claim-role={{ . }}
+{{- end }}
+{{- with $a.claims.org }}
+claim-org={{ . }}
+{{- end }}
+{{- with $a.claims.domains }}
+claim-domains={{ . }}
+{{- end }}
+{{- with $a.claims.groups }}
+claim-groups={{ . }}
+{{- end }}
+{{- with $a.claims.orgAdminGroups }}
+group-org-admin={{ join "," . }}
+{{- end }}
+{{- with $a.claims.domainAdminGroups }}
+group-domain-admin={{ join "," . }}
+{{- end }}
 {{- if $a.maxValueBytes }}
 max-value-bytes={{ int64 $a.maxValueBytes }}
 {{- end }}

@@ -87,8 +87,20 @@ address names none), for the NetworkPolicy.
 sidekey.validate fails the render on settings the schema cannot express.
 */}}
 {{- define "sidekey.validate" -}}
-{{- if and .Values.admin.enabled (not .Values.admin.jwt.hs256Secret.name) (not .Values.admin.jwt.jwks) }}
-{{- fail "admin.jwt: set hs256Secret.name or jwks, or the admin API cannot verify any token" }}
+{{- if .Values.admin.enabled }}
+{{- $modes := 0 }}
+{{- if .Values.admin.jwt.hs256Secret.name }}{{ $modes = add1 $modes }}{{ end }}
+{{- if .Values.admin.jwt.jwks }}{{ $modes = add1 $modes }}{{ end }}
+{{- if .Values.admin.oidc.issuer }}{{ $modes = add1 $modes }}{{ end }}
+{{- if eq $modes 0 }}
+{{- fail "admin: set admin.jwt.hs256Secret.name, admin.jwt.jwks or admin.oidc.issuer, or the admin API cannot verify any token" }}
+{{- end }}
+{{- if gt $modes 1 }}
+{{- fail "admin: set only one of admin.jwt.hs256Secret.name, admin.jwt.jwks and admin.oidc.issuer (to trust a provider, set admin.jwt.hs256Secret.name to \"\")" }}
+{{- end }}
+{{- if and .Values.admin.oidc.issuer (not .Values.admin.oidc.clientId) (not .Values.admin.oidc.audience) }}
+{{- fail "admin.oidc: set clientId (the web UI's client) or audience" }}
+{{- end }}
 {{- end }}
 {{- if and .Values.admin.enabled .Values.admin.ingress.enabled (not .Values.admin.ingress.hosts) }}
 {{- fail "admin.ingress.enabled needs at least one entry in admin.ingress.hosts" }}
