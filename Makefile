@@ -84,7 +84,7 @@ bench: vault ## Run the Go benchmarks (injector, cache)
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./injector/ ./vaultstore/
 
 .PHONY: bench-proxy
-bench-proxy: ## Proxy benchmark: direct, Sidekey, Squid, mitmproxy (~7 min; docs/bench-proxy.md)
+bench-proxy: ## Proxy benchmark: direct, Sidekey, Squid, mitmproxy, sidecar cases (~11 min; docs/bench-proxy.md)
 	bench/run.sh
 
 .PHONY: bench-proxy-soak
