@@ -465,6 +465,13 @@ func writeSidecar(w io.Writer, byCase map[string][]result) {
 			check, total)
 	}
 	fmt.Fprintln(w)
+	writeSidecarTargets(w, byCase)
+	writeSidecarAB(w, byCase)
+}
+
+// writeSidecarTargets: the sidecar cases against Squid's plain forward of
+// the same run.
+func writeSidecarTargets(w io.Writer, byCase map[string][]result) {
 	squid := load(byCase["squid-sidecar-plain"])
 	if len(squid) == 0 {
 		return
@@ -499,7 +506,11 @@ func writeSidecar(w io.Writer, byCase map[string][]result) {
 		}
 	}
 	fmt.Fprintln(w)
-	// Build B against build A, same run (SIDEKEY_BIN_B).
+}
+
+// writeSidecarAB: build B against build A, same run (SIDEKEY_BIN_B).
+func writeSidecarAB(w io.Writer, byCase map[string][]result) {
+	perCPU := func(r result) float64 { return r.ReqPerProxyCPU }
 	var ab bytes.Buffer
 	for _, c := range sidecarCases[1:5] {
 		a, b := load(byCase[c.name]), load(byCase["sidekeyb-"+strings.TrimPrefix(c.name, "sidekey-")])
