@@ -74,12 +74,12 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if (tlsCert == "") != (tlsKey == "") {
+		return errors.New("set both --tls-cert and --tls-key, or neither")
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
-	}
-	if (tlsCert == "") != (tlsKey == "") {
-		return errors.New("set both --tls-cert and --tls-key, or neither")
 	}
 	scheme := "http"
 	if tlsCert != "" {
@@ -95,21 +95,7 @@ func run() error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	router := exampleop.SetupServer(issuer, st, logger, false)
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /_dev/rotate", func(w http.ResponseWriter, r *http.Request) {
-		kid, err := ring.rotate(r.URL.Query().Get("alg"))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		writeJSON(w, map[string]string{"kid": kid})
-	})
-	mux.HandleFunc("POST /_dev/retire", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, map[string]any{"retired": ring.retire()})
-	})
-	mux.Handle("/", router)
-
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: devMux(ring, router), ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -127,6 +113,25 @@ func run() error {
 		return err
 	}
 	return nil
+}
+
+// devMux serves the provider (router) and the development endpoints that
+// rotate and retire its signing keys.
+func devMux(ring *keyRing, router http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /_dev/rotate", func(w http.ResponseWriter, r *http.Request) {
+		kid, err := ring.rotate(r.URL.Query().Get("alg"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		writeJSON(w, map[string]string{"kid": kid})
+	})
+	mux.HandleFunc("POST /_dev/retire", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, map[string]any{"retired": ring.retire()})
+	})
+	mux.Handle("/", router)
+	return mux
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
