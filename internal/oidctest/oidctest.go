@@ -41,6 +41,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/sidekey/sidekey/internal/ca"
+
+	"github.com/sidekey/sidekey/internal/vaulttest"
 )
 
 // EnvBinary names the environment variable that overrides the path of the
@@ -226,21 +228,11 @@ func Binary() (string, error) {
 		}
 		return p, nil
 	}
-	dir, err := os.Getwd()
+	p, err := vaulttest.RepoFile("bin/oidcdev")
 	if err != nil {
-		return "", fmt.Errorf("oidctest: %w", err)
+		return "", errors.New("oidctest: bin/oidcdev not found above the test's directory: run `make oidcdev` (or set " + EnvBinary + ")")
 	}
-	for {
-		p := filepath.Join(dir, "bin", "oidcdev")
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("oidctest: bin/oidcdev not found above the test's directory: run `make oidcdev` (or set " + EnvBinary + ")")
-		}
-		dir = parent
-	}
+	return p, nil
 }
 
 // freeAddr returns a loopback address whose port was free a moment ago.

@@ -138,21 +138,11 @@ func Binary() (string, error) {
 		}
 		return p, nil
 	}
-	dir, err := os.Getwd()
+	p, err := RepoFile("bin/vaultdev")
 	if err != nil {
-		return "", fmt.Errorf("vaulttest: %w", err)
+		return "", errors.New("vaulttest: bin/vaultdev not found above the test's directory: run `make vault` (or set " + EnvBinary + ")")
 	}
-	for {
-		p := filepath.Join(dir, "bin", "vaultdev")
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("vaulttest: bin/vaultdev not found above the test's directory: run `make vault` (or set " + EnvBinary + ")")
-		}
-		dir = parent
-	}
+	return p, nil
 }
 
 // RepoFile returns the path of a file of the repository (such as
