@@ -79,17 +79,7 @@ func (g *generator) doH2(ctx context.Context, cc *http2.ClientConn) error {
 	if err != nil {
 		return fmt.Errorf("h2 round trip: %w", err)
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	if cerr := resp.Body.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("read: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %d (Sidekey-Error %q)", resp.StatusCode, resp.Header.Get("Sidekey-Error"))
-	}
-	return nil
+	return drainOK(resp)
 }
 
 // h2Conn runs one connection's -streams closed loops until stopped, and

@@ -77,17 +77,7 @@ func (s *netHTTPSender) do(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("round trip: %w", err)
 	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	if cerr := resp.Body.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("read: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %d (Sidekey-Error %q)", resp.StatusCode, resp.Header.Get("Sidekey-Error"))
-	}
-	return nil
+	return drainOK(resp)
 }
 
 // netHTTPWorker is one of -conns loops. With -rate, each loop sends at
@@ -134,4 +124,20 @@ func (g *generator) netHTTPWorker(ctx context.Context, i int) []float64 {
 		}
 	}
 	return lat
+}
+
+// drainOK reads and closes a net/http response and reports anything but a
+// 200, with the proxy's error code.
+func drainOK(resp *http.Response) error {
+	_, err := io.Copy(io.Discard, resp.Body)
+	if cerr := resp.Body.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("read: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d (Sidekey-Error %q)", resp.StatusCode, resp.Header.Get("Sidekey-Error"))
+	}
+	return nil
 }
