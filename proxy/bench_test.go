@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"net"
 	"strconv"
@@ -22,47 +21,23 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkForward -benchmem ./proxy/
 func BenchmarkForward(b *testing.B) {
-	upLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
 	var upConns atomic.Int64
-	upSrv := &fasthttp.Server{
+	port := serveFastUpstream(b, &fasthttp.Server{
 		Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(`{"ok":true}`) },
 		ConnState: func(_ net.Conn, s fasthttp.ConnState) {
 			if s == fasthttp.StateNew {
 				upConns.Add(1)
 			}
 		},
-	}
-	go func() { _ = upSrv.Serve(upLn) }()
-	defer func() { _ = upSrv.Shutdown() }()
-	port := strconv.Itoa(upLn.Addr().(*net.TCPAddr).Port)
+	})
 
 	res := newFakeResolver()
 	res.put(testTenant, "weather_fx", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: simpleValue}})
 	res.put(testTenant, "cfg", secret.Secret{Type: secret.TypeJSON, Value: secret.Value{JSON: json.RawMessage(cfgJSON)}})
-	authority := testCA(b)
-	p, err := New(Config{
-		Resolver: res, Keys: testKeys, CA: authority, AllowUpstreamCIDRs: loopbackCIDRs,
+	tp := serveProxy(b, Config{
+		Resolver: res, Keys: testKeys, CA: testCA(b), AllowUpstreamCIDRs: loopbackCIDRs,
 		LookupNetIP: loopbackLookup, AllowPlainHTTPInjection: true, ScrubResponses: true,
 	}, zap.NewNop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Serve(ctx, ln) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Error(err)
-		}
-	}()
 
 	auth := "Basic " + b64(testKeys.UserPass(testTenant))
 	head := "POST http://" + upstreamHost + ":" + port + "/v1/send HTTP/1.1\r\nHost: " + upstreamHost + ":" + port +
@@ -74,29 +49,58 @@ func BenchmarkForward(b *testing.B) {
 		{"header+2json", head + "Authorization: Bearer {{secrets.weather_fx}}\r\nContent-Length: " + strconv.Itoa(len(injBody)) + "\r\n\r\n" + injBody},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer func() { _ = c.Close() }()
-			br := bufio.NewReader(c)
+			c := dialBench(b, tp.addr)
 			raw := []byte(bc.raw)
-			var resp fasthttp.Response
 			conns0 := upConns.Load()
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := c.Write(raw); err != nil {
-					b.Fatal(err)
-				}
-				resp.Reset()
-				if err := resp.Read(br); err != nil {
-					b.Fatal(err)
-				}
-				if resp.StatusCode() != 200 {
-					b.Fatalf("status %d: %s", resp.StatusCode(), resp.Body())
-				}
+				c.send(b, raw)
 			}
 			b.ReportMetric(float64(upConns.Load()-conns0), "upstream-dials")
 		})
+	}
+}
+
+// serveFastUpstream serves srv on a loopback listener until the benchmark
+// ends and returns its port.
+func serveFastUpstream(b *testing.B, srv *fasthttp.Server) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	b.Cleanup(func() { _ = srv.Shutdown() })
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// benchConn is one keep-alive client connection to the proxy.
+type benchConn struct {
+	c    net.Conn
+	br   *bufio.Reader
+	resp fasthttp.Response
+}
+
+func dialBench(b *testing.B, addr string) *benchConn {
+	b.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	return &benchConn{c: c, br: bufio.NewReader(c)}
+}
+
+// send writes one raw request and reads its response, which must be a 200.
+func (bc *benchConn) send(b *testing.B, raw []byte) {
+	if _, err := bc.c.Write(raw); err != nil {
+		b.Fatal(err)
+	}
+	bc.resp.Reset()
+	if err := bc.resp.Read(bc.br); err != nil {
+		b.Fatal(err)
+	}
+	if bc.resp.StatusCode() != 200 {
+		b.Fatalf("status %d: %s", bc.resp.StatusCode(), bc.resp.Body())
 	}
 }

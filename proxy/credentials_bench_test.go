@@ -1,10 +1,7 @@
 package proxy
 
 import (
-	"bufio"
-	"context"
 	"crypto/x509"
-	"net"
 	"strconv"
 	"testing"
 
@@ -23,14 +20,7 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkForwardDerivedToken -benchmem -count 5 ./proxy/
 func BenchmarkForwardDerivedToken(b *testing.B) {
-	upLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	upSrv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(`{"name":"projects/p/messages/1"}`) }}
-	go func() { _ = upSrv.Serve(upLn) }()
-	defer func() { _ = upSrv.Shutdown() }()
-	port := strconv.Itoa(upLn.Addr().(*net.TCPAddr).Port)
+	port := serveFastUpstream(b, &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(`{"name":"projects/p/messages/1"}`) }})
 
 	tokens := credtest.NewGoogleTokenServer(fcmEmail, fcmScope, 3600)
 	defer tokens.Close()
@@ -43,26 +33,10 @@ func BenchmarkForwardDerivedToken(b *testing.B) {
 	res.put(testTenant, "weather_fx", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: simpleValue}})
 	res.put(testTenant, "fcm", secret.Secret{Type: secret.TypeJSON, Kind: "google_service_account", Version: 1,
 		Value: secret.Value{JSON: credtest.ServiceAccountJSON(b, fcmEmail, tokens.URL, sa)}})
-	p, err := New(Config{
+	tp := serveProxy(b, Config{
 		Resolver: res, Keys: testKeys, CA: testCA(b), AllowUpstreamCIDRs: loopbackCIDRs, UpstreamRoots: roots,
 		LookupNetIP: loopbackLookup, AllowPlainHTTPInjection: true, ScrubResponses: true,
 	}, zap.NewNop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Serve(ctx, ln) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Error(err)
-		}
-	}()
 
 	auth := "Basic " + b64(testKeys.UserPass(testTenant))
 	body := `{"message":{"token":"device","notification":{"title":"hi"}}}`
@@ -73,31 +47,13 @@ func BenchmarkForwardDerivedToken(b *testing.B) {
 		{"google-access-token", `Bearer {{secrets.fcm | google_access_token("` + fcmScope + `")}}`},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer func() { _ = c.Close() }()
-			br := bufio.NewReader(c)
+			c := dialBench(b, tp.addr)
 			raw := []byte(head + "Authorization: " + bc.authz + "\r\n\r\n" + body)
-			var resp fasthttp.Response
-			send := func() {
-				if _, err := c.Write(raw); err != nil {
-					b.Fatal(err)
-				}
-				resp.Reset()
-				if err := resp.Read(br); err != nil {
-					b.Fatal(err)
-				}
-				if resp.StatusCode() != 200 {
-					b.Fatalf("status %d: %s", resp.StatusCode(), resp.Body())
-				}
-			}
-			send() // the first request mints the token
+			c.send(b, raw) // the first request mints the token
 			exchanges := tokens.Exchanges()
 			b.ReportAllocs()
 			for b.Loop() {
-				send()
+				c.send(b, raw)
 			}
 			if tokens.Exchanges() != exchanges {
 				b.Fatal("a timed request reached the token endpoint")

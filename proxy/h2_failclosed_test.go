@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -352,19 +351,7 @@ func TestH2Drain(t *testing.T) {
 		Resolver: newFakeResolver(), Keys: testKeys, CA: testCA(t), UpstreamRoots: upstreamRoots(t),
 		AllowUpstreamCIDRs: loopbackCIDRs, LookupNetIP: loopbackLookup, DrainTimeout: 20 * time.Second,
 	}
-	p, err := New(cfg, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Serve(ctx, ln) }()
-	defer cancel()
-	tp := &testProxy{p: p, addr: ln.Addr().String(), keys: testKeys, ca: cfg.CA}
+	tp := serveProxy(t, cfg, zap.NewNop())
 	r := newRawH2(t, tp, testTenant, o.authority())
 	r.waitSettings(t)
 	fields := []hpack.HeaderField{hf(":method", "GET"), hf(":scheme", "https"), hf(":authority", o.authority()), hf(":path", "/slow")}
@@ -376,7 +363,7 @@ func TestH2Drain(t *testing.T) {
 			t.Fatal("the stream never reached the upstream")
 		}
 	}
-	cancel()
+	tp.stop()
 	_, goAway, err := r.readUntil(1 << 30)
 	if goAway == nil {
 		t.Fatalf("no GOAWAY on drain (read error %v)", err)
@@ -393,7 +380,7 @@ func TestH2Drain(t *testing.T) {
 		t.Fatalf("the stream in flight: %s %q", a.status, a.body)
 	}
 	_ = r.c.Close()
-	if err := <-done; err != nil {
+	if err := tp.served(); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
 }

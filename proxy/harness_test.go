@@ -184,6 +184,9 @@ type testProxy struct {
 	resolver *fakeResolver
 	// ops serves /metrics, /healthz and /readyz as cmd/sidekey does.
 	ops http.Handler
+	// stop starts the drain; served waits for Serve and returns its error.
+	stop   context.CancelFunc
+	served func() error
 }
 
 func (tp *testProxy) userPass(t secret.Tenant) string { return tp.keys.UserPass(t) }
@@ -268,25 +271,36 @@ func startProxyWithLogger(t *testing.T, log *zap.Logger, mutate func(*Config)) *
 	if cfg.Registerer == nil {
 		cfg.Registerer = ops.NewRegistry()
 	}
+	tp := serveProxy(t, cfg, log)
+	tp.caPEM = authority.CertPEM()
+	tp.resolver = res
+	tp.ops = ops.Handler(ops.Config{Gatherer: cfg.Registerer.(prometheus.Gatherer), Ready: tp.p.CheckReady})
+	return tp
+}
+
+// serveProxy builds a Proxy from cfg and serves it on a loopback listener
+// until the test ends (or tp.stop), then checks that Serve returned nil.
+func serveProxy(tb testing.TB, cfg Config, log *zap.Logger) *testProxy {
+	tb.Helper()
 	p, err := New(cfg, log)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Serve(ctx, ln) }()
-	t.Cleanup(func() {
+	served := sync.OnceValue(func() error { return <-done })
+	tb.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
+		if err := served(); err != nil {
+			tb.Errorf("Serve: %v", err)
 		}
 	})
-	opsHandler := ops.Handler(ops.Config{Gatherer: cfg.Registerer.(prometheus.Gatherer), Ready: p.CheckReady})
-	return &testProxy{p: p, addr: ln.Addr().String(), keys: testKeys, ca: authority, caPEM: authority.CertPEM(), resolver: res, ops: opsHandler}
+	return &testProxy{p: p, addr: ln.Addr().String(), keys: cfg.Keys, ca: cfg.CA, stop: cancel, served: served}
 }
 
 // rawRequest writes raw bytes to the proxy and reads one response.

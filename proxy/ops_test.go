@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -95,20 +94,10 @@ func TestHeaderLimit(t *testing.T) {
 func TestGracefulDrain(t *testing.T) {
 	authority := testCA(t)
 	core, logs := observer.New(zapcore.DebugLevel)
-	p, err := New(Config{
+	tp := serveProxy(t, Config{
 		Resolver: newFakeResolver(), Keys: testKeys, CA: authority, UpstreamRoots: upstreamRoots(t),
 		AllowUpstreamCIDRs: loopbackCIDRs, LookupNetIP: loopbackLookup, DrainTimeout: 5 * time.Second,
 	}, zap.New(core))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- p.Serve(ctx, ln) }()
 
 	up := newUpstream(t, true)
 	inHandler := make(chan struct{})
@@ -118,7 +107,6 @@ func TestGracefulDrain(t *testing.T) {
 		<-release
 		_, _ = w.Write([]byte("finished"))
 	}
-	tp := &testProxy{p: p, addr: ln.Addr().String(), keys: testKeys, ca: authority}
 	var wg sync.WaitGroup
 	var body []byte
 	var reqErr error
@@ -136,12 +124,11 @@ func TestGracefulDrain(t *testing.T) {
 	select {
 	case <-inHandler:
 	case <-time.After(20 * time.Second):
-		cancel()
 		t.Fatal("the request never reached the upstream")
 	}
-	cancel()
+	tp.stop()
 	// Wait until the proxy stopped accepting, then finish the request.
-	for p.Ready() {
+	for tp.p.Ready() {
 		time.Sleep(10 * time.Millisecond)
 	}
 	close(release)
@@ -149,7 +136,7 @@ func TestGracefulDrain(t *testing.T) {
 	if reqErr != nil || string(body) != "finished" {
 		t.Fatalf("in-flight request: %q, %v", body, reqErr)
 	}
-	if err := <-served; err != nil {
+	if err := tp.served(); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
 	if _, err := net.DialTimeout("tcp", tp.addr, time.Second); err == nil {
