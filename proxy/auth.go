@@ -3,6 +3,7 @@ package proxy
 import (
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/sidekey/sidekey/internal/secret"
@@ -18,18 +19,28 @@ const maxAuthCache = 4096
 // remembered (keys only change on restart), so a keep-alive sender pays the
 // base64 decoding and HMAC once per distinct credential, not per request.
 type authenticator struct {
-	keys *tenantauth.Keys
-	mu   sync.RWMutex
-	seen map[string]secret.Tenant
+	keys     *tenantauth.Keys
+	failures prometheus.Counter
+	mu       sync.RWMutex
+	seen     map[string]secret.Tenant
 }
 
-func newAuthenticator(keys *tenantauth.Keys) *authenticator {
-	return &authenticator{keys: keys, seen: make(map[string]secret.Tenant)}
+func newAuthenticator(keys *tenantauth.Keys, failures prometheus.Counter) *authenticator {
+	return &authenticator{keys: keys, failures: failures, seen: make(map[string]secret.Tenant)}
 }
 
-// tenant returns the tenant the request's credential binds it to.
+// tenant returns the tenant the request's credential binds it to, and
+// counts the requests it refuses.
 func (a *authenticator) tenant(h *fasthttp.RequestHeader) (secret.Tenant, error) {
-	v := h.Peek(headerProxyAuthorization)
+	t, err := a.verify(h.Peek(headerProxyAuthorization))
+	if err != nil {
+		a.failures.Inc()
+	}
+	return t, err
+}
+
+// verify returns the tenant of the Proxy-Authorization value v.
+func (a *authenticator) verify(v []byte) (secret.Tenant, error) {
 	if len(v) == 0 {
 		return secret.Tenant{}, newError(CodeProxyAuthRequired,
 			"Proxy-Authorization is required: Basic base64(\"<org>.<domain>:<credential>\")")

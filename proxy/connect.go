@@ -31,9 +31,7 @@ func (p *Proxy) handleConnect(ctx *fasthttp.RequestCtx) {
 		}
 		return
 	}
-	p.tunnelWG.Add(1)
-	p.tunnelCount.Add(1)
-	p.m.tunnels.Inc()
+	p.tunnels.open()
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(c net.Conn) {
 		// The outer server keeps hijacked connections (KeepHijackedConns),
@@ -46,18 +44,16 @@ func (p *Proxy) handleConnect(ctx *fasthttp.RequestCtx) {
 // tunnel serves a hijacked CONNECT connection until it ends, then closes it.
 func (p *Proxy) tunnel(c net.Conn, d dest, tenant secret.Tenant, upstream net.Conn) {
 	defer func() {
-		p.m.tunnels.Dec()
-		p.tunnelCount.Add(-1)
-		p.tunnelWG.Done()
+		p.tunnels.done()
 		_ = c.Close()
 	}()
-	if !p.trackTunnel(c, nil) {
+	if !p.tunnels.track(c, nil) {
 		if upstream != nil {
 			_ = upstream.Close()
 		}
 		return
 	}
-	defer p.untrackTunnel(c)
+	defer p.tunnels.untrack(c)
 	_ = c.SetDeadline(time.Time{})
 	if _, err := c.Write(connectEstablished); err != nil {
 		if upstream != nil {
@@ -66,9 +62,13 @@ func (p *Proxy) tunnel(c net.Conn, d dest, tenant secret.Tenant, upstream net.Co
 		return
 	}
 	if upstream != nil {
-		if p.trackTunnel(upstream, nil) {
-			defer p.untrackTunnel(upstream)
-			p.pipe(c, upstream, d)
+		if p.tunnels.track(upstream, nil) {
+			defer p.tunnels.untrack(upstream)
+			p.m.ok(modePassthrough)
+			pipe(c, upstream)
+			if ce := p.log.Check(zap.DebugLevel, "tunnel closed"); ce != nil {
+				ce.Write(zap.String("dest", d.authority))
+			}
 		}
 		return
 	}
@@ -78,14 +78,13 @@ func (p *Proxy) tunnel(c net.Conn, d dest, tenant secret.Tenant, upstream net.Co
 func (p *Proxy) prepareConnect(ctx *fasthttp.RequestCtx) (dest, secret.Tenant, net.Conn, error) {
 	tenant, err := p.auth.tenant(&ctx.Request.Header)
 	if err != nil {
-		p.m.authFailed.Inc()
 		return dest{}, tenant, nil, err
 	}
 	d, err := parseAuthority(ctx.Request.Header.RequestURI(), true, true)
 	if err != nil {
 		return d, tenant, nil, err
 	}
-	if p.tunnelCount.Load() >= int64(p.cfg.MaxConns) {
+	if p.tunnels.count.Load() >= int64(p.cfg.MaxConns) {
 		return d, tenant, nil, newError(CodeTooManyConnections, "too many open tunnels")
 	}
 	if p.draining.Load() {
@@ -109,8 +108,7 @@ func (p *Proxy) prepareConnect(ctx *fasthttp.RequestCtx) (dest, secret.Tenant, n
 }
 
 // pipe copies a passthrough tunnel both ways until either side ends.
-func (p *Proxy) pipe(client, upstream net.Conn, d dest) {
-	p.m.ok(modePassthrough)
+func pipe(client, upstream net.Conn) {
 	defer upstream.Close() //nolint:errcheck // closing a finished tunnel
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -124,9 +122,6 @@ func (p *Proxy) pipe(client, upstream net.Conn, d dest) {
 	// connection cannot half-close), which ends the copy above.
 	_ = client.SetReadDeadline(time.Unix(1, 0))
 	wg.Wait()
-	if ce := p.log.Check(zap.DebugLevel, "tunnel closed"); ce != nil {
-		ce.Write(zap.String("dest", d.authority))
-	}
 }
 
 // closeWrite half-closes c when it can, else closes it.
@@ -137,38 +132,4 @@ func closeWrite(c net.Conn) {
 		return
 	}
 	_ = c.Close()
-}
-
-// trackTunnel records a tunnel's connection (with its interception state,
-// nil for passthrough) so that a drain can end it; false when draining.
-func (p *Proxy) trackTunnel(c net.Conn, tc *tunnelConn) bool {
-	p.tunnelMu.Lock()
-	defer p.tunnelMu.Unlock()
-	if p.draining.Load() {
-		return false
-	}
-	p.tunnelConns[c] = tc
-	return true
-}
-
-func (p *Proxy) untrackTunnel(c net.Conn) {
-	p.tunnelMu.Lock()
-	delete(p.tunnelConns, c)
-	p.tunnelMu.Unlock()
-}
-
-// kickTunnels ends tunnels by expiring their deadlines (a hijacked
-// connection's Close is deferred by fasthttp): every tunnel when force is
-// set, else only intercepted tunnels idle between requests.
-func (p *Proxy) kickTunnels(force bool) {
-	p.tunnelMu.Lock()
-	defer p.tunnelMu.Unlock()
-	for c, tc := range p.tunnelConns {
-		switch {
-		case tc != nil && (force || tc.idle.Load()):
-			tc.end()
-		case tc == nil && force:
-			_ = c.SetDeadline(past)
-		}
-	}
 }

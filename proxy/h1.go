@@ -25,8 +25,8 @@ func (p *Proxy) handle(ctx *fasthttp.RequestCtx) {
 // exchange's; what is particular to HTTP/1.1 (framing, Connection: close)
 // is decided here.
 func (p *Proxy) serveH1(ctx *fasthttp.RequestCtx, tc *tunnelConn) {
-	x := p.getExchange(&ctx.Request, &ctx.Response, tc)
-	defer p.putExchange(x)
+	x := p.exchanges.get(&ctx.Request, &ctx.Response, tc)
+	defer p.exchanges.put(x)
 	clientClose := ctx.Request.Header.ConnectionClose()
 	var code Code
 	if conflictingFraming(ctx.Request.Header.RawHeaders()) {

@@ -54,22 +54,22 @@ func (m *h2Metrics) counter(side string) func(errType string) {
 // MaxHeaderBytes, with a connection that keeps sending CONTINUATION frames
 // past it closed (CVE-2023-45288); frames of at most 16 KiB; the idle
 // timeout.
-func (p *Proxy) newH2Server(countError func(string)) (*http2.Server, *http.Server) {
+func newH2Server(cfg *Config, log *zap.Logger, countError func(string)) (*http2.Server, *http.Server) {
 	//nolint:staticcheck // SA1019: see h2Upstream.
 	srv := &http2.Server{
-		MaxConcurrentStreams: uint32(p.cfg.H2MaxConcurrentStreams), //nolint:gosec // validated positive
+		MaxConcurrentStreams: uint32(cfg.H2MaxConcurrentStreams), //nolint:gosec // validated positive
 		MaxReadFrameSize:     h2MaxReadFrameSize,
-		IdleTimeout:          p.cfg.IdleTimeout,
+		IdleTimeout:          cfg.IdleTimeout,
 		CountError:           countError,
 	}
 	base := &http.Server{
-		MaxHeaderBytes: p.cfg.MaxHeaderBytes,
-		ReadTimeout:    p.cfg.ReadTimeout,
-		WriteTimeout:   p.cfg.WriteTimeout,
-		IdleTimeout:    p.cfg.IdleTimeout,
+		MaxHeaderBytes: cfg.MaxHeaderBytes,
+		ReadTimeout:    cfg.ReadTimeout,
+		WriteTimeout:   cfg.WriteTimeout,
+		IdleTimeout:    cfg.IdleTimeout,
 		// The library's connection errors name the peer and the HTTP/2
 		// error, never a header value.
-		ErrorLog: zap.NewStdLog(p.log.Named("http2")),
+		ErrorLog: zap.NewStdLog(log.Named("http2")),
 	}
 	//nolint:staticcheck // SA1019: registers the GOAWAY of a drain (base.Shutdown) on every h2 connection.
 	_ = http2.ConfigureServer(base, srv)
@@ -102,10 +102,10 @@ type h2Stream struct {
 // Host differing from :authority) the library refused before this runs.
 func (p *Proxy) serveH2Stream(w http.ResponseWriter, r *http.Request, tc *tunnelConn) {
 	s := p.h2Streams.Get().(*h2Stream)
-	x := p.getExchange(&s.req, &s.resp, tc)
+	x := p.exchanges.get(&s.req, &s.resp, tc)
 	x.ctx = r.Context()
 	defer func() {
-		p.putExchange(x)
+		p.exchanges.put(x)
 		s.req.Reset()
 		s.resp.Reset()
 		p.h2Streams.Put(s)

@@ -182,10 +182,14 @@ func hostPort(authority string) string {
 	return net.JoinHostPort(strings.Trim(authority, "[]"), "443")
 }
 
-// sendH2 sends x.req to its TLS upstream over HTTP/2 and leaves the answer
-// in x.resp, its body streamed. errUpstreamHTTP1: the upstream chose
-// HTTP/1.1 and nothing was sent.
-func (p *Proxy) sendH2(x *exchange) error {
+// send sends x.req to its TLS upstream over HTTP/2 and leaves the answer
+// in x.resp, its body streamed. errUpstreamHTTP1 (test with errors.Is):
+// the upstream chose HTTP/1.1, now or within h1Memory, and nothing was
+// sent.
+func (u *h2Upstream) send(x *exchange) error {
+	if !u.wantsH2(hostPort(x.dest.authority)) {
+		return errUpstreamHTTP1
+	}
 	header := make(http.Header, x.req.Header.Len())
 	for k, v := range x.req.Header.All() {
 		if bytes.EqualFold(k, []byte("Host")) || bytes.EqualFold(k, []byte("Content-Length")) {
@@ -196,14 +200,14 @@ func (p *Proxy) sendH2(x *exchange) error {
 	}
 	parent := x.ctx
 	if parent == nil {
-		parent = p.baseCtx
+		parent = context.Background() // HTTP/1.1: the connection's end is the signal
 	}
-	ctx, cancel := context.WithTimeout(parent, p.cfg.UpstreamTimeout)
+	ctx, cancel := context.WithTimeout(parent, u.timeout)
 	// x.uri is https://authority + the path and query send wrote into the
 	// request (x.pathQuery may alias the request's old URI bytes).
 	pq := x.uri[len("https://")+len(x.dest.authority):]
 	//nolint:bodyclose // closed through x.resp's body stream (cancelBody), by the scrubber or the client writer
-	hresp, err := p.h2up.roundTrip(newH2Request(ctx, string(x.req.Header.Method()), x.dest.authority, pq, header, x.req.Body()))
+	hresp, err := u.roundTrip(newH2Request(ctx, string(x.req.Header.Method()), x.dest.authority, pq, header, x.req.Body()))
 	if err != nil {
 		cancel()
 		if errors.Is(err, errUpstreamHTTP1) {

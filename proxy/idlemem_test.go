@@ -91,7 +91,7 @@ func TestIdleInterceptedConns(t *testing.T) {
 			t.Fatalf("request %d: Authorization not injected (%d bytes)", i, len(r.Header.Get("Authorization")))
 		}
 	}
-	if got := tp.p.tunnelCount.Load(); got != n {
+	if got := tp.p.tunnels.count.Load(); got != n {
 		t.Fatalf("%d tunnels open, want %d", got, n)
 	}
 	var noGC runtime.MemStats

@@ -23,17 +23,22 @@ const (
 	maxLingeringRejects = 64
 )
 
+// limitListener accepts the connections of srv while fewer than maxConns
+// are open, and refuses the others itself.
 type limitListener struct {
 	net.Listener
-	p         *Proxy
+	srv       *fasthttp.Server
+	maxConns  int
+	m         *metrics
+	log       *zap.Logger
 	refusal   []byte
 	lingering chan struct{}
 }
 
-func (p *Proxy) newLimitListener(ln net.Listener) *limitListener {
+func newLimitListener(ln net.Listener, srv *fasthttp.Server, maxConns int, m *metrics, log *zap.Logger) *limitListener {
 	var b errorBody
 	b.Error.Code = CodeTooManyConnections
-	b.Error.Message = "the proxy serves " + strconv.Itoa(p.cfg.MaxConns) + " client connections at most; retry later"
+	b.Error.Message = "the proxy serves " + strconv.Itoa(maxConns) + " client connections at most; retry later"
 	body, _ := json.Marshal(b) //nolint:errchkjson // two strings always marshal
 	body = append(body, '\n')
 	status := CodeTooManyConnections.Status()
@@ -42,7 +47,10 @@ func (p *Proxy) newLimitListener(ln net.Listener) *limitListener {
 		"Content-Type: application/json\r\nConnection: close\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"
 	return &limitListener{
 		Listener:  ln,
-		p:         p,
+		srv:       srv,
+		maxConns:  maxConns,
+		m:         m,
+		log:       log,
 		refusal:   append([]byte(head), body...),
 		lingering: make(chan struct{}, maxLingeringRejects),
 	}
@@ -58,7 +66,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		// fasthttp counts a connection from its accept loop, the only
 		// caller of Accept, until it is served or hijacked.
-		if int(l.p.outer.GetOpenConnectionsCount()) < l.p.cfg.MaxConns {
+		if int(l.srv.GetOpenConnectionsCount()) < l.maxConns {
 			return withLinger(c), nil
 		}
 		l.reject(c)
@@ -66,8 +74,8 @@ func (l *limitListener) Accept() (net.Conn, error) {
 }
 
 func (l *limitListener) reject(c net.Conn) {
-	l.p.m.failed(modeOther, CodeTooManyConnections)
-	if ce := l.p.log.Check(zap.DebugLevel, "connection refused"); ce != nil {
+	l.m.failed(modeOther, CodeTooManyConnections)
+	if ce := l.log.Check(zap.DebugLevel, "connection refused"); ce != nil {
 		ce.Write(zap.String("code", string(CodeTooManyConnections)), zap.String("remote", c.RemoteAddr().String()))
 	}
 	_ = c.SetWriteDeadline(time.Now().Add(rejectWriteTimeout))

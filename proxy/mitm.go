@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 
 	"github.com/sidekey/sidekey/internal/secret"
@@ -51,41 +50,29 @@ func (tc *tunnelConn) SetReadDeadline(t time.Time) error {
 	return tc.Conn.SetReadDeadline(t)
 }
 
-// connState follows intercepted connections between requests; during a
-// drain an idle one is ended at once.
-func (p *Proxy) connState(c net.Conn, s fasthttp.ConnState) {
-	tc, ok := c.(*tunnelConn)
-	if !ok {
-		return
-	}
-	idle := s == fasthttp.StateIdle
-	tc.idle.Store(idle)
-	if idle && p.draining.Load() {
-		tc.end()
-	}
-}
-
-// targetConn carries a tunnel's CONNECT host to getCertificate, so that
+// targetConn carries a tunnel's CONNECT host to forHello, so that
 // every intercepted connection shares one tls.Config.
 type targetConn struct {
 	net.Conn
 	host string
 }
 
-// newInterceptConfig is the TLS configuration of intercepted connections.
-func (p *Proxy) newInterceptConfig() *tls.Config {
+// newInterceptConfig is the TLS configuration of intercepted connections,
+// presenting leaves from l.
+func newInterceptConfig(l *leafCache) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// HTTP/2 is served by golang.org/x/net/http2 (serveH2), HTTP/1.1
 		// by fasthttp (the inner server).
 		NextProtos:     []string{"h2", "http/1.1"},
-		GetCertificate: p.getCertificate,
+		GetCertificate: l.forHello,
 	}
 }
 
-// getCertificate answers with a leaf for the CONNECT target, refusing a
-// server name that is not that target.
-func (p *Proxy) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+// forHello answers a client hello on an intercepted connection with the
+// leaf of its CONNECT target, refusing a server name that is not that
+// target.
+func (l *leafCache) forHello(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	tc, ok := hello.Conn.(*targetConn)
 	if !ok {
 		return nil, errors.New("not an intercepted connection")
@@ -93,7 +80,7 @@ func (p *Proxy) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 	if hello.ServerName != "" && !strings.EqualFold(strings.TrimSuffix(hello.ServerName, "."), tc.host) {
 		return nil, errors.New("the TLS server name does not match the CONNECT target")
 	}
-	return p.leaves.get(tc.host)
+	return l.get(tc.host)
 }
 
 // intercept terminates TLS on c with a leaf certificate for the CONNECT
@@ -117,9 +104,7 @@ func (p *Proxy) intercept(c net.Conn, d dest, tenant secret.Tenant) {
 	}
 	_ = c.SetDeadline(time.Time{})
 	conn := &tunnelConn{Conn: tc, tenant: tenant, dest: d, raw: c}
-	p.tunnelMu.Lock()
-	p.tunnelConns[c] = conn
-	p.tunnelMu.Unlock()
+	p.tunnels.intercepted(c, conn)
 	if tc.ConnectionState().NegotiatedProtocol == "h2" {
 		p.serveH2(conn)
 		return

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -57,9 +58,16 @@ type exchange struct {
 
 type headerKV struct{ k, v []byte }
 
-// getExchange returns a pooled exchange for req and resp.
-func (p *Proxy) getExchange(req *fasthttp.Request, resp *fasthttp.Response, tc *tunnelConn) *exchange {
-	x := p.exchanges.Get().(*exchange)
+// exchangePool recycles exchanges, with their scratch space, so that the
+// hot path does not allocate.
+type exchangePool struct{ pool sync.Pool }
+
+// get returns an exchange for req and resp.
+func (xp *exchangePool) get(req *fasthttp.Request, resp *fasthttp.Response, tc *tunnelConn) *exchange {
+	x, _ := xp.pool.Get().(*exchange)
+	if x == nil {
+		x = new(exchange)
+	}
 	x.req, x.resp, x.tunnel = req, resp, tc
 	x.mode = modeOther
 	if tc != nil {
@@ -68,7 +76,8 @@ func (p *Proxy) getExchange(req *fasthttp.Request, resp *fasthttp.Response, tc *
 	return x
 }
 
-func (p *Proxy) putExchange(x *exchange) {
+// put clears x, keeping its scratch space, and recycles it.
+func (xp *exchangePool) put(x *exchange) {
 	if x.rw != nil {
 		x.rw.Release()
 	}
@@ -82,7 +91,7 @@ func (p *Proxy) putExchange(x *exchange) {
 		x.kvs[i] = headerKV{}
 	}
 	x.kvs = x.kvs[:0]
-	p.exchanges.Put(x)
+	xp.pool.Put(x)
 }
 
 // tenantResolver adapts the proxy's Resolver to the injector's, binding

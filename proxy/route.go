@@ -92,7 +92,6 @@ func (p *Proxy) routeAbsolute(x *exchange) error {
 	}
 	tenant, err := p.auth.tenant(&x.req.Header)
 	if err != nil {
-		p.m.authFailed.Inc()
 		return err
 	}
 	x.tenant = tenant

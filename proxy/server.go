@@ -35,37 +35,33 @@ import (
 // Proxy is the sidecar forward proxy. Create it with New and run it with
 // Serve.
 type Proxy struct {
-	cfg         Config
-	log         *zap.Logger
-	m           *metrics
-	auth        *authenticator
-	guard       *guard
-	leaves      *leafCache
-	tlsConfig   *tls.Config // of intercepted connections, shared
-	client      *fasthttp.Client
-	creds       *credential.Minter // token filters and Sidekey-Sign (credentials.go, sign.go)
-	outer       *fasthttp.Server   // the listener's server
-	inner       *fasthttp.Server   // serves intercepted TLS connections
-	passthrough []string
-	dests       *destCache
+	cfg Config
+	log *zap.Logger
+	m   *metrics
 	// baseCtx bounds secret resolution; it is not cancelled by the drain,
 	// so requests in flight finish.
-	baseCtx context.Context
-
+	baseCtx  context.Context
 	ready    atomic.Bool
 	draining atomic.Bool
 
-	tunnelMu    sync.Mutex
-	tunnelConns map[net.Conn]*tunnelConn // nil value: a passthrough side
-	tunnelWG    sync.WaitGroup
-	tunnelCount atomic.Int64
+	// The pipeline (request.go): route, inject, sign, send, scrub.
+	exchanges   exchangePool
+	auth        *authenticator
+	dests       *destCache
+	passthrough []string
+	creds       *credential.Minter // token filters and Sidekey-Sign (credentials.go, sign.go)
+	guard       *guard
+	client      *fasthttp.Client // HTTP/1.1 upstreams
+	h2up        *h2Upstream      // HTTP/2 upstreams; nil with UpstreamHTTP2Off
 
-	exchanges sync.Pool // *exchange
-
-	h2        *h2Metrics
+	// The adapters: the listener, CONNECT tunnels, interception, and the
+	// HTTP/1.1 and HTTP/2 servers of intercepted connections.
+	outer     *fasthttp.Server // the listener's server
+	inner     *fasthttp.Server // serves intercepted TLS connections
+	tunnels   *tunnels
+	tlsConfig *tls.Config   // of intercepted connections, shared; presents the leaf certificates
 	h2srv     *http2.Server //nolint:staticcheck // SA1019: see h2Upstream
 	h2base    *http.Server  // the base configuration of h2 streams; its Shutdown sends GOAWAY
-	h2up      *h2Upstream   // nil with UpstreamHTTP2Off
 	h2Streams sync.Pool     // *h2Stream
 }
 
@@ -82,14 +78,11 @@ func New(cfg Config, log *zap.Logger) (*Proxy, error) {
 	p := &Proxy{
 		cfg:         cfg,
 		log:         log,
-		auth:        newAuthenticator(cfg.Keys),
 		guard:       newGuard(cfg.AllowUpstreamCIDRs, cfg.LookupNetIP),
 		passthrough: pass,
 		dests:       newDestCache(),
 		baseCtx:     context.Background(),
-		tunnelConns: make(map[net.Conn]*tunnelConn),
 	}
-	p.exchanges.New = func() any { return new(exchange) }
 	p.h2Streams.New = func() any { return new(h2Stream) }
 	p.outer = p.newServer("sidekey-proxy")
 	p.outer.KeepHijackedConns = true // the tunnel goroutine closes them (handleConnect)
@@ -99,7 +92,6 @@ func New(cfg Config, log *zap.Logger) (*Proxy, error) {
 	// longer counts as open connections.
 	p.outer.Concurrency = 2 * cfg.MaxConns
 	p.inner = p.newServer("sidekey-proxy-tls")
-	p.inner.ConnState = p.connState
 	reg := cfg.Registerer
 	if reg == nil {
 		reg = prometheus.NewRegistry() // unregistered: nobody gathers it
@@ -109,12 +101,14 @@ func New(cfg Config, log *zap.Logger) (*Proxy, error) {
 		return nil, err
 	}
 	p.m = m
+	p.auth = newAuthenticator(cfg.Keys, m.authFailed)
+	p.tunnels = newTunnels(m.tunnels)
+	p.inner.ConnState = p.tunnels.connState
 	leaves, err := newLeafCache(cfg.CA, cfg.LeafValidity, cfg.LeafCacheSize, p.m.leafIssued.Inc)
 	if err != nil {
 		return nil, err
 	}
-	p.leaves = leaves
-	p.tlsConfig = p.newInterceptConfig()
+	p.tlsConfig = newInterceptConfig(leaves)
 	sessions := tls.NewLRUClientSessionCache(256)
 	p.client = newUpstreamClient(&cfg, p.guard, sessions)
 	if p.creds, err = credential.New(credential.Config{
@@ -122,12 +116,13 @@ func New(cfg Config, log *zap.Logger) (*Proxy, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if p.h2, err = newH2Metrics(reg); err != nil {
+	h2m, err := newH2Metrics(reg)
+	if err != nil {
 		return nil, err
 	}
-	p.h2srv, p.h2base = p.newH2Server(p.h2.counter("client"))
+	p.h2srv, p.h2base = newH2Server(&cfg, log, h2m.counter("client"))
 	if cfg.UpstreamHTTP2 == UpstreamHTTP2Auto {
-		p.h2up = newH2Upstream(&cfg, p.guard, sessions, p.h2.counter("upstream"))
+		p.h2up = newH2Upstream(&cfg, p.guard, sessions, h2m.counter("upstream"))
 	}
 	if cfg.Ping == nil {
 		p.ready.Store(true)
@@ -177,7 +172,7 @@ func (p *Proxy) Ready() bool { return p.ready.Load() && !p.draining.Load() }
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	go p.watchReadiness(ctx)
 	errc := make(chan error, 1)
-	go func() { errc <- p.outer.Serve(p.newLimitListener(ln)) }()
+	go func() { errc <- p.outer.Serve(newLimitListener(ln, p.outer, p.cfg.MaxConns, p.m, p.log)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("proxy: serve: %w", err)
@@ -201,17 +196,11 @@ func (p *Proxy) drain() error {
 	}()
 	// The inner server has no listener, so its Shutdown would not stop it:
 	// intercepted connections close after their request in flight
-	// (serveH1) or at once when idle (connState, kickTunnels).
-	p.kickTunnels(false)
+	// (serveH1) or at once when idle (tunnels.connState, closeIdle).
+	p.tunnels.closeIdle()
 	_ = p.h2base.Shutdown(dctx) // GOAWAY to every h2 client; it tracks no connection itself, so it returns at once
-	tunnelsDone := make(chan struct{})
-	go func() { p.tunnelWG.Wait(); close(tunnelsDone) }()
-	select {
-	case <-tunnelsDone:
+	if p.tunnels.wait(dctx) {
 		p.log.Debug("tunnels closed")
-	case <-dctx.Done():
-		p.kickTunnels(true)
-		<-tunnelsDone
 	}
 	wg.Wait()
 	p.client.CloseIdleConnections()

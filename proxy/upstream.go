@@ -76,10 +76,11 @@ func (p *Proxy) send(x *exchange) error {
 	req.SetTimeout(p.cfg.UpstreamTimeout)
 	start := time.Now()
 	var err error
-	if p.h2up != nil && d.https && p.h2up.wantsH2(hostPort(d.authority)) {
-		// Offered h2 first; an upstream that picks HTTP/1.1 is sent the
-		// request (nothing of it went out yet) over the pooled client.
-		if err = p.sendH2(x); errors.Is(err, errUpstreamHTTP1) {
+	if p.h2up != nil && d.https {
+		// Offered h2 first; an upstream that picks HTTP/1.1 (or picked it
+		// lately) is sent the request (nothing of it went out yet) over
+		// the pooled client.
+		if err = p.h2up.send(x); errors.Is(err, errUpstreamHTTP1) {
 			err = p.client.Do(req, resp)
 		}
 	} else {
@@ -94,31 +95,15 @@ func (p *Proxy) send(x *exchange) error {
 }
 
 // scrub is the last stage: when values were injected, it replaces them in
-// the response with their placeholders.
+// the response headers and body with their placeholders. The body is read
+// whole (up to MaxScrubBytes); a body that cannot be read or scrubbed
+// fails the request closed.
 func (p *Proxy) scrub(x *exchange) error {
-	if x.scrub == nil {
+	s, resp, authority := x.scrub, x.resp, x.dest.authority
+	if s == nil {
 		return nil
 	}
-	return p.scrubResponse(x.resp, x.dest.authority, x.scrub)
-}
-
-// scrubResponse replaces injected values in the response headers and body
-// with their placeholders. The body is read whole (up to MaxScrubBytes);
-// a body that cannot be read or scrubbed fails the request closed.
-func (p *Proxy) scrubResponse(resp *fasthttp.Response, authority string, s *injector.Scrubber) error {
-	var changed []headerKV
-	for k, v := range resp.Header.All() {
-		if nv := s.Bytes(v); !bytes.Equal(nv, v) {
-			changed = append(changed, headerKV{k: append([]byte(nil), k...), v: nv})
-		}
-	}
-	if len(changed) > 0 {
-		for _, kv := range changed {
-			resp.Header.DelBytes(kv.k)
-		}
-		for _, kv := range changed {
-			resp.Header.AddBytesKV(kv.k, kv.v)
-		}
+	if scrubHeaders(&resp.Header, s) {
 		p.m.scrubbed.WithLabelValues("header").Inc()
 	}
 	var body []byte
@@ -149,4 +134,22 @@ func (p *Proxy) scrubResponse(resp *fasthttp.Response, authority string, s *inje
 	}
 	resp.SetBodyRaw(out)
 	return nil
+}
+
+// scrubHeaders replaces injected values in the response headers h with
+// their placeholders, and reports whether it replaced any.
+func scrubHeaders(h *fasthttp.ResponseHeader, s *injector.Scrubber) bool {
+	var changed []headerKV
+	for k, v := range h.All() {
+		if nv := s.Bytes(v); !bytes.Equal(nv, v) {
+			changed = append(changed, headerKV{k: append([]byte(nil), k...), v: nv})
+		}
+	}
+	for _, kv := range changed {
+		h.DelBytes(kv.k)
+	}
+	for _, kv := range changed {
+		h.AddBytesKV(kv.k, kv.v)
+	}
+	return len(changed) > 0
 }
