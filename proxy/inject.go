@@ -16,8 +16,9 @@ func isForm(contentType []byte) bool {
 // when some part holds "{{" (or the body is encoded), so requests without
 // placeholders never touch the injector or the store.
 type injection struct {
-	p *Proxy
-	x *exchange
+	p       *Proxy
+	x       *exchange
+	counted int // the rewriter's replacements already counted by location
 }
 
 func (in *injection) rewriter() *injector.Rewriter {
@@ -29,18 +30,14 @@ func (in *injection) rewriter() *injector.Rewriter {
 	return x.rw
 }
 
-// count adds the injections made since before to the location's metric.
-func (in *injection) count(loc location, before int) {
-	if n := in.x.rw.Replaced() - before; n > 0 {
-		in.p.m.injections[loc].Add(float64(n))
+// count adds the replacements not counted yet, made by the last rewrite,
+// to the location's metric.
+func (in *injection) count(loc location) {
+	n := in.x.rw.Replaced()
+	if n > in.counted {
+		in.p.m.injections[loc].Add(float64(n - in.counted))
+		in.counted = n
 	}
-}
-
-func (in *injection) injected() int {
-	if in.x.rw == nil {
-		return 0
-	}
-	return in.x.rw.Replaced()
 }
 
 // inject is the second stage: it rewrites the placeholders of the path and
@@ -82,23 +79,18 @@ func (in *injection) pathQuery(pq []byte) ([]byte, error) {
 		path, query, hasQuery = pq[:i], pq[i+1:], true
 	}
 	rw := in.rewriter()
+	var err error
 	if injector.MayHoldPlaceholder(path, true) {
-		before := in.injected()
-		np, err := rw.Path(path)
-		if err != nil {
+		if path, err = rw.Path(path); err != nil {
 			return nil, err
 		}
-		in.count(locPath, before)
-		path = np
+		in.count(locPath)
 	}
 	if injector.MayHoldPlaceholder(query, true) {
-		before := in.injected()
-		nq, err := rw.Query(query)
-		if err != nil {
+		if query, err = rw.Query(query); err != nil {
 			return nil, err
 		}
-		in.count(locQuery, before)
-		query = nq
+		in.count(locQuery)
 	}
 	out := make([]byte, 0, len(path)+1+len(query))
 	out = append(out, path...)
@@ -146,12 +138,11 @@ func (in *injection) headers(h *fasthttp.RequestHeader) error {
 		if !injector.MayHoldPlaceholder(kv.v, false) {
 			continue
 		}
-		before := in.injected()
 		nv, err := rw.Header(kv.k, kv.v)
 		if err != nil {
 			return err
 		}
-		in.count(locHeader, before)
+		in.count(locHeader)
 		if !bytes.Equal(nv, kv.v) {
 			kv.v = nv
 			changed = true
@@ -184,12 +175,11 @@ func (in *injection) body(req *fasthttp.Request) error {
 		return nil
 	}
 	rw := in.rewriter()
-	before := in.injected()
 	nb, err := rw.Body(body, req.Header.ContentType(), ce)
 	if err != nil {
 		return err
 	}
-	in.count(locBody, before)
+	in.count(locBody)
 	if len(nb) != len(body) || (len(nb) > 0 && &nb[0] != &body[0]) {
 		req.SetBody(nb)
 	}
