@@ -90,11 +90,7 @@ func TestE2EVaultReadMetric(t *testing.T) {
 	send := func(alias string) int {
 		req := mustReq("GET", up.url("/x"), nil, "")
 		req.Header.Set("Authorization", "Bearer {{secrets."+alias+"}}")
-		resp, err := tp.client(testTenant).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = resp.Body.Close()
+		resp, _ := clientRequest(t, tp, req, testTenant) //nolint:bodyclose // the helper read and closed the body
 		return resp.StatusCode
 	}
 	count := func(outcome string) int {
@@ -180,17 +176,7 @@ func TestE2EArchivePropagates(t *testing.T) {
 	v.create(t, testTenant, "weather_fx", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: simpleValue}})
 	tp := startVaultProxy(t, v, nil)
 	up := newUpstream(t, true)
-	send := func() (*http.Response, []byte) {
-		req := mustReq("GET", up.url("/x"), nil, "")
-		req.Header.Set("Authorization", "Bearer {{secrets.weather_fx}}")
-		resp, err := tp.client(testTenant).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = resp.Body.Close() }()
-		body, _ := io.ReadAll(resp.Body)
-		return resp, body
-	}
+	send := func() (*http.Response, []byte) { return clientRequest(t, tp, bearerRequest(up.url("/x")), testTenant) }
 	if resp, body := send(); resp.StatusCode != 200 { //nolint:bodyclose // send read and closed the body
 		t.Fatalf("before archive: %d %s", resp.StatusCode, body)
 	}
@@ -223,13 +209,8 @@ func TestE2EVaultDownColdCache(t *testing.T) {
 	tp := startVaultProxy(t, v, nil)
 	up := newUpstream(t, true)
 	v.srv.Stop(t)
-	req := mustReq("GET", up.url("/x"), nil, "")
-	req.Header.Set("Authorization", "Bearer {{secrets.weather_fx}}")
-	resp, body := absoluteRequest(t, tp, req, &testTenant) //nolint:bodyclose // the helper read and closed the body
-	wantError(t, resp, body, CodeStoreUnavailable)
-	if up.count() != 0 {
-		t.Fatal("the upstream received the request")
-	}
+	resp, body := absoluteRequest(t, tp, bearerRequest(up.url("/x")), &testTenant) //nolint:bodyclose // the helper read and closed the body
+	wantRefused(t, resp, body, CodeStoreUnavailable, up)
 }
 
 // TestE2EReadiness checks /readyz turns ready once Vault answered and the
@@ -256,13 +237,7 @@ func TestE2EReadinessAndMetrics(t *testing.T) {
 	}
 	up := newUpstream(t, true)
 	up.answer = echoAnswer
-	req := mustReq("GET", up.url("/x"), nil, "")
-	req.Header.Set("Authorization", "Bearer {{secrets.weather_fx}}")
-	resp, err := tp.client(testTenant).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
+	clientRequest(t, tp, bearerRequest(up.url("/x")), testTenant) //nolint:bodyclose // the helper read and closed the body
 	mresp, err := http.Get(ops + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -295,14 +270,7 @@ func TestE2ERotatePropagates(t *testing.T) {
 	tp := startVaultProxy(t, v, nil)
 	up := newUpstream(t, true)
 	send := func() string {
-		req := mustReq("GET", up.url("/x"), nil, "")
-		req.Header.Set("Authorization", "Bearer {{secrets.weather_fx}}")
-		resp, err := tp.client(testTenant).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != 200 {
+		if resp, _ := clientRequest(t, tp, bearerRequest(up.url("/x")), testTenant); resp.StatusCode != 200 { //nolint:bodyclose // the helper read and closed the body
 			t.Fatalf("status %d", resp.StatusCode)
 		}
 		reqs := up.requests()

@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -110,21 +109,10 @@ func TestPlainHTTPInjectionRefused(t *testing.T) {
 	tp := startProxy(t, nil) // AllowPlainHTTPInjection is off
 	failSecrets(tp)
 	up := newUpstream(t, false)
-	req := mustReq("GET", up.url("/x"), nil, "")
-	req.Header.Set("Authorization", "Bearer {{secrets.weather_fx}}")
-	resp, err := tp.client(testTenant).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
+	resp, body := clientRequest(t, tp, bearerRequest(up.url("/x")), testTenant) //nolint:bodyclose // the helper read and closed the body
 	wantError(t, resp, body, CodePlainHTTPInjectionRefused)
 	// Without a placeholder, plain HTTP is forwarded.
-	resp, err = tp.client(testTenant).Get(up.url("/y"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
+	resp, _ = clientRequest(t, tp, mustReq("GET", up.url("/y"), nil, ""), testTenant) //nolint:bodyclose // the helper read and closed the body
 	if resp.StatusCode != 200 || up.count() != 1 || up.requests()[0].URI != "/y" {
 		t.Fatalf("plain request: status %d, upstream saw %d", resp.StatusCode, up.count())
 	}
@@ -134,13 +122,8 @@ func TestStoreUnavailableColdCache(t *testing.T) {
 	tp := startProxy(t, nil)
 	tp.resolver.err = fmt.Errorf("fake: %w", secret.ErrUnavailable)
 	up := newUpstream(t, true)
-	req := mustReq("GET", up.url("/x"), nil, "")
-	req.Header.Set("Authorization", "Bearer {{secrets.weather_fx}}")
-	resp, body := absoluteRequest(t, tp, req, &testTenant) //nolint:bodyclose // the helper read and closed the body
-	wantError(t, resp, body, CodeStoreUnavailable)
-	if up.count() != 0 {
-		t.Fatal("the upstream received the request")
-	}
+	resp, body := absoluteRequest(t, tp, bearerRequest(up.url("/x")), &testTenant) //nolint:bodyclose // the helper read and closed the body
+	wantRefused(t, resp, body, CodeStoreUnavailable, up)
 }
 
 func TestStrictNonce(t *testing.T) {
@@ -150,12 +133,7 @@ func TestStrictNonce(t *testing.T) {
 	const nonce = "n0nce-0123456789abcdef"
 	req := mustReq("POST", up.url("/x"), []byte(`{"a":"{{`+nonce+`:secrets.weather_fx}}","user":"{{secrets.weather_fx}}"}`), "application/json")
 	req.Header.Set("Sidekey-Nonce", nonce)
-	resp, err := tp.client(testTenant).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != 200 {
+	if resp, _ := clientRequest(t, tp, req, testTenant); resp.StatusCode != 200 { //nolint:bodyclose // the helper read and closed the body
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	got := up.requests()[0]
@@ -176,10 +154,7 @@ func TestGzipBombRefused(t *testing.T) {
 	req := mustReq("POST", up.url("/x"), bomb, "application/json")
 	req.Header.Set("Content-Encoding", "gzip")
 	resp, body := absoluteRequest(t, tp, req, &testTenant) //nolint:bodyclose // the helper read and closed the body
-	wantError(t, resp, body, CodeBodyTooLarge)
-	if up.count() != 0 {
-		t.Fatal("the upstream received the request")
-	}
+	wantRefused(t, resp, body, CodeBodyTooLarge, up)
 }
 
 // TestTunnelTenantIsFixed checks that a Proxy-Authorization sent inside an
@@ -191,14 +166,6 @@ func TestTunnelTenantIsFixed(t *testing.T) {
 	req := mustReq("GET", up.url("/x"), nil, "")
 	req.Header.Set("Authorization", "Bearer {{secrets.support_only}}")
 	req.Header.Set("Proxy-Authorization", tp.authHeader(otherTenant))
-	resp, err := tp.client(testTenant).Do(req) // CONNECT as testTenant
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	wantError(t, resp, body, CodeSecretNotFound)
-	if up.count() != 0 {
-		t.Fatal("the upstream received the request")
-	}
+	resp, body := clientRequest(t, tp, req, testTenant) //nolint:bodyclose // CONNECT as testTenant; the helper read and closed the body
+	wantRefused(t, resp, body, CodeSecretNotFound, up)
 }

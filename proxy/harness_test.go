@@ -352,6 +352,28 @@ func absoluteRequest(t *testing.T, tp *testProxy, req *http.Request, tenant *sec
 	return resp, body
 }
 
+// clientRequest sends req through the proxy with tp.client(tenant)
+// (CONNECT for https:// URLs) and returns the response with its body read
+// and closed.
+func clientRequest(t *testing.T, tp *testProxy, req *http.Request, tenant secret.Tenant) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := tp.client(tenant).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, body
+}
+
+// bearerRequest is a GET of u whose Authorization is
+// "Bearer {{secrets.weather_fx}}".
+func bearerRequest(u string) *http.Request {
+	req := mustReq("GET", u, nil, "")
+	req.Header.Set("Authorization", "Bearer {{secrets.weather_fx}}")
+	return req
+}
+
 // wantError checks a proxy error response: status, Sidekey-Error and the
 // JSON body's code.
 func wantError(t *testing.T, resp *http.Response, body []byte, code Code) {
@@ -361,6 +383,16 @@ func wantError(t *testing.T, resp *http.Response, body []byte, code Code) {
 	}
 	if !bytes.Contains(body, []byte(`"code":"`+string(code)+`"`)) {
 		t.Fatalf("body does not name the code %s: %s", code, body)
+	}
+}
+
+// wantRefused checks a proxy error response like wantError and that up
+// received no request.
+func wantRefused(t *testing.T, resp *http.Response, body []byte, code Code, up *upstream) {
+	t.Helper()
+	wantError(t, resp, body, code)
+	if up.count() != 0 {
+		t.Fatal("the upstream received the request")
 	}
 }
 

@@ -52,13 +52,7 @@ type sender struct {
 func senders() []sender {
 	viaClient := func(t *testing.T, tp *testProxy, req *http.Request) (*http.Response, []byte) {
 		t.Helper()
-		resp, err := tp.client(testTenant).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = resp.Body.Close() }()
-		body, _ := io.ReadAll(resp.Body)
-		return resp, body
+		return clientRequest(t, tp, req, testTenant)
 	}
 	viaAbsolute := func(t *testing.T, tp *testProxy, req *http.Request) (*http.Response, []byte) {
 		t.Helper()
