@@ -47,32 +47,30 @@ func (p *Proxy) tunnel(c net.Conn, d dest, tenant secret.Tenant, upstream net.Co
 		p.tunnels.done()
 		_ = c.Close()
 	}()
+	if upstream != nil {
+		defer upstream.Close() //nolint:errcheck // closing a finished tunnel
+	}
 	if !p.tunnels.track(c, nil) {
-		if upstream != nil {
-			_ = upstream.Close()
-		}
 		return
 	}
 	defer p.tunnels.untrack(c)
 	_ = c.SetDeadline(time.Time{})
 	if _, err := c.Write(connectEstablished); err != nil {
-		if upstream != nil {
-			_ = upstream.Close()
-		}
 		return
 	}
-	if upstream != nil {
-		if p.tunnels.track(upstream, nil) {
-			defer p.tunnels.untrack(upstream)
-			p.m.ok(modePassthrough)
-			pipe(c, upstream)
-			if ce := p.log.Check(zap.DebugLevel, "tunnel closed"); ce != nil {
-				ce.Write(zap.String("dest", d.authority))
-			}
-		}
+	if upstream == nil {
+		p.intercept(c, d, tenant)
 		return
 	}
-	p.intercept(c, d, tenant)
+	if !p.tunnels.track(upstream, nil) {
+		return
+	}
+	defer p.tunnels.untrack(upstream)
+	p.m.ok(modePassthrough)
+	pipe(c, upstream)
+	if ce := p.log.Check(zap.DebugLevel, "tunnel closed"); ce != nil {
+		ce.Write(zap.String("dest", d.authority))
+	}
 }
 
 func (p *Proxy) prepareConnect(ctx *fasthttp.RequestCtx) (dest, secret.Tenant, net.Conn, error) {
@@ -109,7 +107,6 @@ func (p *Proxy) prepareConnect(ctx *fasthttp.RequestCtx) (dest, secret.Tenant, n
 
 // pipe copies a passthrough tunnel both ways until either side ends.
 func pipe(client, upstream net.Conn) {
-	defer upstream.Close() //nolint:errcheck // closing a finished tunnel
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -120,7 +117,7 @@ func pipe(client, upstream net.Conn) {
 	_, _ = io.Copy(client, upstream)
 	// The upstream is done: end the client side too (a hijacked
 	// connection cannot half-close), which ends the copy above.
-	_ = client.SetReadDeadline(time.Unix(1, 0))
+	_ = client.SetReadDeadline(past)
 	wg.Wait()
 }
 
