@@ -45,24 +45,24 @@ type Proxy struct {
 	draining atomic.Bool
 
 	// The pipeline (request.go): route, inject, sign, send, scrub.
-	exchanges   exchangePool
-	auth        *authenticator
-	dests       *destCache
-	passthrough []string
-	creds       *credential.Minter // token filters and Sidekey-Sign (credentials.go, sign.go)
-	guard       *guard
-	client      *fasthttp.Client // HTTP/1.1 upstreams
-	h2up        *h2Upstream      // HTTP/2 upstreams; nil with UpstreamHTTP2Off
+	exchanges exchangePool
+	auth      *authenticator
+	dests     *destCache
+	creds     *credential.Minter // token filters and Sidekey-Sign (credentials.go, sign.go)
+	guard     *guard
+	client    *fasthttp.Client // HTTP/1.1 upstreams
+	h2up      *h2Upstream      // HTTP/2 upstreams; nil with UpstreamHTTP2Off
 
 	// The adapters: the listener, CONNECT tunnels, interception, and the
 	// HTTP/1.1 and HTTP/2 servers of intercepted connections.
-	outer     *fasthttp.Server // the listener's server
-	inner     *fasthttp.Server // serves intercepted TLS connections
-	tunnels   *tunnels
-	tlsConfig *tls.Config   // of intercepted connections, shared; presents the leaf certificates
-	h2srv     *http2.Server //nolint:staticcheck // SA1019: see h2Upstream
-	h2base    *http.Server  // the base configuration of h2 streams; its Shutdown sends GOAWAY
-	h2Streams sync.Pool     // *h2Stream
+	outer       *fasthttp.Server // the listener's server
+	inner       *fasthttp.Server // serves intercepted TLS connections
+	tunnels     *tunnels
+	passthrough []string      // host globs of tunnels passed through untouched
+	tlsConfig   *tls.Config   // of intercepted connections, shared; presents the leaf certificates
+	h2srv       *http2.Server //nolint:staticcheck // SA1019: see h2Upstream
+	h2base      *http.Server  // the base configuration of h2 streams; its Shutdown sends GOAWAY
+	h2Streams   sync.Pool     // *h2Stream
 }
 
 // New checks cfg and builds a Proxy. It opens no socket.
