@@ -1,6 +1,7 @@
 package vaultstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,21 +60,11 @@ func (cfg CacheConfig) withDefaults() (CacheConfig, error) {
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
 	}
-	if cfg.TTL == 0 {
-		cfg.TTL = DefaultCacheTTL
-	}
-	if cfg.Size == 0 {
-		cfg.Size = DefaultCacheSize
-	}
-	if cfg.NegativeTTL == 0 {
-		cfg.NegativeTTL = DefaultCacheNegativeTTL
-	}
-	if cfg.MaxStale == 0 {
-		cfg.MaxStale = DefaultCacheMaxStale
-	}
-	if cfg.FeedInterval == 0 {
-		cfg.FeedInterval = DefaultCacheFeedInterval
-	}
+	cfg.TTL = cmp.Or(cfg.TTL, DefaultCacheTTL)
+	cfg.Size = cmp.Or(cfg.Size, DefaultCacheSize)
+	cfg.NegativeTTL = cmp.Or(cfg.NegativeTTL, DefaultCacheNegativeTTL)
+	cfg.MaxStale = cmp.Or(cfg.MaxStale, DefaultCacheMaxStale)
+	cfg.FeedInterval = cmp.Or(cfg.FeedInterval, DefaultCacheFeedInterval)
 	return cfg, nil
 }
 

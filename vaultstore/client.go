@@ -13,6 +13,7 @@
 package vaultstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -91,6 +92,16 @@ type Client struct {
 	tokenChanged chan struct{} // a login replaced the token
 }
 
+// connect connects to Vault and logs in as a role that embeds Client (a
+// Reader or a Writer).
+func connect[R ~struct{ *Client }](ctx context.Context, cfg Config) (*R, error) {
+	c, err := newClient(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &R{c}, nil
+}
+
 // newClient connects to Vault and logs in.
 func newClient(ctx context.Context, cfg Config) (*Client, error) {
 	cfg, err := cfg.withDefaults()
@@ -142,23 +153,15 @@ func (cfg Config) withDefaults() (Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
 	}
-	if cfg.Mount == "" {
-		cfg.Mount = DefaultMount
-	}
-	if cfg.Prefix == "" {
-		cfg.Prefix = DefaultPrefix
-	}
-	cfg.Mount = strings.Trim(cfg.Mount, "/")
-	cfg.Prefix = strings.Trim(cfg.Prefix, "/")
+	cfg.Mount = strings.Trim(cmp.Or(cfg.Mount, DefaultMount), "/")
+	cfg.Prefix = strings.Trim(cmp.Or(cfg.Prefix, DefaultPrefix), "/")
 	if !validPath(cfg.Mount) {
 		return cfg, fieldError("Mount", cfg.Mount, "must not be empty")
 	}
 	if !validPath(cfg.Prefix) {
 		return cfg, fieldError("Prefix", cfg.Prefix, "must not be empty")
 	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultTimeout
-	}
+	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}

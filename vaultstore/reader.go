@@ -17,11 +17,7 @@ type Reader struct {
 // NewReader connects to Vault and logs in. Call Run to keep the token
 // renewed.
 func NewReader(ctx context.Context, cfg Config) (*Reader, error) {
-	c, err := newClient(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &Reader{Client: c}, nil
+	return connect[Reader](ctx, cfg)
 }
 
 // Read returns an active secret's value, for the proxy only. It needs only

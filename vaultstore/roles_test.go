@@ -13,11 +13,11 @@ type testStore struct{ *Writer }
 
 // openStore logs in to Vault with cfg.
 func openStore(ctx context.Context, cfg Config) (*testStore, error) {
-	c, err := newClient(ctx, cfg)
+	w, err := connect[Writer](ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &testStore{Writer: &Writer{Client: c}}, nil
+	return &testStore{Writer: w}, nil
 }
 
 // reader is the Reader on s's Client.

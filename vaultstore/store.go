@@ -30,11 +30,7 @@ type Writer struct {
 // NewWriter connects to Vault and logs in. Call Run to keep the token
 // renewed.
 func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
-	c, err := newClient(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &Writer{Client: c}, nil
+	return connect[Writer](ctx, cfg)
 }
 
 // Create stores a new secret (check-and-set create-only): ErrAliasTaken when
@@ -159,12 +155,9 @@ func (s *Writer) rotate(ctx context.Context, t secret.Tenant, alias string, in R
 	}
 	rel := secretRel(t, alias)
 	for attempt := 1; ; attempt++ {
-		meta, err := s.kvReadMetadata(ctx, rel)
+		meta, err := s.activeMetadata(ctx, "rotate", t, alias)
 		if err != nil {
-			return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w", t, alias, err)
-		}
-		if !meta.Active {
-			return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w", t, alias, ErrNotFound)
+			return Metadata{}, err
 		}
 		cur := meta.toMetadata(alias)
 		*prior = cur
@@ -227,12 +220,9 @@ func (s *Writer) Archive(ctx context.Context, t secret.Tenant, alias, actor stri
 		return Metadata{}, fmt.Errorf("vaultstore: archive: %w", err)
 	}
 	rel := secretRel(t, alias)
-	meta, err := s.kvReadMetadata(ctx, rel)
+	meta, err := s.activeMetadata(ctx, "archive", t, alias)
 	if err != nil {
-		return Metadata{}, fmt.Errorf("vaultstore: archive %s/%s: %w", t, alias, err)
-	}
-	if !meta.Active {
-		return Metadata{}, fmt.Errorf("vaultstore: archive %s/%s: %w", t, alias, ErrNotFound)
+		return Metadata{}, err
 	}
 	prior := meta.toMetadata(alias)
 	if err := s.kvDelete(ctx, rel); err != nil {
@@ -306,12 +296,23 @@ func (s *Writer) Get(ctx context.Context, t secret.Tenant, alias string) (Metada
 	if err != nil {
 		return Metadata{}, fmt.Errorf("vaultstore: get: %w", err)
 	}
-	meta, err := s.kvReadMetadata(ctx, secretRel(t, alias))
+	meta, err := s.activeMetadata(ctx, "get", t, alias)
 	if err != nil {
-		return Metadata{}, fmt.Errorf("vaultstore: get %s/%s: %w", t, alias, err)
-	}
-	if !meta.Active {
-		return Metadata{}, fmt.Errorf("vaultstore: get %s/%s: %w", t, alias, ErrNotFound)
+		return Metadata{}, err
 	}
 	return meta.toMetadata(alias), nil
+}
+
+// activeMetadata reads the metadata of t's secret alias for op: ErrNotFound
+// (wrapped with op) when it does not exist or its current version is
+// archived.
+func (s *Writer) activeMetadata(ctx context.Context, op string, t secret.Tenant, alias string) (kvMetadata, error) {
+	meta, err := s.kvReadMetadata(ctx, secretRel(t, alias))
+	if err == nil && !meta.Active {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return kvMetadata{}, fmt.Errorf("vaultstore: %s %s/%s: %w", op, t, alias, err)
+	}
+	return meta, nil
 }
