@@ -55,11 +55,10 @@ type origin struct {
 	h2only bool
 	srv    *http.Server // HTTP/1.1 serving (h1 origins)
 
-	mu       sync.Mutex
+	recorder
+	mu       sync.Mutex // guards taps and rejected
 	taps     []*tapConn
-	got      []recorded
 	rejected int // connections that did not speak the origin's protocol
-	answer   func(w http.ResponseWriter, r *http.Request, body []byte)
 	wg       sync.WaitGroup
 }
 
@@ -175,11 +174,7 @@ func (o *origin) reject() {
 // apns-id for POST /3/device/{token} with a bearer authorization, 400
 // {"reason":…} otherwise.
 func (o *origin) serve(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	o.mu.Lock()
-	o.got = append(o.got, recorded{Method: r.Method, URI: r.RequestURI, Host: r.Host, Header: r.Header.Clone(), Body: body, ContentLength: r.ContentLength})
-	answer := o.answer
-	o.mu.Unlock()
+	body, answer := o.record(r)
 	if answer != nil {
 		answer(w, r, body)
 		return
@@ -207,18 +202,6 @@ func (o *origin) port() string {
 func (o *origin) authority() string { return o.host + ":" + o.port() }
 
 func (o *origin) url(path string) string { return "https://" + o.authority() + path }
-
-func (o *origin) requests() []recorded {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]recorded(nil), o.got...)
-}
-
-func (o *origin) count() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.got)
-}
 
 func (o *origin) rejections() int {
 	o.mu.Lock()

@@ -78,13 +78,42 @@ type recorded struct {
 	ContentLength int64
 }
 
+// recorder keeps the requests a test server received and the answer the
+// test set for the next ones.
+type recorder struct {
+	mu  sync.Mutex
+	got []recorded
+	// answer, when set, writes the response instead of the server's own.
+	answer func(w http.ResponseWriter, r *http.Request, body []byte)
+}
+
+// record reads r's body, keeps the request and returns the body with the
+// answer set at this moment (nil for the server's own).
+func (rc *recorder) record(r *http.Request) ([]byte, func(w http.ResponseWriter, r *http.Request, body []byte)) {
+	body, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.got = append(rc.got, recorded{Method: r.Method, URI: r.RequestURI, Host: r.Host, Header: r.Header.Clone(), Body: body, ContentLength: r.ContentLength})
+	return body, rc.answer
+}
+
+func (rc *recorder) requests() []recorded {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]recorded(nil), rc.got...)
+}
+
+func (rc *recorder) count() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return len(rc.got)
+}
+
 // upstream is a real TLS (or plain) HTTP server on loopback that records
 // what it receives and answers with a configurable handler.
 type upstream struct {
-	srv    *httptest.Server
-	mu     sync.Mutex
-	got    []recorded
-	answer func(w http.ResponseWriter, r *http.Request, body []byte)
+	srv *httptest.Server
+	recorder
 }
 
 func newUpstream(t *testing.T, useTLS bool) *upstream {
@@ -97,11 +126,7 @@ func newUpstreamFor(t *testing.T, useTLS bool, host string) *upstream {
 	t.Helper()
 	u := &upstream{}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		u.mu.Lock()
-		u.got = append(u.got, recorded{Method: r.Method, URI: r.RequestURI, Host: r.Host, Header: r.Header.Clone(), Body: body, ContentLength: r.ContentLength})
-		answer := u.answer
-		u.mu.Unlock()
+		body, answer := u.record(r)
 		if answer != nil {
 			answer(w, r, body)
 			return
@@ -118,18 +143,6 @@ func newUpstreamFor(t *testing.T, useTLS bool, host string) *upstream {
 	}
 	t.Cleanup(u.srv.Close)
 	return u
-}
-
-func (u *upstream) requests() []recorded {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return append([]recorded(nil), u.got...)
-}
-
-func (u *upstream) count() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.got)
 }
 
 func (u *upstream) port() string {

@@ -316,26 +316,34 @@ func runMatrix(t *testing.T, tp *testProxy, tlsUp, plainUp *upstream) {
 			t.Run(s.name+"/"+mc.name, func(t *testing.T) {
 				before := up.count()
 				resp, body := s.send(t, tp, mc.build(strings.TrimSuffix(up.url(""), "/"))) //nolint:bodyclose // the helper read and closed the body
-				if resp.StatusCode != http.StatusOK {
-					t.Fatalf("status %d Sidekey-Error %q: %s", resp.StatusCode, resp.Header.Get("Sidekey-Error"), body)
-				}
-				reqs := up.requests()
-				if len(reqs) != before+1 {
-					t.Fatalf("upstream got %d requests, want 1", len(reqs)-before)
-				}
-				got := reqs[len(reqs)-1]
-				noPlaceholder(t, got)
-				mc.check(t, got)
-				for _, v := range []string{simpleValue, trickyValue, upPass, cfgKey} {
-					if bytes.Contains(body, []byte(v)) || strings.Contains(fmt.Sprint(resp.Header), v) {
-						t.Fatalf("an injected value (%s) came back to the sender unscrubbed", fp([]byte(v)))
-					}
-				}
-				if mc.scrubbed != nil && resp.Header.Get("Content-Encoding") == "" {
-					mc.scrubbed(t, resp, body)
-				}
+				mc.checkAnswer(t, up, before, resp, body)
 			})
 		}
+	}
+}
+
+// checkAnswer checks a sent case: a 200, one more request at up (before
+// is the count before sending) with the values injected and no
+// placeholder left, and an answer that carries no value back.
+func (mc matrixCase) checkAnswer(t *testing.T, up *upstream, before int, resp *http.Response, body []byte) {
+	t.Helper()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d Sidekey-Error %q: %s", resp.StatusCode, resp.Header.Get("Sidekey-Error"), body)
+	}
+	reqs := up.requests()
+	if len(reqs) != before+1 {
+		t.Fatalf("upstream got %d requests, want 1", len(reqs)-before)
+	}
+	got := reqs[len(reqs)-1]
+	noPlaceholder(t, got)
+	mc.check(t, got)
+	for _, v := range []string{simpleValue, trickyValue, upPass, cfgKey} {
+		if bytes.Contains(body, []byte(v)) || strings.Contains(fmt.Sprint(resp.Header), v) {
+			t.Fatalf("an injected value (%s) came back to the sender unscrubbed", fp([]byte(v)))
+		}
+	}
+	if mc.scrubbed != nil && resp.Header.Get("Content-Encoding") == "" {
+		mc.scrubbed(t, resp, body)
 	}
 }
 
