@@ -29,20 +29,11 @@ func newAuthenticator(keys *tenantauth.Keys, failures prometheus.Counter) *authe
 	return &authenticator{keys: keys, failures: failures, seen: make(map[string]secret.Tenant)}
 }
 
-// tenant returns the tenant the request's credential binds it to, and
-// counts the requests it refuses.
+// tenant returns the tenant the request's credential binds it to.
 func (a *authenticator) tenant(h *fasthttp.RequestHeader) (secret.Tenant, error) {
-	t, err := a.verify(h.Peek(headerProxyAuthorization))
-	if err != nil {
-		a.failures.Inc()
-	}
-	return t, err
-}
-
-// verify returns the tenant of the Proxy-Authorization value v.
-func (a *authenticator) verify(v []byte) (secret.Tenant, error) {
+	v := h.Peek(headerProxyAuthorization)
 	if len(v) == 0 {
-		return secret.Tenant{}, newError(CodeProxyAuthRequired,
+		return secret.Tenant{}, a.refuse(CodeProxyAuthRequired,
 			"Proxy-Authorization is required: Basic base64(\"<org>.<domain>:<credential>\")")
 	}
 	a.mu.RLock()
@@ -54,11 +45,11 @@ func (a *authenticator) verify(v []byte) (secret.Tenant, error) {
 	var scratch [256]byte
 	t, cred, err := tenantauth.Parse(v, scratch[:])
 	if err != nil {
-		return secret.Tenant{}, newError(CodeProxyAuthInvalid,
+		return secret.Tenant{}, a.refuse(CodeProxyAuthInvalid,
 			"Proxy-Authorization must be Basic base64(\"<org>.<domain>:<credential>\")")
 	}
 	if !a.keys.Verify(t, cred) {
-		return secret.Tenant{}, newError(CodeProxyAuthInvalid, "the credential is not valid for tenant "+t.String())
+		return secret.Tenant{}, a.refuse(CodeProxyAuthInvalid, "the credential is not valid for tenant "+t.String())
 	}
 	a.mu.Lock()
 	if len(a.seen) >= maxAuthCache {
@@ -67,4 +58,10 @@ func (a *authenticator) verify(v []byte) (secret.Tenant, error) {
 	a.seen[string(v)] = t
 	a.mu.Unlock()
 	return t, nil
+}
+
+// refuse counts a refused credential and returns its error.
+func (a *authenticator) refuse(code Code, msg string) error {
+	a.failures.Inc()
+	return newError(code, msg)
 }
