@@ -103,17 +103,9 @@ func (g *generator) h2Conn(ctx context.Context) []float64 {
 			wg.Go(func() {
 				lat := make([]float64, 0, 1024)
 				for !g.stopped.Load() && ctx.Err() == nil {
-					measured := g.measuring.Load()
-					t0 := time.Now()
-					err := g.doH2(ctx, cc)
-					d := time.Since(t0)
-					if err != nil {
-						g.fail(err)
+					var err error
+					if lat, err = g.measure(lat, func() error { return g.doH2(ctx, cc) }); err != nil {
 						break
-					}
-					g.ok.Add(1)
-					if measured && g.measuring.Load() {
-						lat = append(lat, float64(d.Nanoseconds())/1e3)
 					}
 				}
 				mu.Lock()

@@ -481,6 +481,25 @@ func (g *generator) fail(err error) {
 	}
 }
 
+// measure makes one request with do and counts it as an error or an
+// answer; an answered request that began and ended inside the measured
+// window adds its latency, in microseconds, to lat.
+func (g *generator) measure(lat []float64, do func() error) ([]float64, error) {
+	measured := g.measuring.Load()
+	t0 := time.Now()
+	err := do()
+	d := time.Since(t0)
+	if err != nil {
+		g.fail(err)
+		return lat, err
+	}
+	g.ok.Add(1)
+	if measured && g.measuring.Load() {
+		lat = append(lat, float64(d.Nanoseconds())/1e3)
+	}
+	return lat, nil
+}
+
 // worker runs one connection's closed loop until stopped and returns the
 // latencies measured in the window, in microseconds.
 func (g *generator) worker(ctx context.Context, route string) []float64 {
@@ -505,19 +524,11 @@ func (g *generator) worker(ctx context.Context, route string) []float64 {
 				continue
 			}
 		}
-		measured := g.measuring.Load()
-		t0 := time.Now()
-		err := g.do(c, resp)
-		d := time.Since(t0)
-		if err != nil {
-			g.fail(err)
+		var err error
+		if lat, err = g.measure(lat, func() error { return g.do(c, resp) }); err != nil {
 			_ = c.conn.Close()
 			c = nil
 			continue
-		}
-		g.ok.Add(1)
-		if measured && g.measuring.Load() {
-			lat = append(lat, float64(d.Nanoseconds())/1e3)
 		}
 		if resp.ConnectionClose() || (g.cfg.reqsPerConn > 0 && c.used >= g.cfg.reqsPerConn) {
 			_ = c.conn.Close()

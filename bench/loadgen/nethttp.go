@@ -107,20 +107,9 @@ func (g *generator) netHTTPWorker(ctx context.Context, i int) []float64 {
 				break
 			}
 		}
-		measured := g.measuring.Load()
-		t0 := time.Now()
-		err := g.nh.do(ctx)
-		d := time.Since(t0)
-		if err != nil {
-			g.fail(err)
-			if g.errs.Load() > 1000 {
-				return lat
-			}
-			continue
-		}
-		g.ok.Add(1)
-		if measured && g.measuring.Load() {
-			lat = append(lat, float64(d.Nanoseconds())/1e3)
+		var err error
+		if lat, err = g.measure(lat, func() error { return g.nh.do(ctx) }); err != nil && g.errs.Load() > 1000 {
+			return lat
 		}
 	}
 	return lat
