@@ -231,26 +231,29 @@ func (v *verifier) authenticate(r *http.Request) (*Claims, error) {
 	return claims, nil
 }
 
+// tokenErrors are the words, safe to send, for the parser's errors; the
+// first that the error matches wins.
+var tokenErrors = []struct {
+	err     error
+	message string
+}{
+	{jwt.ErrTokenExpired, "token expired"},
+	{jwt.ErrTokenNotValidYet, "token not valid yet"},
+	{jwt.ErrTokenUsedBeforeIssued, "token not valid yet"},
+	{jwt.ErrTokenRequiredClaimMissing, "token lacks a required claim (exp)"},
+	{jwt.ErrTokenInvalidAudience, "token audience not accepted"},
+	{jwt.ErrTokenInvalidIssuer, "token issuer not accepted"},
+	{jwt.ErrTokenSignatureInvalid, "token signature invalid"},
+	{jwt.ErrTokenUnverifiable, "token cannot be verified with the configured keys"},
+	{jwt.ErrTokenMalformed, "token malformed"},
+}
+
 // tokenErrorMessage names why a token was refused, in words safe to send.
 func tokenErrorMessage(err error) string {
-	switch {
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return "token expired"
-	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		return "token not valid yet"
-	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return "token lacks a required claim (exp)"
-	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		return "token audience not accepted"
-	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		return "token issuer not accepted"
-	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return "token signature invalid"
-	case errors.Is(err, jwt.ErrTokenUnverifiable):
-		return "token cannot be verified with the configured keys"
-	case errors.Is(err, jwt.ErrTokenMalformed):
-		return "token malformed"
-	default:
-		return "token invalid"
+	for _, te := range tokenErrors {
+		if errors.Is(err, te.err) {
+			return te.message
+		}
 	}
+	return "token invalid"
 }

@@ -31,18 +31,10 @@ type valueIn struct {
 func (valueIn) String() string   { return secret.Redacted }
 func (valueIn) GoString() string { return secret.Redacted }
 
-// createIn is the body of POST …/secrets.
-type createIn struct {
-	Alias        *string   `json:"alias"`
-	Type         *string   `json:"type"`
-	Kind         *string   `json:"kind"`
-	Value        *valueIn  `json:"value"`
-	AllowedHosts *[]string `json:"allowed_hosts"`
-}
-
-// rotateIn is the body of PUT …/secrets/{alias}. Alias and type may be
+// secretIn is the body of POST …/secrets (create) and of
+// PUT …/secrets/{alias} (rotate). On rotate, alias and type may be
 // repeated; a differing one is type_locked.
-type rotateIn struct {
+type secretIn struct {
 	Alias        *string   `json:"alias"`
 	Type         *string   `json:"type"`
 	Kind         *string   `json:"kind"`

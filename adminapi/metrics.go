@@ -19,10 +19,8 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sidekey_admin_requests_total",
-			Help: "HTTP requests answered, by route pattern and status.",
-		}, []string{"route", "status"}),
+		requests: counterVec("sidekey_admin_requests_total",
+			"HTTP requests answered, by route pattern and status.", "route", "status"),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sidekey_admin_request_duration_seconds",
 			Help:    "Time to answer an HTTP request, by route pattern.",
@@ -32,14 +30,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sidekey_admin_requests_in_flight",
 			Help: "HTTP requests being answered.",
 		}),
-		audit: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sidekey_admin_audit_events_total",
-			Help: "Audited actions, by action and outcome (success or the error code).",
-		}, []string{"action", "outcome"}),
-		keyFetches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sidekey_admin_oidc_key_fetches_total",
-			Help: "Fetches of the OIDC provider's key set, by outcome: fetched, error, or limited (the rate limit answered the last set).",
-		}, []string{"outcome"}),
+		audit: counterVec("sidekey_admin_audit_events_total",
+			"Audited actions, by action and outcome (success or the error code).", "action", "outcome"),
+		keyFetches: counterVec("sidekey_admin_oidc_key_fetches_total",
+			"Fetches of the OIDC provider's key set, by outcome: fetched, error, or limited (the rate limit answered the last set).", "outcome"),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.audit, m.keyFetches} {
 		if err := reg.Register(c); err != nil {
@@ -47,4 +41,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// counterVec makes a counter with the given name, help text and labels.
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 }

@@ -169,7 +169,7 @@ func (s *Server) get(_ http.ResponseWriter, r *http.Request, req *request) (int,
 }
 
 func (s *Server) create(w http.ResponseWriter, r *http.Request, req *request) (int, any, error) {
-	var in createIn
+	var in secretIn
 	if err := s.decodeBody(w, r, &in); err != nil {
 		return 0, nil, err
 	}
@@ -188,7 +188,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, req *request) (i
 // createDraft checks the request's shape and the API's limits (required
 // fields, value size, host count) and leaves the secret's rules to
 // secret.CreateInput.Validate, their one owner.
-func (s *Server) createDraft(in *createIn, req *request) (secret.Draft, error) {
+func (s *Server) createDraft(in *secretIn, req *request) (secret.Draft, error) {
 	verr := &secret.ValidationError{}
 	ci := secret.CreateInput{Actor: req.claims.Subject}
 	if in.Alias == nil {
@@ -238,7 +238,7 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request, req *request) (i
 	if err != nil {
 		return 0, nil, err
 	}
-	var in rotateIn
+	var in secretIn
 	if err := s.decodeBody(w, r, &in); err != nil {
 		return 0, nil, err
 	}
