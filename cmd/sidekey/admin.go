@@ -108,19 +108,9 @@ func (f *adminFlags) readKey(ac *adminapi.AuthConfig) (string, error) {
 	case f.oidc.issuer == "" && len(f.oidc.providerFlagsWithoutIssuer()) > 0:
 		return "", fmt.Errorf("%s need --oidc-issuer", strings.Join(f.oidc.providerFlagsWithoutIssuer(), ", "))
 	case f.hs256KeyFile != "":
-		key, err := adminapi.LoadHS256Key(f.hs256KeyFile)
-		if err != nil {
-			return "", fmt.Errorf("--jwt-hs256-key-file: %w", err)
-		}
-		ac.HS256Key = key
-		return "--jwt-hs256-key-file", nil
+		return readKeyFile(&ac.HS256Key, "--jwt-hs256-key-file", f.hs256KeyFile, adminapi.LoadHS256Key)
 	case f.jwksFile != "":
-		b, err := os.ReadFile(f.jwksFile)
-		if err != nil {
-			return "", fmt.Errorf("--jwt-jwks-file: %w", err)
-		}
-		ac.JWKS = b
-		return "--jwt-jwks-file", nil
+		return readKeyFile(&ac.JWKS, "--jwt-jwks-file", f.jwksFile, os.ReadFile)
 	case f.oidc.issuer != "":
 		if ac.Issuer != "" || ac.Audience != "" {
 			return "", errors.New("--jwt-issuer and --jwt-audience are for key files; with --oidc-issuer use --oidc-audience")
@@ -134,6 +124,17 @@ func (f *adminFlags) readKey(ac *adminapi.AuthConfig) (string, error) {
 	default:
 		return "", errors.New("set --jwt-hs256-key-file, --jwt-jwks-file or --oidc-issuer")
 	}
+}
+
+// readKeyFile reads path, the value of the flag name, with read into dst
+// and returns name; its error names the flag.
+func readKeyFile(dst *[]byte, name, path string, read func(string) ([]byte, error)) (string, error) {
+	b, err := read(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", name, err)
+	}
+	*dst = b
+	return name, nil
 }
 
 // flagErrors renames the fields of a joined adminapi.FieldError list to
@@ -176,19 +177,13 @@ func runAdmin(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return flagExit(stderr, "admin", err)
 	}
 	fail := func(err error) int { return failExit(stderr, "admin", err) }
-	cfg, err := f.check()
-	if err != nil {
-		return flagExit(stderr, "admin", err)
-	}
-	log, err := newLogger(f.logLevel)
+	cfg, log, err := configure(f.check, f.logLevel)
 	if err != nil {
 		return flagExit(stderr, "admin", err)
 	}
 	defer func() { _ = log.Sync() }()
 
-	vcfg := *f.vault
-	vcfg.Logger = log.Named("vaultstore")
-	store, err := vaultstore.NewWriter(ctx, vcfg)
+	store, err := vaultstore.NewWriter(ctx, vaultConfig(f.vault, log))
 	if err != nil {
 		return fail(fmt.Errorf("vault: %w", err))
 	}

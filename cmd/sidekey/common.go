@@ -31,6 +31,30 @@ func addVaultFlags(fs *flag.FlagSet) *vaultstore.Config {
 	return &c
 }
 
+// vaultConfig returns the Vault configuration of the flags (addVaultFlags)
+// with the store's logger, a child of log.
+func vaultConfig(c *vaultstore.Config, log *zap.Logger) vaultstore.Config {
+	vc := *c
+	vc.Logger = log.Named("vaultstore")
+	return vc
+}
+
+// configure runs what a server command does before it dials or listens:
+// check validates every flag at once and returns the command's
+// configuration, then the logger of level is made. Its error is a
+// configuration error (exitConfig).
+func configure[C any](check func() (C, error), level string) (C, *zap.Logger, error) {
+	cfg, err := check()
+	if err != nil {
+		return cfg, nil, err
+	}
+	log, err := newLogger(level)
+	if err != nil {
+		return cfg, nil, err
+	}
+	return cfg, log, nil
+}
+
 // newLogger returns the one JSON logger of the process.
 func newLogger(level string) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)

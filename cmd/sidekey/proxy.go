@@ -170,19 +170,13 @@ func runProxy(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if err := parseOneLine(fs, args, stderr); err != nil {
 		return flagExit(stderr, "proxy", err)
 	}
-	cfg, err := f.proxyConfig()
-	if err != nil {
-		return flagExit(stderr, "proxy", err)
-	}
-	log, err := newLogger(f.logLevel)
+	cfg, log, err := configure(f.proxyConfig, f.logLevel)
 	if err != nil {
 		return flagExit(stderr, "proxy", err)
 	}
 	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
 
-	vcfg := *f.vault
-	vcfg.Logger = log.Named("vaultstore")
-	store, err := vaultstore.NewReader(ctx, vcfg)
+	store, err := vaultstore.NewReader(ctx, vaultConfig(f.vault, log))
 	if err != nil {
 		return failExit(stderr, "proxy", fmt.Errorf("vault: %w", err))
 	}
