@@ -73,70 +73,50 @@ class Checker {
     if (++this.depth > MAX_DEPTH) this.fail(`nesting is deeper than ${MAX_DEPTH} levels`);
   }
 
-  object() {
+  // members checks an object's or array's comma-separated members, from its
+  // opening bracket through close ("}" or "]"), reading each with member;
+  // name ("object" or "array") is for the messages.
+  members(close, name, member) {
+    const end = close.charCodeAt(0);
     this.enter();
-    this.i++; // {
-    const keys = [];
+    this.i++; // the opening bracket
     this.skipWS();
-    if (this.code() === 0x7d) {
-      this.i++;
-      this.depth--;
-      return keys;
+    if (this.code() !== end) {
+      for (;;) {
+        member();
+        this.skipWS();
+        const d = this.code();
+        if (d === end) break;
+        if (d === -1) this.fail(`unexpected end of input: the ${name} is not closed with "${close}"`);
+        if (d !== 0x2c) this.fail(`expected "," or "${close}" after the value`);
+        this.i++;
+        this.skipWS();
+        if (this.code() === end) this.fail(`trailing comma before "${close}"`);
+      }
     }
-    for (;;) {
-      this.skipWS();
+    this.i++;
+    this.depth--;
+  }
+
+  // object checks an object and returns its keys.
+  object() {
+    const keys = [];
+    this.members('}', 'object', () => {
       const c = this.code();
       if (c === -1) this.fail('unexpected end of input: the object is not closed with "}"');
-      if (c === 0x7d) this.fail('trailing comma before "}"');
       if (c !== 0x22) this.fail(c === 0x27 ? 'keys must use double quotes' : 'expected a key in double quotes');
       keys.push(this.string());
       this.skipWS();
       if (this.code() !== 0x3a) this.fail(this.code() === -1 ? 'unexpected end of input: expected ":"' : 'expected ":" after the key');
       this.i++;
       this.expectValue();
-      this.skipWS();
-      const d = this.code();
-      if (d === 0x2c) {
-        this.i++;
-        continue;
-      }
-      if (d === 0x7d) {
-        this.i++;
-        this.depth--;
-        return keys;
-      }
-      if (d === -1) this.fail('unexpected end of input: the object is not closed with "}"');
-      this.fail('expected "," or "}" after the value');
-    }
+    });
+    return keys;
   }
 
   array() {
-    this.enter();
-    this.i++; // [
-    this.skipWS();
-    if (this.code() === 0x5d) {
-      this.i++;
-      this.depth--;
-      return null;
-    }
-    for (;;) {
-      this.skipWS();
-      if (this.code() === 0x5d) this.fail('trailing comma before "]"');
-      this.expectValue();
-      this.skipWS();
-      const d = this.code();
-      if (d === 0x2c) {
-        this.i++;
-        continue;
-      }
-      if (d === 0x5d) {
-        this.i++;
-        this.depth--;
-        return null;
-      }
-      if (d === -1) this.fail('unexpected end of input: the array is not closed with "]"');
-      this.fail('expected "," or "]" after the value');
-    }
+    this.members(']', 'array', () => this.expectValue());
+    return null;
   }
 
   // string checks a string and returns its decoded content (used for keys).
