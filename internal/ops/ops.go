@@ -8,7 +8,6 @@ package ops
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sidekey/sidekey/internal/errcode"
+	"github.com/sidekey/sidekey/internal/lifecycle"
 )
 
 // DefaultReadyTimeout bounds one readiness check.
@@ -104,17 +104,8 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       60 * time.Second,
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("ops: listener: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("ops: shutdown: %w", err)
+	if err := lifecycle.HTTP(srv, ln, 5*time.Second)(ctx); err != nil {
+		return fmt.Errorf("ops: %w", err)
 	}
 	return nil
 }
