@@ -38,12 +38,9 @@ func apnsSource(obj json.RawMessage, args []string, now func() time.Time) (*sour
 	if len(args) > 0 {
 		return nil, argsErr("%s takes no arguments", FilterAPNsJWT)
 	}
-	if err := Validate(KindAPNsKey, obj); err != nil {
-		return nil, invalid("%s", err.Error())
-	}
-	var k apnsKey
-	if err := json.Unmarshal(obj, &k); err != nil {
-		return nil, invalid("apns_key does not parse")
+	k, err := decode[apnsKey](KindAPNsKey, obj)
+	if err != nil {
+		return nil, err
 	}
 	key, err := jwt.ParseECPrivateKeyFromPEM([]byte(k.PrivateKey))
 	if err != nil {

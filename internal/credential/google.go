@@ -42,16 +42,13 @@ type serviceAccountKey struct {
 // from a service account key, through x/oauth2's jwt package (the same grant
 // google.JWTConfigFromJSON configures).
 func googleSource(obj json.RawMessage, args []string) (*source, error) {
-	if err := Validate(KindGoogleServiceAccount, obj); err != nil {
-		return nil, invalid("%s", err.Error())
+	key, err := decode[serviceAccountKey](KindGoogleServiceAccount, obj)
+	if err != nil {
+		return nil, err
 	}
 	scopes := splitScopes(args)
 	if len(scopes) == 0 {
 		return nil, argsErr("%s needs at least one scope argument", FilterGoogleAccessToken)
-	}
-	var key serviceAccountKey
-	if err := json.Unmarshal(obj, &key); err != nil {
-		return nil, invalid("google_service_account key file does not parse")
 	}
 	conf := &jwt.Config{
 		Email:        key.ClientEmail,

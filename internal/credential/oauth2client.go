@@ -35,12 +35,9 @@ type oauth2Client struct {
 // (RFC 6749 §4.4) through x/oauth2's clientcredentials package. Arguments,
 // when given, replace the secret's scopes.
 func oauth2Source(obj json.RawMessage, args []string) (*source, error) {
-	if err := Validate(KindOAuth2Client, obj); err != nil {
-		return nil, invalid("%s", err.Error())
-	}
-	var c oauth2Client
-	if err := json.Unmarshal(obj, &c); err != nil {
-		return nil, invalid("oauth2_client does not parse")
+	c, err := decode[oauth2Client](KindOAuth2Client, obj)
+	if err != nil {
+		return nil, err
 	}
 	f, _ := parseFields(obj)
 	scopes := f.strings(&secret.ValidationError{}, "scopes")

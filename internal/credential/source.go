@@ -55,6 +55,19 @@ func newSource(filter string, kind Kind, obj json.RawMessage, args []string, now
 	return nil, invalid("kind %s mints no token", kind)
 }
 
+// decode validates obj as a secret of kind k and decodes it into a T, the
+// fields a kind's source uses.
+func decode[T any](k Kind, obj json.RawMessage) (T, error) {
+	var v T
+	if err := Validate(k, obj); err != nil {
+		return v, invalid("%s", err.Error())
+	}
+	if err := json.Unmarshal(obj, &v); err != nil {
+		return v, invalid("%s does not parse", k)
+	}
+	return v, nil
+}
+
 func argsErr(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrArguments}, args...)...)
 }
