@@ -10,7 +10,6 @@
 package oidctest
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -23,14 +22,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -42,7 +39,7 @@ import (
 
 	"github.com/sidekey/sidekey/internal/ca"
 
-	"github.com/sidekey/sidekey/internal/vaulttest"
+	"github.com/sidekey/sidekey/internal/testbin"
 )
 
 // EnvBinary names the environment variable that overrides the path of the
@@ -106,8 +103,7 @@ type Provider struct {
 	addr string
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	proc *testbin.Proc // nil when stopped
 }
 
 // New prepares a provider on a free loopback port without starting it (see
@@ -123,26 +119,20 @@ func New(t testing.TB, opts Options) *Provider {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyFile := filepath.Join(dir, "key.pem")
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	usersFile := filepath.Join(dir, "users.json")
+	keyFile := testbin.WriteFile(t, dir, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})))
 	b, err := json.Marshal(opts.Users) // #nosec G117 -- test users of the dev provider, written to its users file
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(usersFile, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	usersFile := testbin.WriteFile(t, dir, "users.json", string(b))
 	if opts.ClientID == "" {
 		opts.ClientID = DefaultClientID
 	}
-	addr := freeAddr(t)
+	addr := testbin.FreeHostPort(t)
 	args := []string{"-listen", addr, "-users", usersFile, "-client-id", opts.ClientID,
 		"-key-file", keyFile, "-redirect-uri", redirectURI}
 	scheme, caFile, pool := "http", "", (*x509.CertPool)(nil)
@@ -222,29 +212,11 @@ func Start(t testing.TB, opts Options) *Provider {
 // bin/oidcdev in the nearest directory above the working directory that has
 // one.
 func Binary() (string, error) {
-	if p := os.Getenv(EnvBinary); p != "" {
-		if _, err := os.Stat(p); err != nil { //nolint:gosec // test helper: the developer names the binary
-			return "", fmt.Errorf("oidctest: %s=%s: %w (run `make oidcdev`)", EnvBinary, p, err)
-		}
-		return p, nil
-	}
-	p, err := vaulttest.RepoFile("bin/oidcdev")
+	p, err := testbin.DevBinary(EnvBinary, "oidcdev", "oidcdev")
 	if err != nil {
-		return "", errors.New("oidctest: bin/oidcdev not found above the test's directory: run `make oidcdev` (or set " + EnvBinary + ")")
+		return "", fmt.Errorf("oidctest: %w", err)
 	}
 	return p, nil
-}
-
-// freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
 }
 
 // kidOf is oidcdev's kid of a public key: hex SHA-256 of its PKIX form,
@@ -280,58 +252,16 @@ func (p *Provider) Start(t testing.TB) {
 func (p *Provider) start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.cmd != nil {
+	if p.proc != nil {
 		return errors.New("already running")
 	}
 	cmd := exec.Command(p.bin, p.args...) //nolint:gosec // test helper: runs the repository's bin/oidcdev or $SIDEKEY_OIDCDEV
-	stdout, err := cmd.StdoutPipe()
+	proc, _, err := testbin.StartReady("oidcdev", cmd, readyPrefix, startTimeout)
 	if err != nil {
-		return fmt.Errorf("stdout pipe: %w", err)
+		return err
 	}
-	stderr := &syncBuilder{}
-	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	done := make(chan struct{})
-	started := make(chan error, 1)
-	go func() {
-		// The death signal follows the thread that started the child.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			close(done)
-			return
-		}
-		started <- nil
-		_ = cmd.Wait()
-		close(done)
-	}()
-	if err := <-started; err != nil {
-		return fmt.Errorf("start %s: %w", p.bin, err)
-	}
-	ready := make(chan struct{}, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), readyPrefix) {
-				ready <- struct{}{}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	timer := time.NewTimer(startTimeout)
-	defer timer.Stop()
-	select {
-	case <-ready:
-		p.cmd, p.done = cmd, done
-		return nil
-	case <-done:
-		return fmt.Errorf("oidcdev exited before it was ready: %s", stderr.String())
-	case <-timer.C:
-		_ = cmd.Process.Kill()
-		<-done
-		return fmt.Errorf("oidcdev not ready after %s: %s", startTimeout, stderr.String())
-	}
+	p.proc = proc
+	return nil
 }
 
 // Stop stops the process; the address stays the provider's for Start.
@@ -342,20 +272,11 @@ func (p *Provider) Stop(t testing.TB) {
 
 func (p *Provider) stop() {
 	p.mu.Lock()
-	cmd, done := p.cmd, p.done
-	p.cmd, p.done = nil, nil
+	proc := p.proc
+	p.proc = nil
 	p.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	timer := time.NewTimer(stopTimeout)
-	defer timer.Stop()
-	select {
-	case <-done:
-	case <-timer.C:
-		_ = cmd.Process.Kill()
-		<-done
+	if proc != nil {
+		proc.Stop(syscall.SIGTERM, stopTimeout)
 	}
 }
 
@@ -518,25 +439,4 @@ func (p *Provider) Forge(t testing.TB, claims jwt.MapClaims) string {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// syncBuilder is a strings.Builder safe for the process's writes.
-type syncBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuilder) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.b.Len() > 16<<10 {
-		return len(p), nil
-	}
-	return s.b.Write(p)
-}
-
-func (s *syncBuilder) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

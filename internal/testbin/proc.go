@@ -1,16 +1,17 @@
 package testbin
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/sidekey/sidekey/internal/vaulttest"
 )
 
 // Proc is a long-running process started by Daemon.
@@ -66,13 +67,7 @@ func DaemonCmd(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 		close(p.done)
 	}()
 	t.Cleanup(func() {
-		_ = p.Cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(20 * time.Second):
-			_ = p.Cmd.Process.Kill()
-			<-p.done
-		}
+		p.Stop(syscall.SIGTERM, 20*time.Second)
 		if t.Failed() {
 			logs := p.Logs.String()
 			if len(logs) > logTail {
@@ -84,10 +79,92 @@ func DaemonCmd(t testing.TB, name string, cmd *exec.Cmd) *Proc {
 	return p
 }
 
+// Stop sends sig to the process and waits for it to end, killing it after
+// timeout. It does nothing when the process has ended.
+func (p *Proc) Stop(sig syscall.Signal, timeout time.Duration) {
+	if p.Exited() {
+		return
+	}
+	_ = p.Cmd.Process.Signal(sig)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+	case <-timer.C:
+		_ = p.Cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// StartReady starts cmd and waits until it prints a line starting with
+// readyPrefix on stdout; it returns the rest of that line. The process's
+// stderr goes to the Proc's Logs. It is for development servers
+// (bin/vaultdev, bin/oidcdev) that a test stops (Proc.Stop) and starts
+// again: the process is killed when the test process dies, however it
+// dies, and it is killed when it is not ready within timeout.
+func StartReady(name string, cmd *exec.Cmd, readyPrefix string, timeout time.Duration) (*Proc, string, error) {
+	p := &Proc{Name: name, Cmd: cmd, Logs: &Output{}, done: make(chan struct{})}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: stdout pipe: %w", name, err)
+	}
+	cmd.Stderr = p.Logs
+	// The death signal follows the thread that started the child, so that
+	// thread stays locked to the goroutine that waits for the child.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			close(p.done)
+			return
+		}
+		started <- nil
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	if err := <-started; err != nil {
+		return nil, "", fmt.Errorf("start %s: %w", name, err)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), readyPrefix); ok {
+				select {
+				case ready <- rest:
+				default:
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case rest := <-ready:
+		return p, rest, nil
+	case <-p.done:
+		return nil, "", fmt.Errorf("%s exited before it was ready: %s", name, strings.TrimSpace(p.Logs.String()))
+	case <-timer.C:
+		_ = cmd.Process.Kill()
+		<-p.done
+		return nil, "", fmt.Errorf("%s not ready after %s: %s", name, timeout, strings.TrimSpace(p.Logs.String()))
+	}
+}
+
 // FreeHostPort returns a loopback host:port that was free a moment ago.
 func FreeHostPort(t testing.TB) string {
 	t.Helper()
-	return strings.TrimPrefix(vaulttest.FreeAddr(t), "http://")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testbin: %v", err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
 }
 
 // readyWait bounds WaitOK.

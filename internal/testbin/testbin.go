@@ -15,8 +15,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/sidekey/sidekey/internal/vaulttest"
 )
 
 // BuildSidekey builds ./cmd/sidekey into a new temporary directory named
@@ -28,7 +26,7 @@ func BuildSidekey(prefix string) (bin string, cleanup func(), err error) {
 		return "", nil, fmt.Errorf("testbin: %w", err)
 	}
 	cleanup = func() { _ = os.RemoveAll(dir) }
-	root, err := vaulttest.RepoFile("go.mod")
+	root, err := RepoFile("go.mod")
 	if err != nil {
 		cleanup()
 		return "", nil, fmt.Errorf("testbin: find the module root: %w", err)
