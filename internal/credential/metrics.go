@@ -38,48 +38,39 @@ func (m *metrics) resolve() *metrics {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		exchanges: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sidekey_credential_exchanges_total",
-			Help: "Token exchanges and local mints by credential kind and outcome (ok, refused, failed, unreachable, malformed, empty, timeout, not_allowed).",
-		}, []string{"kind", "outcome"}),
+		exchanges: counterVec("sidekey_credential_exchanges_total",
+			"Token exchanges and local mints by credential kind and outcome (ok, refused, failed, unreachable, malformed, empty, timeout, not_allowed).",
+			"kind", "outcome"),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "sidekey_credential_exchange_seconds",
 			Help:    "Duration of one token exchange attempt by credential kind.",
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"kind"}),
-		hits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sidekey_credential_token_cache_hits_total",
-			Help: "Derived tokens served from the token cache, by credential kind.",
-		}, []string{"kind"}),
-		misses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sidekey_credential_token_cache_misses_total",
-			Help: "Derived token requests that waited for an exchange, by credential kind.",
-		}, []string{"kind"}),
-		signatures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sidekey_credential_signatures_total",
-			Help: "Requests signed by algorithm and outcome (ok, failed).",
-		}, []string{"algorithm", "outcome"}),
+		hits: counterVec("sidekey_credential_token_cache_hits_total",
+			"Derived tokens served from the token cache, by credential kind.", "kind"),
+		misses: counterVec("sidekey_credential_token_cache_misses_total",
+			"Derived token requests that waited for an exchange, by credential kind.", "kind"),
+		signatures: counterVec("sidekey_credential_signatures_total",
+			"Requests signed by algorithm and outcome (ok, failed).", "algorithm", "outcome"),
 	}
 	if reg == nil {
 		return m.resolve(), nil
 	}
 	var err error
-	if m.exchanges, err = register(reg, m.exchanges); err != nil {
-		return nil, err
+	for _, c := range []**prometheus.CounterVec{&m.exchanges, &m.hits, &m.misses, &m.signatures} {
+		if *c, err = register(reg, *c); err != nil {
+			return nil, err
+		}
 	}
 	if m.latency, err = register(reg, m.latency); err != nil {
 		return nil, err
 	}
-	if m.hits, err = register(reg, m.hits); err != nil {
-		return nil, err
-	}
-	if m.misses, err = register(reg, m.misses); err != nil {
-		return nil, err
-	}
-	if m.signatures, err = register(reg, m.signatures); err != nil {
-		return nil, err
-	}
 	return m.resolve(), nil
+}
+
+// counterVec makes a counter with the given name, help text and labels.
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 }
 
 // register registers c, or returns the collector already registered under
