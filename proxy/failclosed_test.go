@@ -22,47 +22,37 @@ type failCase struct {
 
 func failCases(t *testing.T) []failCase {
 	return []failCase{
-		{"unknown alias", func(b string) *http.Request {
-			r := mustReq("GET", b+"/x", nil, "")
-			r.Header.Set("Authorization", "Bearer {{secrets.nope}}")
-			return r
-		}, CodeSecretNotFound},
-		{"another tenant's alias", func(b string) *http.Request {
-			r := mustReq("GET", b+"/x", nil, "")
-			r.Header.Set("Authorization", "Bearer {{secrets.support_only}}")
-			return r
-		}, CodeSecretNotFound},
-		{"host not in allowed_hosts", func(b string) *http.Request {
-			return mustReq("POST", b+"/x", []byte(`{"k":"{{secrets.elsewhere}}"}`), "application/json")
-		}, CodeHostNotAllowed},
-		{"CR/LF in a header value", func(b string) *http.Request {
-			r := mustReq("GET", b+"/x", nil, "")
-			r.Header.Set("X-Key", "{{secrets.crlf}}")
-			return r
-		}, CodeUnsafeHeaderValue},
+		{"unknown alias", getWithHeader("Authorization", "Bearer {{secrets.nope}}"), CodeSecretNotFound},
+		{"another tenant's alias", getWithHeader("Authorization", "Bearer {{secrets.support_only}}"), CodeSecretNotFound},
+		{"host not in allowed_hosts", postTo([]byte(`{"k":"{{secrets.elsewhere}}"}`), "application/json"), CodeHostNotAllowed},
+		{"CR/LF in a header value", getWithHeader("X-Key", "{{secrets.crlf}}"), CodeUnsafeHeaderValue},
 		{"missing field", func(b string) *http.Request {
 			return mustReq("GET", b+"/x?k={{secrets.cfg.nope}}", nil, "")
 		}, CodeFieldNotFound},
-		{"malformed placeholder", func(b string) *http.Request {
-			return mustReq("POST", b+"/x", []byte(`{{secrets.weather_fx | rot13}}`), "text/plain")
-		}, CodeInvalidPlaceholder},
-		{"bare username_password", func(b string) *http.Request {
-			return mustReq("POST", b+"/x", []byte(`{{secrets.twilio}}`), "text/plain")
-		}, CodeInvalidPlaceholder},
+		{"malformed placeholder", postTo([]byte(`{{secrets.weather_fx | rot13}}`), "text/plain"), CodeInvalidPlaceholder},
+		{"bare username_password", postTo([]byte(`{{secrets.twilio}}`), "text/plain"), CodeInvalidPlaceholder},
 		{"brotli body", func(b string) *http.Request {
 			r := mustReq("POST", b+"/x", []byte("\x1b\x03\x00\xf8\xa5\x02"), "application/json")
 			r.Header.Set("Content-Encoding", "br")
 			return r
 		}, CodeUnsupportedEncoding},
-		{"oversize body", func(b string) *http.Request {
-			return mustReq("POST", b+"/x", bytes.Repeat([]byte("a"), 64<<10+1), "text/plain")
-		}, CodeBodyTooLarge},
-		{"short nonce", func(b string) *http.Request {
-			r := mustReq("GET", b+"/x", nil, "")
-			r.Header.Set("Sidekey-Nonce", "short")
-			return r
-		}, CodeInvalidPlaceholder},
+		{"oversize body", postTo(bytes.Repeat([]byte("a"), 64<<10+1), "text/plain"), CodeBodyTooLarge},
+		{"short nonce", getWithHeader("Sidekey-Nonce", "short"), CodeInvalidPlaceholder},
 	}
+}
+
+// getWithHeader builds a GET of base/x with one header set.
+func getWithHeader(name, value string) func(base string) *http.Request {
+	return func(base string) *http.Request {
+		r := mustReq("GET", base+"/x", nil, "")
+		r.Header.Set(name, value)
+		return r
+	}
+}
+
+// postTo builds a POST of body to base/x.
+func postTo(body []byte, contentType string) func(base string) *http.Request {
+	return func(base string) *http.Request { return mustReq("POST", base+"/x", body, contentType) }
 }
 
 func failSecrets(tp *testProxy) {

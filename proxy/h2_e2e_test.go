@@ -45,6 +45,15 @@ func echoAuth(w http.ResponseWriter, r *http.Request, _ []byte) {
 	_, _ = fmt.Fprintf(w, `{"seen":%q,"proto":%q}`, auth, r.Proto)
 }
 
+// apnsRequest is the APNs-like POST to url: the provider token placeholder
+// in Authorization, the payload as the body.
+func apnsRequest(url string) *http.Request {
+	req := mustReq("POST", url, []byte(apnsPayload), "application/json")
+	req.Header.Set("Authorization", "bearer {{secrets.apns_token}}")
+	req.Header.Set("Apns-Topic", "com.example.app")
+	return req
+}
+
 // h2Sender sends the APNs-like request through the proxy and returns the
 // status, the response header and body it saw, and the protocol it used
 // with the proxy.
@@ -59,15 +68,7 @@ func h2Senders() []h2Sender {
 			t.Helper()
 			c, tr := tp.h2Client(testTenant)
 			defer tr.CloseIdleConnections()
-			req := mustReq("POST", url, []byte(apnsPayload), "application/json")
-			req.Header.Set("Authorization", "bearer {{secrets.apns_token}}")
-			req.Header.Set("Apns-Topic", "com.example.app")
-			resp, err := c.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = resp.Body.Close() }()
-			b, _ := io.ReadAll(resp.Body)
+			resp, b := doRead(t, c, apnsRequest(url)) //nolint:bodyclose // the helper read and closed the body
 			return resp.StatusCode, resp.Header, b, resp.Proto
 		}},
 		{"curl-http2", func(t *testing.T, tp *testProxy, caFile, url string) (int, http.Header, []byte, string) {
@@ -376,10 +377,7 @@ func TestH2Senders(t *testing.T) {
 	})
 	t.Run("absolute-form https, HTTP/1.1/h2-only upstream", func(t *testing.T) {
 		before := h2o.count()
-		req := mustReq("POST", h2o.url(path), []byte(apnsPayload), "application/json")
-		req.Header.Set("Authorization", "bearer {{secrets.apns_token}}")
-		req.Header.Set("Apns-Topic", "com.example.app")
-		resp, body := absoluteRequest(t, tp, req, &testTenant)
+		resp, body := absoluteRequest(t, tp, apnsRequest(h2o.url(path)), &testTenant)
 		checkScrubbed(t, resp.StatusCode, resp.Header, body)
 		if n := h2o.count() - before; n != 1 {
 			t.Fatalf("the upstream got %d requests, want 1", n)
@@ -401,20 +399,9 @@ func TestUpstreamHTTP2Off(t *testing.T) {
 	h1o.answer = echoAuth
 	c, tr := tp.h2Client(testTenant)
 	defer tr.CloseIdleConnections()
-	send := func(url string) (*http.Response, []byte) {
-		req := mustReq("POST", url, []byte(apnsPayload), "application/json")
-		req.Header.Set("Authorization", "bearer {{secrets.apns_token}}")
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = resp.Body.Close() }()
-		b, _ := io.ReadAll(resp.Body)
-		return resp, b
-	}
-	resp, body := send(h1o.url("/3/device/x"))
+	resp, body := doRead(t, c, apnsRequest(h1o.url("/3/device/x"))) //nolint:bodyclose // the helper read and closed the body
 	checkScrubbed(t, resp.StatusCode, resp.Header, body)
-	resp, _ = send(h2o.url("/3/device/x"))
+	resp, _ = doRead(t, c, apnsRequest(h2o.url("/3/device/x"))) //nolint:bodyclose // the helper read and closed the body
 	if resp.StatusCode == http.StatusOK || h2o.count() != 0 || h2o.rejections() == 0 {
 		t.Fatalf("with HTTP/2 off the h2-only upstream answered %d, served %d, refused %d connections", resp.StatusCode, h2o.count(), h2o.rejections())
 	}
@@ -534,13 +521,7 @@ func TestH2InjectionMatrix(t *testing.T) {
 		for _, mc := range matrixCases(t) {
 			t.Run(up.name+"/"+mc.name, func(t *testing.T) {
 				before := up.u.count()
-				req := mc.build(strings.TrimSuffix(up.u.url(""), "/"))
-				resp, err := c.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer func() { _ = resp.Body.Close() }()
-				body, _ := io.ReadAll(resp.Body)
+				resp, body := doRead(t, c, mc.build(strings.TrimSuffix(up.u.url(""), "/"))) //nolint:bodyclose // the helper read and closed the body
 				if resp.ProtoMajor != 2 {
 					t.Fatalf("the sender spoke %s", resp.Proto)
 				}

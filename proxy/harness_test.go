@@ -370,7 +370,14 @@ func absoluteRequest(t *testing.T, tp *testProxy, req *http.Request, tenant *sec
 // and closed.
 func clientRequest(t *testing.T, tp *testProxy, req *http.Request, tenant secret.Tenant) (*http.Response, []byte) {
 	t.Helper()
-	resp, err := tp.client(tenant).Do(req)
+	return doRead(t, tp.client(tenant), req)
+}
+
+// doRead sends req with c and returns the response with its body read and
+// closed.
+func doRead(t *testing.T, c *http.Client, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

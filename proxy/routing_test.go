@@ -18,12 +18,8 @@ func TestRoutingModesWithoutPlaceholders(t *testing.T) {
 	plainUp := newUpstream(t, false)
 
 	t.Run("CONNECT intercepted", func(t *testing.T) {
-		resp, err := tp.client(testTenant).Post(tlsUp.url("/v1/send?x=1"), "application/json", strings.NewReader(`{"a":1}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
+		req := mustReq("POST", tlsUp.url("/v1/send?x=1"), []byte(`{"a":1}`), "application/json")
+		resp, body := clientRequest(t, tp, req, testTenant) //nolint:bodyclose // the helper read and closed the body
 		if resp.StatusCode != 200 || string(body) != "upstream ok" {
 			t.Fatalf("got %d %q", resp.StatusCode, body)
 		}
@@ -68,12 +64,7 @@ func TestRoutingModesWithoutPlaceholders(t *testing.T) {
 	})
 
 	t.Run("absolute http", func(t *testing.T) {
-		resp, err := tp.client(testTenant).Get(plainUp.url("/plain"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
+		resp, body := clientRequest(t, tp, mustReq("GET", plainUp.url("/plain"), nil, ""), testTenant) //nolint:bodyclose // the helper read and closed the body
 		if resp.StatusCode != 200 || string(body) != "upstream ok" {
 			t.Fatalf("got %d %q", resp.StatusCode, body)
 		}

@@ -53,25 +53,21 @@ func TestSmugglingRefused(t *testing.T) {
 	}
 }
 
-// TestTunnelHostMismatch checks that inside an intercepted tunnel a request
-// for another host is refused: the CONNECT target is the destination.
+// TestTunnelHostMismatch checks that inside an intercepted tunnel a TLS
+// handshake or a request for another host is refused: the CONNECT target
+// is the destination.
 func TestTunnelHostMismatch(t *testing.T) {
 	tp := startProxy(t, nil)
 	up := newUpstream(t, true)
 	target := upstreamHost + ":" + up.port()
-	c, err := net.DialTimeout("tcp", tp.addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = c.Close() }()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	_, _ = io.WriteString(c, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\nProxy-Authorization: "+tp.authHeader(testTenant)+"\r\n\r\n")
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("CONNECT: %v %v", resp, err)
-	}
-	_ = resp.Body.Close()
+	t.Run("SNI", func(t *testing.T) {
+		c := rawTunnel(t, tp, "CONNECT "+target+" HTTP/1.0\r\nProxy-Authorization: "+tp.authHeader(testTenant)+"\r\n\r\n")
+		tc := tls.Client(c, &tls.Config{ServerName: "evil.example", InsecureSkipVerify: true}) // #nosec G402 -- the handshake must fail on the proxy's side
+		if err := tc.Handshake(); err == nil {
+			t.Fatal("the proxy completed a TLS handshake for a foreign SNI")
+		}
+	})
+	c := rawTunnel(t, tp, "CONNECT "+target+" HTTP/1.1\r\nHost: "+target+"\r\nProxy-Authorization: "+tp.authHeader(testTenant)+"\r\n\r\n")
 	pool := x509.NewCertPool()
 	pool.AddCert(tp.ca.Cert)
 	tc := tls.Client(c, &tls.Config{ServerName: upstreamHost, RootCAs: pool, MinVersion: tls.VersionTLS12})
@@ -102,26 +98,28 @@ func TestTunnelHostMismatch(t *testing.T) {
 	}
 }
 
-func TestSNIMismatchRefused(t *testing.T) {
-	tp := startProxy(t, nil)
-	up := newUpstream(t, true)
-	target := upstreamHost + ":" + up.port()
+// rawTunnel writes the CONNECT request head connect to the proxy and
+// returns the connection once the proxy answered 200 (closed when the test
+// ends).
+func rawTunnel(t *testing.T, tp *testProxy, connect string) net.Conn {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", tp.addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = c.Close() }()
+	t.Cleanup(func() { _ = c.Close() })
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	_, _ = io.WriteString(c, "CONNECT "+target+" HTTP/1.0\r\nProxy-Authorization: "+tp.authHeader(testTenant)+"\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "CONNECT"})
+	_, _ = io.WriteString(c, connect)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, &http.Request{Method: "CONNECT"})
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("CONNECT: %v %v", resp, err)
 	}
 	_ = resp.Body.Close()
-	tc := tls.Client(c, &tls.Config{ServerName: "evil.example", InsecureSkipVerify: true}) // #nosec G402 -- the handshake must fail on the proxy's side
-	if err := tc.Handshake(); err == nil {
-		t.Fatalf("handshake with a foreign SNI: %v", err)
+	if br.Buffered() != 0 {
+		t.Fatal("bytes after the CONNECT response")
 	}
+	return c
 }
 
 // TestChunkedRequestBody checks that a well-formed chunked request body is
