@@ -68,6 +68,15 @@ func oidcHarness(t *testing.T, p *oidctest.Provider, mod ...func(*OIDCConfig)) *
 	})
 }
 
+// wantList checks that GET …/secrets with tok answers want; what names
+// the check in the failure.
+func (h *harness) wantList(t *testing.T, tok string, want int, what string) {
+	t.Helper()
+	if r := h.do("GET", basePath+"/secrets", tok, nil); r.status != want {
+		t.Fatalf("%s: %d %s, want %d", what, r.status, r.body, want)
+	}
+}
+
 func TestOIDCDiscoveryAndTokens(t *testing.T) {
 	p := oidctest.Start(t, oidctest.Options{Users: oidcUsers()})
 	h := oidcHarness(t, p)
@@ -100,9 +109,7 @@ func TestOIDCDiscoveryAndTokens(t *testing.T) {
 
 	ada := p.Login(t, "ada", oidcPassword)
 	t.Run("a token from the provider is accepted", func(t *testing.T) {
-		if r := h.do("GET", basePath+"/secrets", ada, nil); r.status != http.StatusOK {
-			t.Fatalf("list: %d %s", r.status, r.body)
-		}
+		h.wantList(t, ada, http.StatusOK, "list")
 		r := h.do("GET", "/v1/session", ada, nil)
 		var s sessionBody
 		if err := json.Unmarshal(r.body, &s); err != nil || r.status != http.StatusOK {
@@ -129,9 +136,7 @@ func TestOIDCDiscoveryAndTokens(t *testing.T) {
 		if r.status != http.StatusForbidden || r.errorCode() != errcode.Forbidden || !strings.Contains(string(r.body), "no Sidekey admin role") {
 			t.Fatalf("session: %d %s", r.status, r.body)
 		}
-		if r := h.do("GET", basePath+"/secrets", nora, nil); r.status != http.StatusForbidden {
-			t.Fatalf("list: %d", r.status)
-		}
+		h.wantList(t, nora, http.StatusForbidden, "list")
 	})
 
 	pubPEM := publicPEM(t, p)
@@ -164,9 +169,7 @@ func TestOIDCDiscoveryAndTokens(t *testing.T) {
 	// each for their one reason.
 	t.Run("the forging itself is sound", func(t *testing.T) {
 		tok := p.Forge(t, jwt.MapClaims{"groups": []string{groupOrgAdmins}, "tenant": map[string]any{"org": orgA}})
-		if r := h.do("GET", basePath+"/secrets", tok, nil); r.status != http.StatusOK {
-			t.Fatalf("status %d %s", r.status, r.body)
-		}
+		h.wantList(t, tok, http.StatusOK, "a sound forged token")
 	})
 	h.checkNoToken(t, ada)
 }
@@ -203,23 +206,15 @@ func TestOIDCConcurrentFirstRequests(t *testing.T) {
 func TestOIDCKeyRotation(t *testing.T) {
 	p := oidctest.Start(t, oidctest.Options{Users: oidcUsers()})
 	h := oidcHarness(t, p)
-	status := func(tok string) int { return h.do("GET", basePath+"/secrets", tok, nil).status }
-
 	first := p.Login(t, "ada", oidcPassword)
-	if s := status(first); s != http.StatusOK {
-		t.Fatalf("first key: %d", s)
-	}
+	h.wantList(t, first, http.StatusOK, "first key")
 	p.Rotate(t, "RS256")
 	second := p.Login(t, "ada", oidcPassword)
 	if kidOf(t, second) == kidOf(t, first) {
 		t.Fatal("the provider did not rotate its key")
 	}
-	if s := status(second); s != http.StatusOK {
-		t.Fatalf("rotated key, without a restart: %d", s)
-	}
-	if s := status(first); s != http.StatusOK {
-		t.Fatalf("previous key, still published: %d", s)
-	}
+	h.wantList(t, second, http.StatusOK, "rotated key, without a restart")
+	h.wantList(t, first, http.StatusOK, "previous key, still published")
 
 	// The provider stops publishing the first key, and signs with a new
 	// ES256 key: its first token makes the API refetch the set, which drops
@@ -230,12 +225,8 @@ func TestOIDCKeyRotation(t *testing.T) {
 	if alg := headerOf(t, third)["alg"]; alg != "ES256" {
 		t.Fatalf("third token alg %v", alg)
 	}
-	if s := status(third); s != http.StatusOK {
-		t.Fatalf("ES256 key: %d", s)
-	}
-	if s := status(second); s != http.StatusOK {
-		t.Fatalf("second key, still published: %d", s)
-	}
+	h.wantList(t, third, http.StatusOK, "ES256 key")
+	h.wantList(t, second, http.StatusOK, "second key, still published")
 	if r := h.do("GET", basePath+"/secrets", first, nil); r.status != http.StatusUnauthorized || r.errorCode() != errcode.Unauthenticated {
 		t.Fatalf("a key the provider no longer publishes still verifies: %d %s", r.status, r.body)
 	}
@@ -249,25 +240,19 @@ func TestOIDCKeyRefreshDropsRetiredKeys(t *testing.T) {
 	// Every verification uses a fresh copy of the key set.
 	h := oidcHarness(t, p, func(c *OIDCConfig) { c.KeyRefresh = time.Nanosecond })
 	first := p.Login(t, "ada", oidcPassword)
-	if r := h.do("GET", basePath+"/secrets", first, nil); r.status != http.StatusOK {
-		t.Fatalf("first key: %d", r.status)
-	}
+	h.wantList(t, first, http.StatusOK, "first key")
 	p.Rotate(t, "RS256")
 	p.Retire(t)
 	// No token of the new key has been seen: the refresh alone drops the
 	// retired key.
-	if r := h.do("GET", basePath+"/secrets", first, nil); r.status != http.StatusUnauthorized {
-		t.Fatalf("retired key after a refresh: %d %s", r.status, r.body)
-	}
+	h.wantList(t, first, http.StatusUnauthorized, "retired key after a refresh")
 }
 
 func TestOIDCUnknownKIDRefetchIsRateLimited(t *testing.T) {
 	p := oidctest.Start(t, oidctest.Options{Users: oidcUsers()})
 	h := oidcHarness(t, p, func(c *OIDCConfig) { c.KeyRefetchInterval = time.Hour })
 	ada := p.Login(t, "ada", oidcPassword)
-	if r := h.do("GET", basePath+"/secrets", ada, nil); r.status != http.StatusOK {
-		t.Fatalf("valid token: %d", r.status)
-	}
+	h.wantList(t, ada, http.StatusOK, "valid token")
 	const forged = 20
 	for i := range forged {
 		tok := p.Forge(t, jwt.MapClaims{"groups": []string{groupOrgAdmins}, "tenant": map[string]any{"org": orgA}})
@@ -282,9 +267,7 @@ func TestOIDCUnknownKIDRefetchIsRateLimited(t *testing.T) {
 		t.Fatalf("key set fetched %v times and limited %v times for %d unknown kids; want at most %d fetches", fetched, limited, forged, keyRefetchBurst)
 	}
 	// Known keys still verify from the cache.
-	if r := h.do("GET", basePath+"/secrets", ada, nil); r.status != http.StatusOK {
-		t.Fatalf("valid token after the flood: %d", r.status)
-	}
+	h.wantList(t, ada, http.StatusOK, "valid token after the flood")
 }
 
 func TestOIDCProviderDownAtStart(t *testing.T) {
@@ -320,9 +303,7 @@ func TestOIDCProviderDownAtStart(t *testing.T) {
 	// Down again: keys already fetched keep verifying; a token whose key
 	// must be fetched is auth_unavailable, not unauthenticated.
 	p.Stop(t)
-	if r := h.do("GET", basePath+"/secrets", ada, nil); r.status != http.StatusOK {
-		t.Fatalf("cached key with the provider down: %d", r.status)
-	}
+	h.wantList(t, ada, http.StatusOK, "cached key with the provider down")
 	tok := withKID(t, p, forged, "a-new-key")
 	if r := h.do("GET", basePath+"/secrets", tok, nil); r.status != http.StatusServiceUnavailable || r.errorCode() != errcode.AuthUnavailable {
 		t.Fatalf("unknown kid with the provider down: %d %s", r.status, r.body)
@@ -351,13 +332,9 @@ func TestOIDCWithoutDiscovery(t *testing.T) {
 	if err := json.Unmarshal(r.body, &cfg); err != nil || r.status != http.StatusOK || cfg.Mode != SignInToken || cfg.Issuer != p.Issuer || cfg.AuthorizationEndpoint != "" {
 		t.Fatalf("auth config: %d %s", r.status, r.body)
 	}
-	if r := h.do("GET", basePath+"/secrets", p.Login(t, "ada", oidcPassword), nil); r.status != http.StatusOK {
-		t.Fatalf("provider token: %d %s", r.status, r.body)
-	}
+	h.wantList(t, p.Login(t, "ada", oidcPassword), http.StatusOK, "provider token")
 	wrongIss := p.Forge(t, jwt.MapClaims{"iss": "http://127.0.0.1:1", "groups": []string{groupOrgAdmins}, "tenant": map[string]any{"org": orgA}})
-	if r := h.do("GET", basePath+"/secrets", wrongIss, nil); r.status != http.StatusUnauthorized {
-		t.Fatalf("another issuer: %d", r.status)
-	}
+	h.wantList(t, wrongIss, http.StatusUnauthorized, "another issuer")
 }
 
 // TestOIDCPrivateCA: a provider on https with a certificate of a private

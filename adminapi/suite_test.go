@@ -327,6 +327,17 @@ func runConflicts(t *testing.T, h *harness) {
 			t.Errorf("%s: %d %q, want %d %q", name, r.status, r.errorCode(), status, code)
 		}
 	}
+	// checkNotFound checks that GET, PUT and DELETE of alias are not_found.
+	checkNotFound := func(what, alias string) {
+		t.Helper()
+		for _, m := range []string{"GET", "PUT", "DELETE"} {
+			var body any
+			if m == "PUT" {
+				body = map[string]any{"value": map[string]any{"token": "t"}}
+			}
+			check(m+" "+what, h.do(m, basePath+"/secrets/"+alias, tok, body), 404, errcode.NotFound)
+		}
+	}
 	check("create duplicate", h.do("POST", basePath+"/secrets", tok, tokenBody("dup", "other")), 409, errcode.AliasTaken)
 	check("create duplicate, other case", h.do("POST", basePath+"/secrets", tok, tokenBody("DUP", "other")), 409, errcode.AliasTaken)
 	check("create duplicate, other type", h.do("POST", basePath+"/secrets", tok, upBody("dup", "u", "p")), 409, errcode.AliasTaken)
@@ -342,13 +353,7 @@ func runConflicts(t *testing.T, h *harness) {
 	if before2 == before {
 		t.Errorf("the rotation repeating alias and type changed nothing")
 	}
-	for _, m := range []string{"GET", "PUT", "DELETE"} {
-		var body any
-		if m == "PUT" {
-			body = map[string]any{"value": map[string]any{"token": "t"}}
-		}
-		check(m+" unknown", h.do(m, basePath+"/secrets/never-was", tok, body), 404, errcode.NotFound)
-	}
+	checkNotFound("unknown", "never-was")
 	if r := h.do("DELETE", basePath+"/secrets/dup", tok, nil); r.status != 204 {
 		t.Fatalf("archive: %d", r.status)
 	}
@@ -356,13 +361,7 @@ func runConflicts(t *testing.T, h *harness) {
 	if strings.Contains(archived, `"dup"`) {
 		t.Errorf("the archived secret is still listed")
 	}
-	for _, m := range []string{"GET", "PUT", "DELETE"} {
-		var body any
-		if m == "PUT" {
-			body = map[string]any{"value": map[string]any{"token": "t"}}
-		}
-		check(m+" archived", h.do(m, basePath+"/secrets/dup", tok, body), 404, errcode.NotFound)
-	}
+	checkNotFound("archived", "dup")
 	if after := h.snapshot(orgA, domX); after != archived {
 		t.Errorf("404s wrote something")
 	}

@@ -35,12 +35,7 @@ const stepTimeout = 30 * time.Second
 // browser and one tab serve every step; the steps run in order and the test
 // stops at the first that fails, since each builds on the one before.
 func TestBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test: skipped with -short")
-	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("the browser tests need Debian's Chromium at %s: run `make deps` (%v)", chromiumPath, err)
-	}
+	needChromium(t)
 	env := startBackend(t)
 	b := startBrowser(t, env.URL)
 	shots := screenshotDir(t)
@@ -49,10 +44,7 @@ func TestBrowser(t *testing.T) {
 	// the page's HTML for it cannot match anything else.
 	vals := newValues()
 	orgAdmin := env.Token(t, "org_admin", "acme")
-	steps := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
+	steps := []step{
 		{"a token the server refuses is explained in plain words", func(t *testing.T) {
 			b.do(t, chromedp.Navigate(env.URL+"/"), chromedp.WaitVisible(chromedp.ID("signin-token")))
 			// Well-formed claims, signed with a key the server does not know.
@@ -126,11 +118,8 @@ func TestBrowser(t *testing.T) {
 			b.checkRow(t, env, orgAdmin, "shop", "weather_fx", "Token")
 		}},
 		{"create a username and password secret", func(t *testing.T) {
-			b.openAdd(t)
+			b.openAddAs(t, "smtp_login", "username_password")
 			b.do(t,
-				chromedp.SendKeys(chromedp.ID("f-alias"), "smtp_login"),
-				chromedp.SetValue(chromedp.ID("f-type"), "username_password"),
-				chromedp.Evaluate[chromedp.Void](`document.getElementById("f-type").dispatchEvent(new Event("change"))`),
 				chromedp.WaitVisible(chromedp.ID("f-password")),
 				chromedp.SendKeys(chromedp.ID("f-username"), vals.username),
 				chromedp.SendKeys(chromedp.ID("f-password"), vals.password),
@@ -146,11 +135,8 @@ func TestBrowser(t *testing.T) {
 			b.checkRow(t, env, orgAdmin, "shop", "smtp_login", "Username and password")
 		}},
 		{"the JSON editor rejects invalid JSON and blocks Submit", func(t *testing.T) {
-			b.openAdd(t)
+			b.openAddAs(t, "gcp_config", "json")
 			b.do(t,
-				chromedp.SendKeys(chromedp.ID("f-alias"), "gcp_config"),
-				chromedp.SetValue(chromedp.ID("f-type"), "json"),
-				chromedp.Evaluate[chromedp.Void](`document.getElementById("f-type").dispatchEvent(new Event("change"))`),
 				chromedp.WaitVisible(chromedp.ID("f-json")),
 				// Line 3 lacks the colon after its key.
 				chromedp.SendKeys(chromedp.ID("f-json"), vals.jsonInvalid),
@@ -180,11 +166,8 @@ func TestBrowser(t *testing.T) {
 			b.do(t, chromedp.Click(chromedp.ID("drawer-cancel")), chromedp.WaitNotVisible(chromedp.ID("drawer")))
 		}},
 		{"create a JSON secret", func(t *testing.T) {
-			b.openAdd(t)
+			b.openAddAs(t, "gcp_config", "json")
 			b.do(t,
-				chromedp.SendKeys(chromedp.ID("f-alias"), "gcp_config"),
-				chromedp.SetValue(chromedp.ID("f-type"), "json"),
-				chromedp.Evaluate[chromedp.Void](`document.getElementById("f-type").dispatchEvent(new Event("change"))`),
 				chromedp.WaitVisible(chromedp.ID("f-json")),
 				chromedp.SendKeys(chromedp.ID("f-json"), vals.json),
 				chromedp.WaitEnabled(chromedp.ID("drawer-submit")),
@@ -446,14 +429,11 @@ func TestBrowser(t *testing.T) {
 			}
 		}},
 		{"a credential kind fills the JSON editor and yields derived references", func(t *testing.T) {
-			b.openAdd(t)
+			b.openAddAs(t, "hook_signing", "json")
 			b.do(t,
-				chromedp.SendKeys(chromedp.ID("f-alias"), "hook_signing"),
-				chromedp.SetValue(chromedp.ID("f-type"), "json"),
-				chromedp.Evaluate[chromedp.Void](`document.getElementById("f-type").dispatchEvent(new Event("change"))`),
 				chromedp.WaitVisible(chromedp.ID("f-kind")),
 				chromedp.SetValue(chromedp.ID("f-kind"), "hmac_key"),
-				chromedp.Evaluate[chromedp.Void](`document.getElementById("f-kind").dispatchEvent(new Event("change"))`),
+				dispatch("f-kind", "change"),
 			)
 			var tmpl map[string]string
 			if err := json.Unmarshal([]byte(b.eval(t, `document.getElementById("f-json").value`)), &tmpl); err != nil {
@@ -464,7 +444,7 @@ func TestBrowser(t *testing.T) {
 			}
 			b.do(t,
 				chromedp.SetValue(chromedp.ID("f-json"), `{"key":"`+vals.token+`","encoding":"raw"}`),
-				chromedp.Evaluate[chromedp.Void](`document.getElementById("f-json").dispatchEvent(new Event("input"))`),
+				dispatch("f-json", "input"),
 				chromedp.WaitEnabled(chromedp.ID("drawer-submit")),
 			)
 			b.submitAndWaitRow(t, "hook_signing")
@@ -474,16 +454,7 @@ func TestBrowser(t *testing.T) {
 			}
 		}},
 	}
-	for _, s := range steps {
-		ok := t.Run(s.name, func(t *testing.T) {
-			s.run(t)
-			b.checkNoValues(t, vals)
-		})
-		if !ok {
-			break
-		}
-	}
-	b.checkConsole(t)
+	b.runSteps(t, vals, steps)
 }
 
 // foreignToken is an org admin token for acme signed with a key of its own.
@@ -636,6 +607,58 @@ func startBrowser(t *testing.T, origin string) *browserT {
 		t.Fatalf("viewport: %v", err)
 	}
 	return b
+}
+
+// needChromium skips a browser test with -short and fails it when
+// Chromium is missing.
+func needChromium(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("browser test: skipped with -short")
+	}
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Fatalf("the browser tests need Debian's Chromium at %s: run `make deps` (%v)", chromiumPath, err)
+	}
+}
+
+// step is one step of a browser test; it builds on the steps before it.
+type step struct {
+	name string
+	run  func(t *testing.T)
+}
+
+// runSteps runs steps in order, each as a subtest followed by a check that
+// the page holds none of vals, and stops at the first that fails; then it
+// checks the browser's console.
+func (b *browserT) runSteps(t *testing.T, vals values, steps []step) {
+	t.Helper()
+	for _, s := range steps {
+		ok := t.Run(s.name, func(t *testing.T) {
+			s.run(t)
+			b.checkNoValues(t, vals)
+		})
+		if !ok {
+			break
+		}
+	}
+	b.checkConsole(t)
+}
+
+// openAddAs opens the Add drawer, types alias and chooses typ.
+func (b *browserT) openAddAs(t *testing.T, alias, typ string) {
+	t.Helper()
+	b.openAdd(t)
+	b.do(t,
+		chromedp.SendKeys(chromedp.ID("f-alias"), alias),
+		chromedp.SetValue(chromedp.ID("f-type"), typ),
+		dispatch("f-type", "change"),
+	)
+}
+
+// dispatch fires event at the element with id, as typing or choosing does
+// (SetValue fires none).
+func dispatch(id, event string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](`document.getElementById(` + jsString(id) + `).dispatchEvent(new Event(` + jsString(event) + `))`)
 }
 
 func (b *browserT) do(t *testing.T, actions ...chromedp.Action[chromedp.Void]) {

@@ -3,7 +3,6 @@ package ui_test
 import (
 	"context"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -47,12 +46,7 @@ func providerAuth(p *oidctest.Provider) *adminapi.AuthConfig {
 // TestBrowserOIDC signs in through the provider's login page in a real
 // headless Chromium, manages secrets, and signs out at the provider.
 func TestBrowserOIDC(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test: skipped with -short")
-	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("the browser tests need Debian's Chromium at %s: run `make deps` (%v)", chromiumPath, err)
-	}
+	needChromium(t)
 	p := oidctest.Start(t, providerOptions())
 	env := startBackendAuth(t, providerAuth(p))
 	b := startBrowser(t, env.URL)
@@ -82,10 +76,7 @@ func TestBrowserOIDC(t *testing.T) {
 		)
 	}
 
-	steps := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
+	steps := []step{
 		{"the sign-in page offers the provider, not token pasting", func(t *testing.T) {
 			b.do(t, chromedp.Navigate(env.URL+"/"), chromedp.WaitVisible(chromedp.ID("oidc-signin")))
 			if b.visible(t, "#signin-form") || b.visible(t, "#signin-token") {
@@ -210,16 +201,7 @@ func TestBrowserOIDC(t *testing.T) {
 			b.shot(t, shots, "oidc-no-role")
 		}},
 	}
-	for _, s := range steps {
-		ok := t.Run(s.name, func(t *testing.T) {
-			s.run(t)
-			b.checkNoValues(t, vals)
-		})
-		if !ok {
-			break
-		}
-	}
-	b.checkConsole(t)
+	b.runSteps(t, vals, steps)
 }
 
 // waitJS waits until js is true, across navigations (an evaluation that
@@ -242,12 +224,7 @@ func (b *browserT) waitJS(t *testing.T, js string) {
 // TestBrowserOIDCProviderDown: with the provider down the page says so and
 // offers to try again; once it is up, sign-in is offered.
 func TestBrowserOIDCProviderDown(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test: skipped with -short")
-	}
-	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("the browser tests need Debian's Chromium at %s: run `make deps` (%v)", chromiumPath, err)
-	}
+	needChromium(t)
 	p := oidctest.New(t, providerOptions())
 	auth := providerAuth(p)
 	auth.OIDC.DiscoveryRetry = 1
