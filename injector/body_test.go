@@ -2,7 +2,6 @@ package injector
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -66,11 +65,7 @@ func TestJSONBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := rewriter(t, newResolver(), Options{})
-			out, err := w.Body([]byte(tt.in), []byte(tt.ct), nil)
-			if err != nil {
-				t.Fatalf("Body: %v", err)
-			}
+			out := rewriteOK(t, asBody(tt.ct, ""), []byte(tt.in))
 			var got any
 			if err := json.Unmarshal(out, &got); err != nil {
 				t.Fatalf("output is not JSON (%v): %s", err, show(out))
@@ -83,12 +78,8 @@ func TestJSONBody(t *testing.T) {
 }
 
 func TestFormBody(t *testing.T) {
-	w := rewriter(t, newResolver(), Options{})
 	in := "a={{secrets.weird}}&b=%7B%7Bsecrets.up.password%7D%7D&c={{+secrets.cfg.s+}}&d=x+y"
-	out, err := w.Body([]byte(in), []byte("application/x-www-form-urlencoded"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := rewriteOK(t, asBody("application/x-www-form-urlencoded", ""), []byte(in))
 	got, err := url.ParseQuery(string(out))
 	if err != nil {
 		t.Fatal(err)
@@ -102,13 +93,9 @@ func TestFormBody(t *testing.T) {
 func TestXMLBody(t *testing.T) {
 	for _, ct := range []string{"application/xml", "text/xml; charset=utf-8", "application/soap+xml"} {
 		t.Run(ct, func(t *testing.T) {
-			w := rewriter(t, newResolver(), Options{})
 			in := `<r a="{{secrets.weird}}"><v>{{secrets.up.password}}</v><c><![CDATA[{{secrets.weird}}]]></c>` +
 				`<n>{{secrets.tab}}|{{secrets.nl}}|{{secrets.cfg.name}}</n><j>{{secrets.cfg}}</j></r>`
-			out, err := w.Body([]byte(in), []byte(ct), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			out := rewriteOK(t, asBody(ct, ""), []byte(in))
 			var got struct {
 				A string `xml:"a,attr"`
 				V string `xml:"v"`
@@ -141,11 +128,7 @@ func TestMultipartBody(t *testing.T) {
 	if err := mw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	w := rewriter(t, newResolver(), Options{})
-	out, err := w.Body(buf.Bytes(), []byte(mw.FormDataContentType()), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := rewriteOK(t, asBody(mw.FormDataContentType(), ""), buf.Bytes())
 	mr := multipart.NewReader(bytes.NewReader(out), "b0undary-XYZ")
 	got := map[string]string{}
 	for {
@@ -170,11 +153,7 @@ func TestMultipartBody(t *testing.T) {
 
 func TestRawBody(t *testing.T) {
 	for _, ct := range []string{"text/plain", "", "application/octet-stream"} {
-		w := rewriter(t, newResolver(), Options{})
-		out, err := w.Body([]byte("x {{secrets.nl}} {{secrets.weird}} y"), []byte(ct), []byte("identity"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		out := rewriteOK(t, asBody(ct, "identity"), []byte("x {{secrets.nl}} {{secrets.weird}} y"))
 		if want := "x " + valNewline + " " + valWeird + " y"; string(out) != want {
 			t.Fatalf("%q: got %s, want %s", ct, show(out), show([]byte(want)))
 		}
@@ -188,14 +167,7 @@ func TestGzipBody(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(out))
-	if err != nil {
-		t.Fatalf("output is not gzip: %v", err)
-	}
-	plain, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plain := ungz(t, out)
 	var got any
 	if err := json.Unmarshal(plain, &got); err != nil {
 		t.Fatalf("output is not JSON: %v", err)
@@ -263,11 +235,7 @@ func TestScrubber(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(out))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, _ := io.ReadAll(zr)
+	plain := ungz(t, out)
 	if string(plain) != "resp {{secrets.plain}}" {
 		t.Fatalf("gzip body not scrubbed: %s", show(plain))
 	}

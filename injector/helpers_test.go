@@ -131,4 +131,26 @@ func rewriter(t testing.TB, r Resolver, opts Options) *Rewriter {
 	return w
 }
 
+// rewriteOK rewrites in with part, a Rewriter method such as
+// (*Rewriter).Path or asBody's, on a fresh Rewriter over newResolver, and
+// fails the test on an error.
+func rewriteOK(t testing.TB, part func(w *Rewriter, in []byte) ([]byte, error), in []byte) []byte {
+	t.Helper()
+	out, err := part(rewriter(t, newResolver(), Options{}), in)
+	if err != nil {
+		t.Fatalf("rewrite: %v", err)
+	}
+	return out
+}
+
+// asBody returns the part that rewrites a body of content type ct and
+// content encoding ce ("": none).
+func asBody(ct, ce string) func(*Rewriter, []byte) ([]byte, error) {
+	var enc []byte
+	if ce != "" {
+		enc = []byte(ce)
+	}
+	return func(w *Rewriter, b []byte) ([]byte, error) { return w.Body(b, []byte(ct), enc) }
+}
+
 func errorsAs(err error, target **Error) bool { return errors.As(err, target) }

@@ -43,11 +43,7 @@ func TestPath(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := rewriter(t, newResolver(), Options{})
-			out, err := w.Path([]byte(tt.in))
-			if err != nil {
-				t.Fatalf("Path: %v", err)
-			}
+			out := rewriteOK(t, (*Rewriter).Path, []byte(tt.in))
 			var got []string
 			for _, seg := range strings.Split(string(out), "/") {
 				s, err := url.PathUnescape(seg)
@@ -87,11 +83,7 @@ func TestQuery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := rewriter(t, newResolver(), Options{})
-			out, err := w.Query([]byte(tt.in))
-			if err != nil {
-				t.Fatalf("Query: %v", err)
-			}
+			out := rewriteOK(t, (*Rewriter).Query, []byte(tt.in))
 			got, err := url.ParseQuery(string(out))
 			if err != nil {
 				t.Fatalf("output does not parse: %v", err)
@@ -137,11 +129,7 @@ func TestHeaderValue(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := rewriter(t, newResolver(), Options{})
-			out, err := w.HeaderValue([]byte(tt.in))
-			if err != nil {
-				t.Fatalf("HeaderValue: %v", err)
-			}
+			out := rewriteOK(t, (*Rewriter).HeaderValue, []byte(tt.in))
 			if string(out) != tt.want {
 				t.Fatalf("got %s, want %s", show(out), show([]byte(tt.want)))
 			}
