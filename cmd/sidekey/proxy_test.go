@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/internal/testbin"
 	"github.com/sidekey/sidekey/internal/vaulttest"
 	"github.com/sidekey/sidekey/vaultstore"
 )
@@ -31,10 +32,7 @@ func TestCAInitAndTokenProxy(t *testing.T) {
 	if code := run(context.Background(), []string{"ca", "init", "--out", dir}, &out, &errb); code == 0 {
 		t.Fatal("ca init overwrote an existing CA")
 	}
-	keyFile := filepath.Join(dir, "tenant.keys")
-	if err := os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile := testbin.WriteFile(t, dir, "tenant.keys", "0123456789abcdef0123456789abcdef\n")
 	for format, want := range map[string]string{"userpass": "acme.billing:", "header": "Basic ", "credential": ""} {
 		out.Reset()
 		code := run(context.Background(), []string{"token", "proxy", "--key-file", keyFile, "--org", "acme", "--domain", "billing", "--format", format}, &out, &errb)
@@ -71,17 +69,6 @@ func TestProxyBadStartExitsWithOneLine(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
-
 // TestProxyCommand runs "sidekey proxy" against a real dev Vault with the
 // sidecar policy's token, sends a request with curl, and stops it the way
 // SIGTERM does (the signal context ends).
@@ -109,21 +96,15 @@ func TestProxyCommand(t *testing.T) {
 	if code := run(ctx, []string{"ca", "init", "--out", dir}, &out, &errb); code != 0 {
 		t.Fatal(errb.String())
 	}
-	keyFile := filepath.Join(dir, "tenant.keys")
-	if err := os.WriteFile(keyFile, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tokenFile := filepath.Join(dir, "vault-token")
-	if err := os.WriteFile(tokenFile, []byte(srv.SidecarToken(t)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile := testbin.WriteFile(t, dir, "tenant.keys", "0123456789abcdef0123456789abcdef\n")
+	tokenFile := testbin.WriteFile(t, dir, "vault-token", srv.SidecarToken(t))
 	out.Reset()
 	if code := run(ctx, []string{"token", "proxy", "--key-file", keyFile, "--org", "acme", "--domain", "billing"}, &out, &errb); code != 0 {
 		t.Fatal(errb.String())
 	}
 	userPass := strings.TrimSpace(out.String())
 
-	listen, metrics := freeAddr(t), freeAddr(t)
+	listen, metrics := testbin.FreeHostPort(t), testbin.FreeHostPort(t)
 	runCtx, stop := context.WithCancel(ctx)
 	exited := make(chan int, 1)
 	var perr bytes.Buffer
