@@ -21,10 +21,7 @@ func BenchmarkTokenCached(b *testing.B) {
 	defer srv.Close()
 	key := credtest.NewRSAKey(b, "kid-one")
 	srv.AddKey(key)
-	m, err := credential.New(credential.Config{HTTPClient: srv.Client()})
-	if err != nil {
-		b.Fatal(err)
-	}
+	m := newMinter(b, credential.Config{HTTPClient: srv.Client()})
 	req := credential.TokenRequest{Tenant: tenant, Alias: "fcm", Version: 3, Kind: credential.KindGoogleServiceAccount,
 		Object: credtest.ServiceAccountJSON(b, saEmail, srv.URL, key), Filter: credential.FilterGoogleAccessToken, Args: []string{fcmScope}}
 	ctx := context.Background()
@@ -46,10 +43,7 @@ func BenchmarkTokenCached(b *testing.B) {
 
 // BenchmarkSigV4Sign1KiB signs a 1 KiB POST from scratch.
 func BenchmarkSigV4Sign1KiB(b *testing.B) {
-	m, err := credential.New(credential.Config{HTTPClient: http.DefaultClient})
-	if err != nil {
-		b.Fatal(err)
-	}
+	m := newMinter(b, credential.Config{HTTPClient: http.DefaultClient})
 	obj, _ := json.Marshal(map[string]string{"access_key_id": "AKIASIDEKEYBENCH0001", "secret_access_key": "bench/secret/key/0001", "session_token": "bench-session-token"})
 	d, _ := credential.ParseDirective("aws-sigv4 secrets.sns")
 	sr := credential.SignRequest{Directive: d, Type: secret.TypeJSON, Kind: credential.KindAWSCredentials, Object: obj}

@@ -73,10 +73,7 @@ func TestSigV4VerifiedByBotocore(t *testing.T) {
 		token     = "FwoGZXIvYXdzEDistinctiveSessionToken0001"
 	)
 	obj, _ := json.Marshal(map[string]string{"access_key_id": akid, "secret_access_key": secretKey, "session_token": token, "region": "eu-west-1"})
-	m, err := credential.New(credential.Config{HTTPClient: http.DefaultClient})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newMinter(t, credential.Config{HTTPClient: http.DefaultClient})
 	cases := []struct {
 		name      string
 		directive string

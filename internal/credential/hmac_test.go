@@ -45,10 +45,7 @@ func signWith(t *testing.T, m *credential.Minter, directive string, obj json.Raw
 }
 
 func TestStandardWebhooksVector(t *testing.T) {
-	m, err := credential.New(credential.Config{HTTPClient: http.DefaultClient, Now: func() time.Time { return time.Unix(swTimestamp, 0) }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newMinter(t, credential.Config{HTTPClient: http.DefaultClient, Now: func() time.Time { return time.Unix(swTimestamp, 0) }})
 	r := &credential.Request{Method: "POST", Host: "hooks.example.com", Path: "/in",
 		Header: http.Header{"Webhook-Id": {swMsgID}}, Body: []byte(swPayload)}
 	e := signWith(t, m, "standard-webhooks secrets.wh", hmacObject(swSecret, "base64"), r)
@@ -62,10 +59,7 @@ func TestStandardWebhooksVector(t *testing.T) {
 }
 
 func TestStandardWebhooksVerifiedByLibrary(t *testing.T) {
-	m, err := credential.New(credential.Config{HTTPClient: http.DefaultClient})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newMinter(t, credential.Config{HTTPClient: http.DefaultClient})
 	r := &credential.Request{Method: "POST", Host: "hooks.example.com", Path: "/in", Header: http.Header{},
 		Body: []byte(`{"type":"order.paid","secret":"injected-value"}`)}
 	apply(r, signWith(t, m, "standard-webhooks secrets.wh", hmacObject(swSecret, "base64"), r))
@@ -85,10 +79,7 @@ func TestStandardWebhooksVerifiedByLibrary(t *testing.T) {
 }
 
 func TestHMACSHA256(t *testing.T) {
-	m, err := credential.New(credential.Config{HTTPClient: http.DefaultClient})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newMinter(t, credential.Config{HTTPClient: http.DefaultClient})
 	// RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
 	const rfc4231 = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
 	body := []byte("what do ya want for nothing?")
@@ -117,10 +108,7 @@ func TestHMACSHA256(t *testing.T) {
 }
 
 func TestSignRefusals(t *testing.T) {
-	m, err := credential.New(credential.Config{HTTPClient: http.DefaultClient})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newMinter(t, credential.Config{HTTPClient: http.DefaultClient})
 	const distinctive = "Distinctive-Token-Value-77"
 	cases := []struct {
 		name string

@@ -54,16 +54,13 @@ func newFixture(t *testing.T, expiresIn int) *fixture {
 	c := newClock()
 	reg := prometheus.NewRegistry()
 	core, logs := observer.New(zap.DebugLevel)
-	m, err := credential.New(credential.Config{
+	m := newMinter(t, credential.Config{
 		HTTPClient:   srv.Client(),
 		Registerer:   reg,
 		Logger:       zap.New(core),
 		Now:          c.Now,
 		RetryInitial: time.Millisecond,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return &fixture{srv: srv, key: key, m: m, clock: c, reg: reg, logs: logs}
 }
 
@@ -284,10 +281,7 @@ func TestKindAndArgumentMismatch(t *testing.T) {
 
 func TestAPNsJWTVerifiesAndIsReused(t *testing.T) {
 	c := newClock()
-	m, err := credential.New(credential.Config{HTTPClient: http.DefaultClient, Now: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newMinter(t, credential.Config{HTTPClient: http.DefaultClient, Now: c.Now})
 	key := credtest.NewECKey(t)
 	req := credential.TokenRequest{Tenant: tenant, Alias: "apns", Version: 1, Kind: credential.KindAPNsKey,
 		Object: credtest.APNsKeyJSON(t, "TEAM123456", "KEY1234567", key), Filter: credential.FilterAPNsJWT}
@@ -319,10 +313,7 @@ func TestAPNsJWTVerifiesAndIsReused(t *testing.T) {
 }
 
 func TestCacheBounded(t *testing.T) {
-	m, err := credential.New(credential.Config{HTTPClient: http.DefaultClient, MaxEntries: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newMinter(t, credential.Config{HTTPClient: http.DefaultClient, MaxEntries: 4})
 	key := credtest.NewECKey(t)
 	for v := 1; v <= 10; v++ {
 		mustToken(t, m, credential.TokenRequest{Tenant: tenant, Alias: "apns", Version: v, Kind: credential.KindAPNsKey,
@@ -331,6 +322,16 @@ func TestCacheBounded(t *testing.T) {
 	if m.Len() != 4 {
 		t.Fatalf("cache holds %d tokens, want 4", m.Len())
 	}
+}
+
+// newMinter returns the Minter of c, failing the test when New refuses c.
+func newMinter(t testing.TB, c credential.Config) *credential.Minter {
+	t.Helper()
+	m, err := credential.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 func mustToken(t *testing.T, m *credential.Minter, r credential.TokenRequest) string {

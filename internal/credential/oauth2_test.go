@@ -14,10 +14,7 @@ func TestOAuth2ClientCredentials(t *testing.T) {
 	const clientSecret = "Distinctive-Client-Secret-0077"
 	srv := credtest.NewOAuth2Server("graph-client", clientSecret, 3600)
 	defer srv.Close()
-	m, err := credential.New(credential.Config{HTTPClient: srv.Client()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newMinter(t, credential.Config{HTTPClient: srv.Client()})
 	obj := func(style, secret string) json.RawMessage {
 		b, _ := json.Marshal(map[string]any{"client_id": "graph-client", "client_secret": secret, "token_url": srv.URL + "/token",
 			"scopes": []string{"https://graph.microsoft.com/.default"}, "audience": "api://graph", "auth_style": style})
@@ -44,7 +41,7 @@ func TestOAuth2ClientCredentials(t *testing.T) {
 			}
 		})
 	}
-	_, err = m.Token(context.Background(), credential.TokenRequest{Tenant: tenant, Alias: "graph", Version: 9, Kind: credential.KindOAuth2Client,
+	_, err := m.Token(context.Background(), credential.TokenRequest{Tenant: tenant, Alias: "graph", Version: 9, Kind: credential.KindOAuth2Client,
 		Object: obj("header", "wrong-secret"), Filter: credential.FilterOAuth2Token})
 	var xe *credential.ExchangeError
 	if !errors.As(err, &xe) || xe.Status != 401 {

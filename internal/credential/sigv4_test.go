@@ -83,10 +83,7 @@ func TestSigV4Vectors(t *testing.T) {
 				"access_key_id": vc.Credentials.AccessKeyID, "secret_access_key": vc.Credentials.SecretAccessKey,
 				"session_token": vc.Credentials.Token,
 			})
-			m, err := credential.New(credential.Config{HTTPClient: http.DefaultClient, Now: func() time.Time { return vc.Timestamp }})
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := newMinter(t, credential.Config{HTTPClient: http.DefaultClient, Now: func() time.Time { return vc.Timestamp }})
 			d, err := credential.ParseDirective("aws-sigv4 secrets.aws; region=" + vc.Region + "; service=" + vc.Service)
 			if err != nil {
 				t.Fatal(err)
