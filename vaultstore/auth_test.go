@@ -1,7 +1,6 @@
 package vaultstore
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -70,9 +69,7 @@ func TestKubernetesLogin(t *testing.T) {
 func TestRunLeavesNoGoroutine(t *testing.T) {
 	srv := vaulttest.Shared(t)
 	s := stStore(t, srv, stToken(srv.TokenTTL(t, 4*time.Second, srv.SidecarPolicy(t))))
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	stop := goRun(t, s.Run)
 	// Let the watcher renew at least once.
 	deadline := time.Now().Add(10 * time.Second)
 	for !hasGoroutine("LifetimeWatcher") {
@@ -82,16 +79,15 @@ func TestRunLeavesNoGoroutine(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(3 * time.Second) // past the first renewal (at about 2/3 of the TTL)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not stop with its context")
-	}
-	for _, fn := range []string{"LifetimeWatcher", "(*Client).Run", "(*Client).watch", "(*Client).reloginLoop"} {
+	stop()
+	assertNoGoroutineIn(t, "LifetimeWatcher", "(*Client).Run", "(*Client).watch", "(*Client).reloginLoop")
+}
+
+// assertNoGoroutineIn fails the test when a goroutine is still inside one of
+// fns after Run returned.
+func assertNoGoroutineIn(t *testing.T, fns ...string) {
+	t.Helper()
+	for _, fn := range fns {
 		if hasGoroutine(fn) {
 			t.Errorf("a goroutine in %s is left after Run returned", fn)
 		}

@@ -2,7 +2,6 @@ package vaultstore
 
 import (
 	"context"
-	"errors"
 	"testing"
 
 	"github.com/sidekey/sidekey/internal/secret"
@@ -12,30 +11,20 @@ import (
 // BenchmarkCacheHit measures Resolve on a fresh entry: no Vault I/O, and the
 // target is ≤ 200 ns and 0 allocations (docs/BENCHMARKS.md, ## Cache).
 func BenchmarkCacheHit(b *testing.B) {
-	c := benchHitCache(b)
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := c.Resolve(ctx, cacheTenantA, "weather_fx"); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchOp(b, false, resolveOp(benchHitCache(b), cacheTenantA))
 }
 
 // BenchmarkCacheHitParallel is the hit path with every core resolving.
 func BenchmarkCacheHitParallel(b *testing.B) {
-	c := benchHitCache(b)
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := c.Resolve(ctx, cacheTenantA, "weather_fx"); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	benchOp(b, true, resolveOp(benchHitCache(b), cacheTenantA))
+}
+
+// resolveOp resolves tn's weather_fx through c.
+func resolveOp(c *Cache, tn secret.Tenant) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := c.Resolve(ctx, tn, "weather_fx")
+		return err
+	}
 }
 
 func benchHitCache(b *testing.B) *Cache {
@@ -65,21 +54,9 @@ func benchHitCache(b *testing.B) *Cache {
 // cache. The cache is flushed before every iteration.
 func BenchmarkCacheColdRead(b *testing.B) {
 	srv := vaulttest.Shared(b)
-	admin, err := openStore(context.Background(), Config{Address: srv.Addr, Auth: AuthConfig{Token: srv.AdminToken(b)}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	sidecar, err := openStore(context.Background(), Config{Address: srv.Addr, Auth: AuthConfig{Token: srv.SidecarToken(b)}})
-	if err != nil {
-		b.Fatal(err)
-	}
 	tn := secret.Tenant{Org: "bench", Domain: "cold"}
-	if _, err := admin.Create(context.Background(), tn, CreateInput{
-		Alias: "weather_fx", Type: secret.TypeToken, Value: secret.Value{Token: "tok-bench-cold"},
-	}); err != nil && !errors.Is(err, ErrAliasTaken) {
-		b.Fatal(err)
-	}
-	c, err := NewCache(sidecar.reader(), CacheConfig{})
+	benchSecret(b, stAdmin(b, srv), tn, CreateInput{Value: secret.Value{Token: "tok-bench-cold"}})
+	c, err := NewCache(stSidecar(b, srv).reader(), CacheConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package vaultstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -198,32 +196,33 @@ func TestCacheCoalescesMisses(t *testing.T) {
 	c, _ := testCache(t, f, CacheConfig{})
 
 	const n = 100
-	var wg sync.WaitGroup
+	resolveTogether(t, c, cacheTenantA, "weather_fx", "tok-coalesced", n, func() { close(f.gate) })
+	if got := f.reads.Load(); got != 1 {
+		t.Fatalf("Vault reads for %d concurrent misses = %d, want 1", n, got)
+	}
+}
+
+// resolveTogether resolves alias on n goroutines at once. It calls release
+// (which lets the held read answer) only once every caller has missed, so
+// that all n wait on the same read, and fails unless each got want.
+func resolveTogether(t *testing.T, c *Cache, tn secret.Tenant, alias, want string, n int, release func()) {
+	t.Helper()
 	errs := make(chan error, n)
 	for range n {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			s, err := c.Resolve(context.Background(), cacheTenantA, "weather_fx")
-			if err == nil && s.Value.Token != "tok-coalesced" {
-				err = errors.New("wrong value")
+			s, err := c.Resolve(context.Background(), tn, alias)
+			if err == nil && s.Value.Token != want {
+				err = fmt.Errorf("wrong value of %d bytes", len(s.Value.Token))
 			}
 			errs <- err
 		}()
 	}
-	// Let the read finish only once every caller has missed, so that all
-	// 100 wait on the same read.
-	waitUntil(t, func() bool { return c.Stats().Misses == n })
-	close(f.gate)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+	waitUntil(t, func() bool { return c.Stats().Misses == uint64(n) })
+	release()
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatalf("Resolve(%s, %s): %v", tn, alias, err)
 		}
-	}
-	if got := f.reads.Load(); got != 1 {
-		t.Fatalf("Vault reads for %d concurrent misses = %d, want 1", n, got)
 	}
 }
 
@@ -465,41 +464,16 @@ func newVaultTap(t *testing.T, target string) *vaultTap {
 	return tap
 }
 
-// uniqueTenant returns a tenant no other test uses.
-func uniqueTenant(t *testing.T) secret.Tenant {
+// tappedStores returns an admin store on srv, a sidecar store that reaches
+// srv through a vaultTap, and a tenant of the test's own.
+func tappedStores(t *testing.T, srv *vaulttest.Server) (admin, sidecar *testStore, tap *vaultTap, tn secret.Tenant) {
 	t.Helper()
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return secret.Tenant{Org: "org-" + hex.EncodeToString(b), Domain: "mail"}
-}
-
-// vaultStore connects a testStore to addr with token.
-func vaultStore(t *testing.T, addr, token string, timeout time.Duration) *testStore {
-	t.Helper()
-	s, err := openStore(context.Background(), Config{Address: addr, Auth: AuthConfig{Token: token}, Timeout: timeout})
-	if err != nil {
-		t.Fatalf("openStore: %v", err)
-	}
-	return s
-}
-
-func createToken(t *testing.T, s *testStore, tn secret.Tenant, alias, token string) {
-	t.Helper()
-	if _, err := s.Create(context.Background(), tn, CreateInput{
-		Alias: alias, Type: secret.TypeToken, Value: secret.Value{Token: token}, Actor: "cache-test",
-	}); err != nil {
-		t.Fatalf("create %s: %v", alias, err)
-	}
+	tap = newVaultTap(t, srv.Addr)
+	return stAdmin(t, srv), stOpen(t, tap.URL, stToken(srv.SidecarToken(t)), 0), tap, stTenant(t)
 }
 
 func TestCacheVaultCoalescedMissesAndHits(t *testing.T) {
-	srv := vaulttest.Shared(t)
-	admin := vaultStore(t, srv.Addr, srv.AdminToken(t), 0)
-	tap := newVaultTap(t, srv.Addr)
-	sidecar := vaultStore(t, tap.URL, srv.SidecarToken(t), 0)
-	tn := uniqueTenant(t)
+	admin, sidecar, tap, tn := tappedStores(t, vaulttest.Shared(t))
 	createToken(t, admin, tn, "weather_fx", "tok-vault-coalesced-7f3a")
 
 	c, err := NewCache(sidecar.reader(), CacheConfig{})
@@ -510,30 +484,10 @@ func TestCacheVaultCoalescedMissesAndHits(t *testing.T) {
 	tap.hold.Store(&hold)
 
 	const n = 100
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s, err := c.Resolve(context.Background(), tn, "weather_fx")
-			if err == nil && s.Value.Token != "tok-vault-coalesced-7f3a" {
-				err = fmt.Errorf("wrong value of %d bytes", len(s.Value.Token))
-			}
-			errs <- err
-		}()
-	}
-	// Vault answers only once every caller has missed.
-	waitUntil(t, func() bool { return c.Stats().Misses == n })
-	tap.hold.Store(nil)
-	close(hold)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	resolveTogether(t, c, tn, "weather_fx", "tok-vault-coalesced-7f3a", n, func() {
+		tap.hold.Store(nil)
+		close(hold)
+	})
 	if got := tap.secretReads.Load(); got != 1 {
 		t.Fatalf("%d concurrent misses made %d Vault reads, want 1", n, got)
 	}
@@ -554,11 +508,11 @@ func TestCacheVaultCoalescedMissesAndHits(t *testing.T) {
 
 func TestCacheVaultOutage(t *testing.T) {
 	srv := vaulttest.Start(t)
-	admin := vaultStore(t, srv.Addr, srv.AdminToken(t), 0)
+	admin := stAdmin(t, srv)
 	// A short store timeout: a read of a stopped Vault gives up after 1 s
 	// of retries.
-	sidecar := vaultStore(t, srv.Addr, srv.SidecarToken(t), time.Second)
-	tn := uniqueTenant(t)
+	sidecar := stOpen(t, srv.Addr, stToken(srv.SidecarToken(t)), time.Second)
+	tn := stTenant(t)
 	const value = "tok-vault-outage-c0ffee"
 	createToken(t, admin, tn, "api", value)
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -69,20 +68,12 @@ func TestAppendChangeConcurrentWriters(t *testing.T) {
 	const writers = feedSize
 	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
 	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for i := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := appendChange(ctx, m, changeEntry{Org: "acme", Domain: "mail", Alias: fmt.Sprintf("a%d", i)})
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
+	errs := make([]error, writers)
+	concurrently(writers, func(i int) {
+		_, errs[i] = appendChange(ctx, m, changeEntry{Org: "acme", Domain: "mail", Alias: fmt.Sprintf("a%d", i)})
+	})
 	var failed int
-	for err := range errs {
+	for _, err := range errs {
 		if err != nil {
 			failed++
 			t.Log(err)
@@ -181,10 +172,16 @@ func TestAppendChangeRepairsMalformedFeed(t *testing.T) {
 func syncedCache(t *testing.T, f *fakeBackend, cfg CacheConfig) (*Cache, *fakeClock) {
 	t.Helper()
 	c, clk := testCache(t, f, cfg)
-	if err := c.poll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	mustPoll(t, c)
 	return c, clk
+}
+
+// mustPoll polls the change feed once and fails the test if the poll fails.
+func mustPoll(t *testing.T, c *Cache) {
+	t.Helper()
+	if err := c.poll(context.Background()); err != nil {
+		t.Fatalf("poll: %v", err)
+	}
 }
 
 func TestFeedEvictsChangedKeysOnly(t *testing.T) {
@@ -203,9 +200,7 @@ func TestFeedEvictsChangedKeysOnly(t *testing.T) {
 
 	f.put(cacheTenantA, "rotated", "tok-new")
 	f.put(cacheTenantA, "gone", "tok-gone-appeared")
-	if err := c.poll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	mustPoll(t, c)
 	mustResolve(t, c, cacheTenantA, "kept", "tok-kept")
 	mustResolve(t, c, cacheTenantB, "rotated", "tok-other-tenant")
 	if f.reads.Load() != reads {
@@ -259,16 +254,12 @@ func TestFeedFirstPollFlushes(t *testing.T) {
 	f.put(cacheTenantA, "api", "tok-before-sync")
 	c, _ := testCache(t, f, CacheConfig{})
 	mustResolve(t, c, cacheTenantA, "api", "tok-before-sync")
-	if err := c.poll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	mustPoll(t, c)
 	if c.Len() != 0 {
 		t.Fatal("a value read before the first poll survived it")
 	}
 	mustResolve(t, c, cacheTenantA, "api", "tok-before-sync")
-	if err := c.poll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	mustPoll(t, c)
 	if c.Len() != 1 {
 		t.Fatal("a poll with no change evicted a value")
 	}
@@ -288,9 +279,7 @@ func TestFeedEvictionBeatsReadInFlight(t *testing.T) {
 	}()
 	waitUntil(t, func() bool { return c.Stats().Reads == 1 })
 	f.put(cacheTenantA, "api", "tok-rotated-meanwhile")
-	if err := c.poll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	mustPoll(t, c)
 	close(f.gate)
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -308,9 +297,7 @@ func TestFeedConfirmsValues(t *testing.T) {
 	c, clk := syncedCache(t, f, CacheConfig{TTL: time.Hour, MaxStale: time.Minute})
 	mustResolve(t, c, cacheTenantA, "api", "tok-confirmed")
 	clk.advance(50 * time.Second)
-	if err := c.poll(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	mustPoll(t, c)
 	clk.advance(50 * time.Second) // 100 s after the read, 50 s after the poll
 	mustResolve(t, c, cacheTenantA, "api", "tok-confirmed")
 	if f.reads.Load() != 1 {
@@ -333,9 +320,7 @@ func TestRunStopsWithContext(t *testing.T) {
 	f := newFakeBackend()
 	f.put(cacheTenantA, "api", "tok-run")
 	c, _ := testCache(t, f, CacheConfig{FeedInterval: time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	stop := goRun(t, c.Run)
 	waitUntil(t, func() bool { return c.Stats().FeedPolls >= 3 })
 
 	// A change is picked up by the loop.
@@ -343,49 +328,26 @@ func TestRunStopsWithContext(t *testing.T) {
 	f.put(cacheTenantA, "api", "tok-run-rotated")
 	waitUntil(t, func() bool { return c.Len() == 0 })
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run returned %v, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after its context ended")
-	}
+	stop()
 	polls := f.polls.Load()
 	time.Sleep(20 * time.Millisecond) // 20 poll intervals
 	if f.polls.Load() != polls {
 		t.Fatal("the feed was polled after Run returned")
 	}
-	assertNoRunGoroutine(t)
+	assertNoGoroutineIn(t, cacheRunFuncs...)
 }
 
-// assertNoRunGoroutine fails when a goroutine is still inside Cache.Run or
-// a poll.
-func assertNoRunGoroutine(t *testing.T) {
-	t.Helper()
-	buf := make([]byte, 1<<20)
-	stacks := string(buf[:runtime.Stack(buf, true)])
-	for _, fn := range []string{"vaultstore.(*Cache).Run", "vaultstore.(*Cache).poll"} {
-		if strings.Contains(stacks, fn) {
-			t.Fatalf("a goroutine is still in %s after Run returned", fn)
-		}
-	}
-}
+// cacheRunFuncs are the functions of Cache.Run and its polls.
+var cacheRunFuncs = []string{"vaultstore.(*Cache).Run", "vaultstore.(*Cache).poll"}
 
 // A poll stuck on an unresponsive Vault ends with Run's context.
 func TestRunStopsDuringSlowPoll(t *testing.T) {
 	b := &blockingFeed{fakeBackend: newFakeBackend(), entered: make(chan struct{}, 1)}
 	c, _ := testCache(t, b, CacheConfig{})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	stop := goRun(t, c.Run)
 	<-b.entered
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Run returned %v, want nil", err)
-	}
-	assertNoRunGoroutine(t)
+	stop()
+	assertNoGoroutineIn(t, cacheRunFuncs...)
 }
 
 type blockingFeed struct {
@@ -420,11 +382,7 @@ func resolvesWithin(t *testing.T, c *Cache, tn secret.Tenant, alias string, d ti
 }
 
 func TestFeedVaultPropagation(t *testing.T) {
-	srv := vaulttest.Shared(t)
-	admin := vaultStore(t, srv.Addr, srv.AdminToken(t), 0)
-	tap := newVaultTap(t, srv.Addr)
-	sidecar := vaultStore(t, tap.URL, srv.SidecarToken(t), 0)
-	tn := uniqueTenant(t)
+	admin, sidecar, tap, tn := tappedStores(t, vaulttest.Shared(t))
 	const cached = 20
 	for i := range cached {
 		createToken(t, admin, tn, fmt.Sprintf("s%02d", i), fmt.Sprintf("tok-feed-%02d-v1", i))
@@ -434,15 +392,7 @@ func TestFeedVaultPropagation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	t.Cleanup(goRun(t, c.Run))
 	waitUntil(t, func() bool { return c.Stats().FeedPolls >= 1 }) // first sync done
 	for i := range cached {
 		mustResolve(t, c, tn, fmt.Sprintf("s%02d", i), fmt.Sprintf("tok-feed-%02d-v1", i))
@@ -502,20 +452,20 @@ func TestFeedVaultPropagation(t *testing.T) {
 func TestFeedVaultConcurrentAdmins(t *testing.T) {
 	srv := vaulttest.Start(t) // a feed of its own
 	token := srv.AdminToken(t)
-	admins := []*testStore{vaultStore(t, srv.Addr, token, 0), vaultStore(t, srv.Addr, token, 0)}
-	tn := uniqueTenant(t)
+	admins := []*testStore{stOpen(t, srv.Addr, stToken(token), 0), stOpen(t, srv.Addr, stToken(token), 0)}
+	tn := stTenant(t)
 	const n = 20
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			createToken(t, admins[i%2], tn, fmt.Sprintf("c%02d", i), "tok-concurrent-admin")
-		}()
+	errs := make([]error, n)
+	concurrently(n, func(i int) {
+		_, errs[i] = admins[i%2].Create(t.Context(), tn, CreateInput{Alias: fmt.Sprintf("c%02d", i), Type: secret.TypeToken, Value: secret.Value{Token: "tok-concurrent-admin"}})
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("create %d: %v", i, err)
+		}
 	}
-	wg.Wait()
 
-	sidecar := vaultStore(t, srv.Addr, srv.SidecarToken(t), 0)
+	sidecar := stSidecar(t, srv)
 	l, err := sidecar.readChanges(context.Background())
 	if err != nil {
 		t.Fatalf("the sidecar cannot read the feed: %v", err)
@@ -560,11 +510,11 @@ path "auth/token/renew-self" { capabilities = ["update"] }`
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn := uniqueTenant(t)
+	tn := stTenant(t)
 	const value = "tok-unrecorded-9d2c"
 	createToken(t, admin, tn, "api", value)
 
-	sidecar := vaultStore(t, srv.Addr, srv.SidecarToken(t), 0)
+	sidecar := stSidecar(t, srv)
 	got, err := sidecar.Read(context.Background(), tn, "api")
 	if err != nil || got.Value.Token != value {
 		t.Fatalf("the secret write was lost: err = %v", err)

@@ -7,26 +7,32 @@ import (
 	"time"
 )
 
+// validAndZeroFilled fails the test unless def is valid, and returns the
+// zero configuration with its defaults filled in, to compare with def.
+func validAndZeroFilled[C interface {
+	Validate() error
+	withDefaults() (C, error)
+}](t *testing.T, def C) C {
+	t.Helper()
+	if err := def.Validate(); err != nil {
+		t.Fatalf("default %T: %v", def, err)
+	}
+	var zero C
+	filled, err := zero.withDefaults()
+	if err != nil {
+		t.Fatalf("zero %T with defaults: %v", zero, err)
+	}
+	return filled
+}
+
 func TestDefaultConfigsAreValidAndMatchWithDefaults(t *testing.T) {
 	def := DefaultConfig()
-	if err := def.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	filled, err := Config{}.withDefaults()
-	if err != nil {
-		t.Fatal(err)
-	}
+	filled := validAndZeroFilled(t, def)
 	if def.Mount != filled.Mount || def.Prefix != filled.Prefix || def.Timeout != filled.Timeout {
 		t.Fatalf("DefaultConfig %+v differs from the zero config's defaults %+v", def, filled)
 	}
 	cdef := DefaultCacheConfig()
-	if err := cdef.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	cfilled, err := CacheConfig{}.withDefaults()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfilled := validAndZeroFilled(t, cdef)
 	if cdef.TTL != cfilled.TTL || cdef.Size != cfilled.Size || cdef.NegativeTTL != cfilled.NegativeTTL ||
 		cdef.MaxStale != cfilled.MaxStale || cdef.FeedInterval != cfilled.FeedInterval {
 		t.Fatalf("DefaultCacheConfig %+v differs from the zero config's defaults %+v", cdef, cfilled)

@@ -70,9 +70,7 @@ func TestCacheOnChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = c.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer goRun(t, c.Run)()
 	if _, err := c.Resolve(ctx, tn, "fcm"); err != nil {
 		t.Fatal(err)
 	}

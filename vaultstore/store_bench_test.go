@@ -2,8 +2,8 @@ package vaultstore
 
 import (
 	"context"
+	"errors"
 	"testing"
-	"time"
 
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/internal/vaulttest"
@@ -13,25 +13,31 @@ import (
 // the dev Vault over loopback HTTP with the sidecar's policy, as the cache
 // does on a miss (docs/BENCHMARKS.md, ## Vault store).
 func BenchmarkStoreRead(b *testing.B) {
-	s, tn := benchReadStore(b)
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := s.Read(ctx, tn, "weather_fx"); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchOp(b, false, benchReadOp(b))
 }
 
 // BenchmarkStoreReadParallel is cold reads from every core at once.
 func BenchmarkStoreReadParallel(b *testing.B) {
-	s, tn := benchReadStore(b)
+	benchOp(b, true, benchReadOp(b))
+}
+
+// benchOp runs op b.N times: from one goroutine, or with parallel from
+// every core at once.
+func benchOp(b *testing.B, parallel bool, op func(context.Context) error) {
 	ctx := context.Background()
 	b.ReportAllocs()
+	if !parallel {
+		for b.Loop() {
+			if err := op(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return
+	}
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := s.Read(ctx, tn, "weather_fx"); err != nil {
+			if err := op(ctx); err != nil {
 				b.Error(err)
 				return
 			}
@@ -39,23 +45,26 @@ func BenchmarkStoreReadParallel(b *testing.B) {
 	})
 }
 
-func benchReadStore(b *testing.B) (*testStore, secret.Tenant) {
+// benchSecret creates the token secret weather_fx of in unless tn has it
+// already (benchmark runs share the dev Vault).
+func benchSecret(b *testing.B, admin *testStore, tn secret.Tenant, in CreateInput) {
+	b.Helper()
+	in.Alias, in.Type = "weather_fx", secret.TypeToken
+	_, err := admin.Create(b.Context(), tn, in)
+	if err != nil && !errors.Is(err, ErrAliasTaken) {
+		b.Fatal(err)
+	}
+}
+
+// benchReadOp reads a token secret with the sidecar's policy.
+func benchReadOp(b *testing.B) func(context.Context) error {
 	b.Helper()
 	srv := vaulttest.Shared(b)
 	tn := secret.Tenant{Org: "bench", Domain: "read"}
-	admin, err := openStore(b.Context(), Config{Address: srv.Addr, Auth: AuthConfig{Token: srv.AdminToken(b)}})
-	if err != nil {
-		b.Fatal(err)
+	benchSecret(b, stAdmin(b, srv), tn, CreateInput{Value: secret.Value{Token: "bench-token-value"}, AllowedHosts: []string{"api.weather.com"}})
+	s := stSidecar(b, srv)
+	return func(ctx context.Context) error {
+		_, err := s.Read(ctx, tn, "weather_fx")
+		return err
 	}
-	if _, err := admin.Get(b.Context(), tn, "weather_fx"); err != nil {
-		if _, err := admin.Create(b.Context(), tn, CreateInput{Alias: "weather_fx", Type: secret.TypeToken,
-			Value: secret.Value{Token: "bench-token-value"}, AllowedHosts: []string{"api.weather.com"}}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	s, err := openStore(b.Context(), Config{Address: srv.Addr, Auth: AuthConfig{Token: srv.SidecarToken(b)}, Timeout: 5 * time.Second})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return s, tn
 }

@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/api"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/sidekey/sidekey/internal/secret"
@@ -57,60 +59,109 @@ func (v *stValues) check(t *testing.T, err error) {
 }
 
 // stTenant returns a tenant of the test's own on a shared server.
-func stTenant(t *testing.T) secret.Tenant {
-	t.Helper()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return secret.Tenant{Org: "o" + hex.EncodeToString(b), Domain: "d1"}
+func stTenant(tb testing.TB) secret.Tenant {
+	tb.Helper()
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		tb.Fatal(err)
+	}
+	return secret.Tenant{Org: "org-" + hex.EncodeToString(b), Domain: "mail"}
 }
 
-// stStore returns a store on srv with the given auth, logging to the test.
-func stStore(t *testing.T, srv *vaulttest.Server, auth AuthConfig) *testStore {
-	t.Helper()
-	return stStoreTimeout(t, srv, auth, 5*time.Second)
-}
-
-// stAdmin is a store logged in with the admin API's policy.
-func stAdmin(t *testing.T, srv *vaulttest.Server) *testStore {
-	t.Helper()
-	return stStore(t, srv, stToken(srv.AdminToken(t)))
-}
-
-// stSidecar is a store logged in with the proxy's read-only policy.
-func stSidecar(t *testing.T, srv *vaulttest.Server) *testStore {
-	t.Helper()
-	return stStore(t, srv, stToken(srv.SidecarToken(t)))
-}
-
-func stStoreTimeout(t *testing.T, srv *vaulttest.Server, auth AuthConfig, timeout time.Duration) *testStore {
-	t.Helper()
-	s, err := openStore(t.Context(), Config{Address: srv.Addr, Auth: auth, Timeout: timeout, Logger: zaptest.NewLogger(t)})
+// stOpen returns a store logged in to the Vault at addr with auth, logging
+// to the test (not in benchmarks); a zero timeout takes the default.
+func stOpen(tb testing.TB, addr string, auth AuthConfig, timeout time.Duration) *testStore {
+	tb.Helper()
+	log := zap.NewNop()
+	if _, bench := tb.(*testing.B); !bench {
+		log = zaptest.NewLogger(tb)
+	}
+	s, err := openStore(tb.Context(), Config{Address: addr, Auth: auth, Timeout: timeout, Logger: log})
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		tb.Fatalf("log in to %s: %v", addr, err)
 	}
 	return s
 }
 
+// stStore returns a store on srv with the given auth.
+func stStore(t *testing.T, srv *vaulttest.Server, auth AuthConfig) *testStore {
+	t.Helper()
+	return stOpen(t, srv.Addr, auth, 5*time.Second)
+}
+
+// stAdmin is a store logged in with the admin API's policy.
+func stAdmin(tb testing.TB, srv *vaulttest.Server) *testStore {
+	tb.Helper()
+	return stOpen(tb, srv.Addr, stToken(srv.AdminToken(tb)), 5*time.Second)
+}
+
+// stSidecar is a store logged in with the proxy's read-only policy.
+func stSidecar(tb testing.TB, srv *vaulttest.Server) *testStore {
+	tb.Helper()
+	return stOpen(tb, srv.Addr, stToken(srv.SidecarToken(tb)), 5*time.Second)
+}
+
+// stStores returns an admin store, a sidecar store and a tenant of the
+// test's own on srv.
+func stStores(t *testing.T, srv *vaulttest.Server) (admin, sidecar *testStore, tn secret.Tenant) {
+	t.Helper()
+	return stAdmin(t, srv), stSidecar(t, srv), stTenant(t)
+}
+
+// stSeed creates the token secret "a" with a new value of vals in a tenant
+// of the test's own, as the admin, and returns the tenant and the value.
+func stSeed(t *testing.T, srv *vaulttest.Server, vals *stValues) (secret.Tenant, string) {
+	t.Helper()
+	tn, val := stTenant(t), vals.new(t)
+	createToken(t, stAdmin(t, srv), tn, "a", val)
+	return tn, val
+}
+
 func stToken(token string) AuthConfig { return AuthConfig{Method: MethodToken, Token: token} }
+
+// goRun runs run in a goroutine until stop: stop cancels run's context and
+// fails the test unless run then returns nil.
+func goRun(t *testing.T, run func(context.Context) error) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	return func() {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Run returned %v, want nil after its context ended", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("Run did not stop after its context ended")
+		}
+	}
+}
 
 // stRun runs s.Run for the rest of the test and checks that it stops with
 // its context.
 func stRun(t *testing.T, s *testStore) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run returned %v, want nil after cancel", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("Run did not stop after its context was cancelled")
-		}
-	})
+	t.Cleanup(goRun(t, s.Run))
+}
+
+// concurrently runs f(0) … f(n-1) on n goroutines released together, and
+// waits for them all.
+func concurrently(n int, f func(i int)) {
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			f(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
 }
 
 func mustCreate(t *testing.T, s *testStore, tn secret.Tenant, in CreateInput) Metadata {
@@ -120,6 +171,12 @@ func mustCreate(t *testing.T, s *testStore, tn secret.Tenant, in CreateInput) Me
 		t.Fatalf("Create %s: %v", in.Alias, err)
 	}
 	return md
+}
+
+// createToken creates the token secret alias with the value token.
+func createToken(t *testing.T, s *testStore, tn secret.Tenant, alias, token string) {
+	t.Helper()
+	mustCreate(t, s, tn, CreateInput{Alias: alias, Type: secret.TypeToken, Value: secret.Value{Token: token}, Actor: "test"})
 }
 
 func mustReadToken(t *testing.T, s *testStore, tn secret.Tenant, alias, want string) {
@@ -134,28 +191,21 @@ func mustReadToken(t *testing.T, s *testStore, tn secret.Tenant, alias, want str
 }
 
 func TestCreateConcurrentExactlyOneWins(t *testing.T) {
-	srv := vaulttest.Shared(t)
-	s := stAdmin(t, srv)
-	reader := stSidecar(t, srv)
-	tn := stTenant(t)
+	s, reader, tn := stStores(t, vaulttest.Shared(t))
 	var vals stValues
 
-	race := func(alias string) (winner int) {
+	// race creates alias from 20 writers at once and returns the value of
+	// the one that won.
+	race := func(alias string) (winnerValue string) {
 		const n = 20
-		errs := make([]error, n)
-		start := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := range n {
-			val := vals.new(t)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				_, errs[i] = s.Create(t.Context(), tn, CreateInput{Alias: alias, Type: secret.TypeToken, Value: secret.Value{Token: val}, Actor: fmt.Sprint("u", i)})
-			}()
+		values := make([]string, n)
+		for i := range values {
+			values[i] = vals.new(t)
 		}
-		close(start)
-		wg.Wait()
+		errs := make([]error, n)
+		concurrently(n, func(i int) {
+			_, errs[i] = s.Create(t.Context(), tn, CreateInput{Alias: alias, Type: secret.TypeToken, Value: secret.Value{Token: values[i]}, Actor: fmt.Sprint("u", i)})
+		})
 		winner, taken := -1, 0
 		for i, err := range errs {
 			vals.check(t, err)
@@ -174,26 +224,21 @@ func TestCreateConcurrentExactlyOneWins(t *testing.T) {
 		if winner < 0 || taken != n-1 {
 			t.Fatalf("%d successes and %d ErrAliasTaken, want 1 and %d", n-taken, taken, n-1)
 		}
-		return winner
+		return values[winner]
 	}
 
 	alias := "race"
-	w := race(alias)
-	mustReadToken(t, reader, tn, alias, vals.vals[w])
+	mustReadToken(t, reader, tn, alias, race(alias))
 
 	// An archived alias races the same way.
 	if _, err := s.Archive(t.Context(), tn, alias, "admin"); err != nil {
 		t.Fatalf("Archive: %v", err)
 	}
-	w2 := race(alias)
-	mustReadToken(t, reader, tn, alias, vals.vals[20+w2])
+	mustReadToken(t, reader, tn, alias, race(alias))
 }
 
 func TestRotateKeepsAliasAndType(t *testing.T) {
-	srv := vaulttest.Shared(t)
-	s := stAdmin(t, srv)
-	reader := stSidecar(t, srv)
-	tn := stTenant(t)
+	s, reader, tn := stStores(t, vaulttest.Shared(t))
 	var vals stValues
 
 	first := vals.new(t)
@@ -272,28 +317,19 @@ func TestRotateKeepsAliasAndType(t *testing.T) {
 }
 
 func TestRotateConcurrentWritersAllLand(t *testing.T) {
-	srv := vaulttest.Shared(t)
-	s := stAdmin(t, srv)
-	tn := stTenant(t)
+	s, tn := stAdmin(t, vaulttest.Shared(t)), stTenant(t)
 	var vals stValues
-	mustCreate(t, s, tn, CreateInput{Alias: "a", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}})
+	createToken(t, s, tn, "a", vals.new(t))
 
 	// Concurrent rotations either land (each on a version of its own) or
 	// report ErrConflict after their retries; none is lost silently.
 	const n = 4
 	versions := make([]int, n)
 	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		val := vals.new(t)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res, err := s.Rotate(t.Context(), tn, "a", RotateInput{Value: secret.Value{Token: val}})
-			versions[i], errs[i] = res.Current.Version, err
-		}()
-	}
-	wg.Wait()
+	concurrently(n, func(i int) {
+		res, err := s.Rotate(t.Context(), tn, "a", RotateInput{Value: secret.Value{Token: vals.new(t)}})
+		versions[i], errs[i] = res.Current.Version, err
+	})
 	landed := map[int]bool{}
 	for i, err := range errs {
 		vals.check(t, err)
@@ -319,12 +355,10 @@ func TestRotateConcurrentWritersAllLand(t *testing.T) {
 
 func TestArchive(t *testing.T) {
 	srv := vaulttest.Shared(t)
-	s := stAdmin(t, srv)
-	reader := stSidecar(t, srv)
-	tn := stTenant(t)
+	s, reader, tn := stStores(t, srv)
 	var vals stValues
 
-	mustCreate(t, s, tn, CreateInput{Alias: "keep", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}})
+	createToken(t, s, tn, "keep", vals.new(t))
 	old := mustCreate(t, s, tn, CreateInput{Alias: "gone", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}})
 	prior, err := s.Archive(t.Context(), tn, "GONE", "carol")
 	if err != nil {
@@ -398,10 +432,7 @@ func aliases(list []Metadata) []string {
 }
 
 func TestCrossTenantIsolation(t *testing.T) {
-	srv := vaulttest.Shared(t)
-	s := stAdmin(t, srv)
-	reader := stSidecar(t, srv)
-	base := stTenant(t)
+	s, reader, base := stStores(t, vaulttest.Shared(t))
 	ax := secret.Tenant{Org: base.Org + "a", Domain: "x"}
 	ay := secret.Tenant{Org: base.Org + "a", Domain: "y"}
 	bx := secret.Tenant{Org: base.Org + "b", Domain: "x"}
@@ -410,9 +441,9 @@ func TestCrossTenantIsolation(t *testing.T) {
 	want := map[secret.Tenant]string{}
 	for _, tn := range []secret.Tenant{ax, ay, bx} {
 		want[tn] = vals.new(t)
-		mustCreate(t, s, tn, CreateInput{Alias: "shared", Type: secret.TypeToken, Value: secret.Value{Token: want[tn]}})
+		createToken(t, s, tn, "shared", want[tn])
 	}
-	mustCreate(t, s, ax, CreateInput{Alias: "only_ax", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}})
+	createToken(t, s, ax, "only_ax", vals.new(t))
 
 	for tn, val := range want {
 		mustReadToken(t, reader, tn, "shared", val)
@@ -442,10 +473,7 @@ func TestCrossTenantIsolation(t *testing.T) {
 }
 
 func TestTypesAndJSON(t *testing.T) {
-	srv := vaulttest.Shared(t)
-	s := stAdmin(t, srv)
-	reader := stSidecar(t, srv)
-	tn := stTenant(t)
+	s, reader, tn := stStores(t, vaulttest.Shared(t))
 	var vals stValues
 	pw := vals.new(t)
 	obj := `{ "zeta": {"k": [1, 2]}, "alpha": "` + vals.new(t) + `", "n": 1.50 }`
@@ -499,9 +527,7 @@ func TestTypesAndJSON(t *testing.T) {
 }
 
 func TestValidationBeforeVault(t *testing.T) {
-	srv := vaulttest.Shared(t)
-	s := stAdmin(t, srv)
-	tn := stTenant(t)
+	s, tn := stAdmin(t, vaulttest.Shared(t)), stTenant(t)
 	var vals stValues
 	tooMany := make([]string, 600)
 	for i := range tooMany {
@@ -529,11 +555,7 @@ func TestValidationBeforeVault(t *testing.T) {
 			if !errors.As(err, &verr) {
 				t.Fatalf("Create: %v, want a validation error", err)
 			}
-			found := false
-			for _, f := range verr.Fields {
-				found = found || f.Field == tc.field
-			}
-			if !found {
+			if !slices.ContainsFunc(verr.Fields, func(f secret.FieldError) bool { return f.Field == tc.field }) {
 				t.Fatalf("validation fields %+v, want one for %s", verr.Fields, tc.field)
 			}
 		})
@@ -553,7 +575,7 @@ func TestPolicies(t *testing.T) {
 	tn := stTenant(t)
 	var vals stValues
 	val := vals.new(t)
-	mustCreate(t, admin, tn, CreateInput{Alias: "a", Type: secret.TypeToken, Value: secret.Value{Token: val}})
+	createToken(t, admin, tn, "a", val)
 	if _, err := admin.Rotate(t.Context(), tn, "a", RotateInput{Value: secret.Value{Token: val}}); err != nil {
 		t.Fatalf("admin rotate: %v", err)
 	}
@@ -624,11 +646,8 @@ func TestShortTTLTokenKeepsWorking(t *testing.T) {
 	// Long enough that a busy machine renews in time (the watcher renews
 	// at about two thirds of the TTL), short enough for a quick test.
 	const ttl = 4 * time.Second
-	admin := stAdmin(t, srv)
-	tn := stTenant(t)
 	var vals stValues
-	val := vals.new(t)
-	mustCreate(t, admin, tn, CreateInput{Alias: "a", Type: secret.TypeToken, Value: secret.Value{Token: val}})
+	tn, val := stSeed(t, srv, &vals)
 
 	token := srv.TokenTTL(t, ttl, srv.SidecarPolicy(t))
 	s := stStore(t, srv, stToken(token))
@@ -655,11 +674,8 @@ func TestRevokedTokenLeadsToReLogin(t *testing.T) {
 	t.Parallel() // waits on real time; overlaps with the others
 	srv := vaulttest.Shared(t)
 	roleID, secretID := srv.AppRole(t, srv.SidecarPolicy(t))
-	admin := stAdmin(t, srv)
-	tn := stTenant(t)
 	var vals stValues
-	val := vals.new(t)
-	mustCreate(t, admin, tn, CreateInput{Alias: "a", Type: secret.TypeToken, Value: secret.Value{Token: val}})
+	tn, val := stSeed(t, srv, &vals)
 
 	s := stStore(t, srv, AuthConfig{Method: MethodAppRole, RoleID: roleID, SecretID: secretID})
 	stRun(t, s)
@@ -727,11 +743,9 @@ func TestUnavailableWithinDeadlineAndRecovery(t *testing.T) {
 	t.Parallel() // waits on real time; overlaps with the others
 	srv := vaulttest.Start(t)
 	s := stAdmin(t, srv)
-	reader := stStoreTimeout(t, srv, stToken(srv.SidecarToken(t)), time.Second)
-	tn := stTenant(t)
+	reader := stOpen(t, srv.Addr, stToken(srv.SidecarToken(t)), time.Second)
 	var vals stValues
-	val := vals.new(t)
-	mustCreate(t, s, tn, CreateInput{Alias: "a", Type: secret.TypeToken, Value: secret.Value{Token: val}})
+	tn, val := stSeed(t, srv, &vals)
 
 	srv.Kill(t)
 	const deadline = 500 * time.Millisecond
@@ -799,18 +813,8 @@ func TestNewUnreachable(t *testing.T) {
 func TestRunWithoutRenewableTokenStops(t *testing.T) {
 	srv := vaulttest.Shared(t)
 	s := stStore(t, srv, stToken(srv.RootToken)) // root: no TTL, nothing to renew
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not stop with its context")
-	}
+	stop := goRun(t, s.Run)
+	stop()
 }
 
 func TestChunkedMetadataRoundTrip(t *testing.T) {
@@ -845,8 +849,7 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestReadRefusesForeignEntries(t *testing.T) {
 	srv := vaulttest.Shared(t)
-	reader := stSidecar(t, srv)
-	tn := stTenant(t)
+	reader, tn := stSidecar(t, srv), stTenant(t)
 	var vals stValues
 	kv := srv.Client(t).KVv2("secret")
 	entries := map[string]map[string]any{
@@ -872,12 +875,9 @@ func TestReadRefusesForeignEntries(t *testing.T) {
 func TestSealedIsUnavailable(t *testing.T) {
 	t.Parallel() // waits on real time; overlaps with the others
 	srv := vaulttest.Start(t)
-	admin := stAdmin(t, srv)
 	reader := stSidecar(t, srv)
-	tn := stTenant(t)
 	var vals stValues
-	val := vals.new(t)
-	mustCreate(t, admin, tn, CreateInput{Alias: "a", Type: secret.TypeToken, Value: secret.Value{Token: val}})
+	tn, val := stSeed(t, srv, &vals)
 
 	if err := srv.Client(t).Sys().Seal(); err != nil {
 		t.Fatalf("seal: %v", err)
