@@ -347,6 +347,30 @@ func (mc matrixCase) checkAnswer(t *testing.T, up *upstream, before int, resp *h
 	}
 }
 
+// TestInjectionMetricsByLocation sends one request with placeholders in
+// every location and checks that sidekey_proxy_injections_total counts
+// each value once, under the location it went to.
+func TestInjectionMetricsByLocation(t *testing.T) {
+	tp := startProxy(t, nil)
+	for alias, s := range matrixSecrets() {
+		tp.resolver.put(testTenant, alias, s)
+	}
+	up := newUpstream(t, true)
+	body := `{"a":"{{secrets.weather_fx}}","b":"{{secrets.tricky}}","c":"{{secrets.cfg.api.key}}"}`
+	req := mustReq("POST", up.url("/v1/{{secrets.weather_fx}}/x?k={{secrets.weather_fx}}&t={{secrets.tricky}}"), []byte(body), "application/json")
+	req.Header.Set("Authorization", "Bearer {{secrets.weather_fx}}")
+	if resp, body := clientRequest(t, tp, req, testTenant); resp.StatusCode != http.StatusOK { //nolint:bodyclose // the helper read and closed the body
+		t.Fatalf("status %d Sidekey-Error %q: %s", resp.StatusCode, resp.Header.Get("Sidekey-Error"), body)
+	}
+	noPlaceholder(t, up.requests()[0])
+	for loc, want := range map[string]float64{"path": 1, "query": 2, "header": 1, "body": 3} {
+		sample := `sidekey_proxy_injections_total{location="` + loc + `"}`
+		if got := metricValue(t, tp, sample); got != want {
+			t.Errorf("%s = %v, want %v", sample, got, want)
+		}
+	}
+}
+
 func TestInjectionMatrixFakeResolver(t *testing.T) {
 	tp := startProxy(t, func(c *Config) { c.AllowPlainHTTPInjection = true })
 	for alias, s := range matrixSecrets() {

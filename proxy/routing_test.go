@@ -149,6 +149,10 @@ func TestTenantAuth(t *testing.T) {
 	if up.count() != 0 {
 		t.Fatalf("upstream received %d requests", up.count())
 	}
+	// Every refusal, of a request or of a CONNECT, is counted once.
+	if got, want := metricValue(t, tp, "sidekey_proxy_auth_failures_total"), float64(2*len(tests)); got != want {
+		t.Fatalf("sidekey_proxy_auth_failures_total = %v, want %v", got, want)
+	}
 }
 
 func TestPassthrough(t *testing.T) {
