@@ -10,19 +10,12 @@
 package vaulttest
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,6 +24,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/sidekey/sidekey/internal/testbin"
 )
 
 // EnvBinary names the environment variable that overrides the path of the
@@ -65,16 +60,9 @@ type Server struct {
 	dataDir string // empty: in memory (Shared)
 	shared  bool
 
-	mu     sync.Mutex
-	proc   *process
-	seq    atomic.Int64
-	stderr *capBuffer
-}
-
-// process is one run of the binary.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
+	mu   sync.Mutex
+	proc *testbin.Proc // the running binary; nil when stopped
+	seq  atomic.Int64
 }
 
 // Start starts a dev Vault for this test on a free loopback port and stops
@@ -132,37 +120,11 @@ func Shared(t testing.TB) *Server {
 // bin/vaultdev in the nearest directory above the working directory that has
 // one.
 func Binary() (string, error) {
-	if p := os.Getenv(EnvBinary); p != "" {
-		if _, err := os.Stat(p); err != nil { //nolint:gosec // test helper: the developer names the binary
-			return "", fmt.Errorf("vaulttest: %s=%s: %w (run `make vault`)", EnvBinary, p, err)
-		}
-		return p, nil
-	}
-	p, err := RepoFile("bin/vaultdev")
-	if err != nil {
-		return "", errors.New("vaulttest: bin/vaultdev not found above the test's directory: run `make vault` (or set " + EnvBinary + ")")
-	}
-	return p, nil
-}
-
-// RepoFile returns the path of a file of the repository (such as
-// deploy/vault/admin.hcl), found by walking up from the working directory.
-func RepoFile(rel string) (string, error) {
-	dir, err := os.Getwd()
+	p, err := testbin.DevBinary(EnvBinary, "vaultdev", "vault")
 	if err != nil {
 		return "", fmt.Errorf("vaulttest: %w", err)
 	}
-	for {
-		p := filepath.Join(dir, rel)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("vaulttest: %s not found above the test's directory", rel)
-		}
-		dir = parent
-	}
+	return p, nil
 }
 
 // start runs the binary on listen and waits for its ready line.
@@ -172,60 +134,15 @@ func (s *Server) start(listen string) error {
 		args = append(args, "-data-dir", s.dataDir)
 	}
 	cmd := exec.Command(s.bin, args...) //nolint:gosec // test helper: runs the repository's bin/vaultdev or $SIDEKEY_VAULTDEV
-	stdout, err := cmd.StdoutPipe()
+	p, addr, err := testbin.StartReady("vaultdev", cmd, readyPrefix, startTimeout)
 	if err != nil {
-		return fmt.Errorf("stdout pipe: %w", err)
+		return err
 	}
-	s.stderr = &capBuffer{max: 16 << 10}
-	cmd.Stderr = s.stderr
-	// Kill Vault when the test process dies, whatever way it dies. The
-	// signal follows the thread that started the child, so that thread
-	// stays locked to the goroutine that waits for the child.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			close(p.done)
-			return
-		}
-		started <- nil
-		_ = cmd.Wait() // the exit status of a stopped dev server is of no interest
-		close(p.done)
-	}()
-	if err := <-started; err != nil {
-		return fmt.Errorf("start %s: %w", s.bin, err)
-	}
-
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if addr, ok := strings.CutPrefix(sc.Text(), readyPrefix); ok {
-				ready <- addr
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	timer := time.NewTimer(startTimeout)
-	defer timer.Stop()
-	select {
-	case addr := <-ready:
-		s.mu.Lock()
-		s.proc = p
-		s.Addr = addr
-		s.mu.Unlock()
-		return nil
-	case <-p.done:
-		return fmt.Errorf("vaultdev exited before it was ready: %s", s.stderr.String())
-	case <-timer.C:
-		_ = cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("vaultdev not ready after %s: %s", startTimeout, s.stderr.String())
-	}
+	s.mu.Lock()
+	s.proc = p
+	s.Addr = addr
+	s.mu.Unlock()
+	return nil
 }
 
 // stop signals the running process and waits for it, killing it after
@@ -235,17 +152,8 @@ func (s *Server) stop(sig syscall.Signal) {
 	p := s.proc
 	s.proc = nil
 	s.mu.Unlock()
-	if p == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(sig)
-	timer := time.NewTimer(stopTimeout)
-	defer timer.Stop()
-	select {
-	case <-p.done:
-	case <-timer.C:
-		_ = p.cmd.Process.Kill()
-		<-p.done
+	if p != nil {
+		p.Stop(sig, stopTimeout)
 	}
 }
 
@@ -382,7 +290,7 @@ func (s *Server) SidecarPolicy(t testing.TB) string {
 
 func (s *Server) repoPolicy(t testing.TB, name, rel string) string {
 	t.Helper()
-	p, err := RepoFile(rel)
+	p, err := testbin.RepoFile(rel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,13 +363,7 @@ func (s *Server) HostPort() string {
 // ago, for tests that need an address where no Vault listens.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("vaulttest: %v", err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return "http://" + addr
+	return "http://" + testbin.FreeHostPort(t)
 }
 
 func randomToken() string {
@@ -471,30 +373,3 @@ func randomToken() string {
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// capBuffer keeps the first max bytes written to it (the dev server's
-// stderr, for failure messages).
-type capBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	max int
-}
-
-func (b *capBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if room := b.max - b.buf.Len(); room > 0 {
-		if len(p) > room {
-			b.buf.Write(p[:room])
-		} else {
-			b.buf.Write(p)
-		}
-	}
-	return len(p), nil
-}
-
-func (b *capBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.TrimSpace(b.buf.String())
-}
