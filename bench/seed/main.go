@@ -22,18 +22,14 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sidekey/sidekey/bench/internal/spec"
+	"github.com/sidekey/sidekey/internal/cli"
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/vaultstore"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "seed:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Run("seed", run) }
 
-func run() error {
+func run(ctx context.Context) error {
 	out := flag.String("out", "", "file to write the values to (required)")
 	mount := flag.String("vault-mount", "secret", "KV v2 mount")
 	prefix := flag.String("vault-prefix", "sidekey", "path prefix under the mount")
@@ -57,7 +53,7 @@ func run() error {
 		return nil
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	st, err := vaultstore.NewWriter(ctx, vaultstore.Config{Mount: *mount, Prefix: *prefix, Logger: zap.NewNop()})
 	if err != nil {

@@ -24,26 +24,20 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/sidekey/sidekey/bench/internal/spec"
+	"github.com/sidekey/sidekey/internal/cli"
 	"github.com/sidekey/sidekey/internal/testupstream"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "upstream:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Run("upstream", run) }
 
-func run() error {
+func run(ctx context.Context) error {
 	listen := flag.String("listen", "127.0.0.1:18401", "plain HTTP listen address")
 	tlsListen := flag.String("tls-listen", "", "HTTPS listen address (needs -tls-dir)")
 	control := flag.String("control", "127.0.0.1:18403", "control listen address (GET /stats, POST /reset)")
@@ -104,8 +98,6 @@ func run() error {
 	}
 	go func() { errc <- ctl.Serve(cln) }()
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	select {
 	case <-ctx.Done():
 		_ = srv.Shutdown()

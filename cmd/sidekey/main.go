@@ -7,9 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
+
+	"github.com/sidekey/sidekey/internal/cli"
 )
 
 const usage = `sidekey keeps notification credentials out of templates.
@@ -26,12 +25,7 @@ Every flag also reads SIDEKEY_<FLAG> from the environment (dashes become
 underscores). Run "sidekey COMMAND --help" for a command's flags.
 `
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(run) }
 
 // run executes one command line and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
@@ -16,24 +17,18 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"crypto/rand"
 
 	"github.com/sidekey/sidekey/internal/ca"
+	"github.com/sidekey/sidekey/internal/cli"
 	"github.com/sidekey/sidekey/internal/credential/credtest"
 )
 
-func main() {
-	if err := run(); err != nil {
-		fmt.Fprintln(os.Stderr, "tokenserver:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Run("tokenserver", run) }
 
-func run() error {
+func run(ctx context.Context) error {
 	listen := flag.String("listen", "127.0.0.1:9444", "loopback address to serve TLS on")
 	caOut := flag.String("ca-out", "token-ca.crt", "where to write the certificate that signs the server's")
 	keyOut := flag.String("key-out", "service-account.json", "where to write the generated service-account key file")
@@ -77,9 +72,7 @@ func run() error {
 		return err
 	}
 	fmt.Printf("token endpoint %s (key file %s)\n", tokenURI, *keyOut)
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
-	<-stop
+	<-ctx.Done()
 	return nil
 }
 
