@@ -7,10 +7,7 @@ package main
 
 import (
 	"context"
-	"crypto/rsa"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,8 +15,6 @@ import (
 	"net/http"
 	"os"
 	"time"
-
-	"crypto/rand"
 
 	"github.com/sidekey/sidekey/internal/ca"
 	"github.com/sidekey/sidekey/internal/cli"
@@ -51,15 +46,10 @@ func run(ctx context.Context) error {
 	if err := os.WriteFile(*caOut, authority.CertPEM(), 0o600); err != nil {
 		return err
 	}
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	sa, err := credtest.GenerateRSAKey("demo-key-1")
 	if err != nil {
 		return err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return err
-	}
-	sa := &credtest.RSAKey{Private: key, PEM: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), ID: "demo-key-1"}
 	tokenURI := "https://localhost:" + port + "/token"
 	srv := credtest.NewGoogleTokenServerOn(*listen, *email, *scope, *expiresIn, &tls.Config{Certificates: []tls.Certificate{*leaf}, MinVersion: tls.VersionTLS12}, tokenURI)
 	defer srv.Close()

@@ -27,15 +27,24 @@ type RSAKey struct {
 // NewRSAKey generates a 2048-bit RSA key with a key id.
 func NewRSAKey(t testing.TB, id string) *RSAKey {
 	t.Helper()
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	k, err := GenerateRSAKey(id)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return k
+}
+
+// GenerateRSAKey is NewRSAKey for a program: it returns its error.
+func GenerateRSAKey(id string) (*RSAKey, error) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, fmt.Errorf("credtest: generate RSA key: %w", err)
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(k)
 	if err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("credtest: encode RSA key: %w", err)
 	}
-	return &RSAKey{Private: k, PEM: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), ID: id}
+	return &RSAKey{Private: k, PEM: string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), ID: id}, nil
 }
 
 // ECKey is an APNs-style P-256 key.
