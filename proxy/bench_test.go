@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/internal/testbin"
 )
 
 // BenchmarkForward measures one keep-alive request through the proxy in
@@ -65,10 +66,7 @@ func BenchmarkForward(b *testing.B) {
 // ends and returns its port.
 func serveFastUpstream(b *testing.B, srv *fasthttp.Server) string {
 	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
+	ln := testbin.Listen(b)
 	go func() { _ = srv.Serve(ln) }()
 	b.Cleanup(func() { _ = srv.Shutdown() })
 	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/internal/testbin"
 )
 
 // tapConn records every byte read from a connection, so that a test can
@@ -89,10 +90,7 @@ func newH1Origin(t *testing.T, host string) *origin {
 }
 
 func (o *origin) listen(t *testing.T, _ []string) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testbin.Listen(t)
 	o.ln = ln
 	t.Cleanup(func() {
 		_ = ln.Close()

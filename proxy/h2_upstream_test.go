@@ -15,6 +15,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/sidekey/sidekey/internal/testbin"
 )
 
 func testH2Upstream(t *testing.T) *h2Upstream {
@@ -232,10 +234,7 @@ type frameOrigin struct {
 
 func newFrameOrigin(t *testing.T, host string, script func(i int, fr *http2.Framer, c net.Conn, o *frameOrigin)) *frameOrigin {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := testbin.Listen(t)
 	o := &frameOrigin{ln: ln}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{upstreamCert(t, host)}, NextProtos: []string{http2.NextProtoTLS}}
 	o.wg.Add(1)

@@ -28,6 +28,7 @@ import (
 	"github.com/sidekey/sidekey/internal/ops"
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/internal/tenantauth"
+	"github.com/sidekey/sidekey/internal/testbin"
 )
 
 // testTenant is the tenant most tests act as.
@@ -299,10 +300,7 @@ func serveProxy(tb testing.TB, cfg Config, log *zap.Logger) *testProxy {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
+	ln := testbin.Listen(tb)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Serve(ctx, ln) }()

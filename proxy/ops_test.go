@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/internal/testbin"
 )
 
 func TestConnectToIPAddress(t *testing.T) {
@@ -184,12 +185,7 @@ func TestUpstreamFailures(t *testing.T) {
 		case <-time.After(5 * time.Second):
 		}
 	}
-	closedLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedPort := closedLn.Addr().(*net.TCPAddr).Port
-	_ = closedLn.Close()
+	_, closedPort, _ := net.SplitHostPort(testbin.FreeHostPort(t))
 	untrusted := httptestTLS(t) // a certificate the proxy does not trust
 
 	for _, tc := range []struct {
@@ -198,7 +194,7 @@ func TestUpstreamFailures(t *testing.T) {
 		code Code
 	}{
 		{"timeout", slow.url("/slow"), CodeUpstreamTimeout},
-		{"connection refused", "https://" + upstreamHost + ":" + itoa(closedPort) + "/x", CodeUpstreamUnreachable},
+		{"connection refused", "https://" + upstreamHost + ":" + closedPort + "/x", CodeUpstreamUnreachable},
 		{"unknown host", "https://nowhere.invalid/x", CodeUpstreamUnreachable},
 		{"untrusted certificate", "https://127.0.0.1:" + untrusted + "/x", CodeUpstreamUnreachable},
 	} {

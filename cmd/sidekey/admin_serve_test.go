@@ -13,6 +13,7 @@ import (
 
 	"github.com/sidekey/sidekey/adminapi"
 	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/internal/testbin"
 	"github.com/sidekey/sidekey/vaultstore"
 
 	"github.com/sidekey/sidekey/internal/ops"
@@ -57,14 +58,7 @@ func TestServeAdminDrains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln, mln := testbin.Listen(t), testbin.Listen(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	runStopped := make(chan struct{})
