@@ -102,13 +102,6 @@ func (e *credEnv) createKind(t *testing.T, alias, kind string, obj json.RawMessa
 	}
 }
 
-func (e *credEnv) metrics(t *testing.T) string {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	e.tp.ops.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	return rec.Body.String()
-}
-
 // answer is a response as the sender saw it.
 type answer struct {
 	StatusCode int
@@ -160,7 +153,7 @@ func TestE2EGoogleAccessToken(t *testing.T) {
 	if n := e.token.Exchanges(); n != 1 {
 		t.Fatalf("token endpoint saw %d exchanges for 3 requests, want 1", n)
 	}
-	m := e.metrics(t)
+	m := e.tp.metrics(t)
 	for _, want := range []string{`sidekey_credential_exchanges_total{kind="google_service_account",outcome="ok"} 1`,
 		`sidekey_credential_token_cache_hits_total{kind="google_service_account"} 2`} {
 		if !strings.Contains(m, want) {
@@ -363,7 +356,7 @@ func TestE2ECredentialFailClosed(t *testing.T) {
 func assertAbsent(t *testing.T, e *credEnv, values ...string) {
 	t.Helper()
 	logs := e.logs.String()
-	m := e.metrics(t)
+	m := e.tp.metrics(t)
 	for _, v := range values {
 		if v == "" {
 			continue

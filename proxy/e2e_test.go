@@ -2,9 +2,7 @@ package proxy
 
 import (
 	"context"
-	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -85,7 +83,6 @@ func TestE2EVaultReadMetric(t *testing.T) {
 	v := startVault(t)
 	v.create(t, testTenant, "weather_fx", secret.Secret{Type: secret.TypeToken, Value: secret.Value{Token: simpleValue}})
 	tp := startVaultProxy(t, v, nil)
-	ops := httptestServer(t, tp.ops)
 	up := newUpstream(t, true)
 	send := func(alias string) int {
 		req := mustReq("GET", up.url("/x"), nil, "")
@@ -95,24 +92,7 @@ func TestE2EVaultReadMetric(t *testing.T) {
 	}
 	count := func(outcome string) int {
 		t.Helper()
-		resp, err := http.Get(ops + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = resp.Body.Close() }()
-		text, _ := io.ReadAll(resp.Body)
-		prefix := `sidekey_vault_read_seconds_count{outcome="` + outcome + `"} `
-		for line := range strings.Lines(string(text)) {
-			if n, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
-				c, err := strconv.Atoi(n)
-				if err != nil {
-					t.Fatalf("%s%s: %v", prefix, n, err)
-				}
-				return c
-			}
-		}
-		t.Fatalf("metrics lack %s", prefix)
-		return 0
+		return int(metricValue(t, tp, `sidekey_vault_read_seconds_count{outcome="`+outcome+`"}`))
 	}
 	if n := count("ok"); n != 0 {
 		t.Fatalf("%d ok reads before any request", n)
@@ -238,12 +218,7 @@ func TestE2EReadinessAndMetrics(t *testing.T) {
 	up := newUpstream(t, true)
 	up.answer = echoAnswer
 	clientRequest(t, tp, bearerRequest(up.url("/x")), testTenant) //nolint:bodyclose // the helper read and closed the body
-	mresp, err := http.Get(ops + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = mresp.Body.Close() }()
-	metricsText, _ := io.ReadAll(mresp.Body)
+	metricsText := tp.metrics(t)
 	for _, want := range []string{
 		`sidekey_proxy_requests_total{code="ok",mode="intercepted"} 1`,
 		`sidekey_proxy_injections_total{location="header"} 1`,
@@ -252,11 +227,11 @@ func TestE2EReadinessAndMetrics(t *testing.T) {
 		"sidekey_proxy_upstream_seconds_bucket",
 		"sidekey_proxy_secret_resolve_seconds_bucket",
 	} {
-		if !strings.Contains(string(metricsText), want) {
+		if !strings.Contains(metricsText, want) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
-	if strings.Contains(string(metricsText), simpleValue) || strings.Contains(string(metricsText), "weather_fx") {
+	if strings.Contains(metricsText, simpleValue) || strings.Contains(metricsText, "weather_fx") {
 		t.Fatal("metrics carry a value or an alias")
 	}
 

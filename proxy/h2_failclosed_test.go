@@ -318,26 +318,6 @@ func TestH2Limits(t *testing.T) {
 	}
 }
 
-// metricValue reads one sample of the proxy's metrics.
-func metricValue(t *testing.T, tp *testProxy, sample string) float64 {
-	t.Helper()
-	ops := httptestServer(t, tp.ops)
-	resp, err := http.Get(ops + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	text, _ := io.ReadAll(resp.Body)
-	for line := range strings.Lines(string(text)) {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), sample+" "); ok {
-			var f float64
-			_, _ = fmt.Sscan(v, &f)
-			return f
-		}
-	}
-	return 0
-}
-
 // TestH2Drain: on shutdown an h2 client gets a GOAWAY, its stream in
 // flight still completes, and the drain ends when the connection closes.
 func TestH2Drain(t *testing.T) {

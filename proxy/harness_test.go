@@ -436,6 +436,35 @@ func httptestServer(t *testing.T, h http.Handler) string {
 	return s.URL
 }
 
+// metrics returns the text that /metrics serves.
+func (tp *testProxy) metrics(t *testing.T) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	tp.ops.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("/metrics: %d", rec.Code)
+	}
+	return rec.Body.String()
+}
+
+// metricValue reads one sample of the proxy's metrics, such as
+// `sidekey_proxy_requests_total{code="ok",mode="http"}`; the sample must
+// be there.
+func metricValue(t *testing.T, tp *testProxy, sample string) float64 {
+	t.Helper()
+	for line := range strings.Lines(tp.metrics(t)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), sample+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s %s: %v", sample, v, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("metrics lack %s", sample)
+	return 0
+}
+
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // httptestTLS starts a TLS server with httptest's own certificate (not
