@@ -83,19 +83,27 @@ func signWith(t *testing.T, m jwt.SigningMethod, kid string, key any, c Claims) 
 	return s
 }
 
+func newRSAKey(t *testing.T, bits int) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, bits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func newECKey(t *testing.T, c elliptic.Curve) *ecdsa.PrivateKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(c, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 func TestJWKSVerification(t *testing.T) {
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherEC, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rsaKey := newRSAKey(t, 2048)
+	ecKey, otherEC := newECKey(t, elliptic.P256()), newECKey(t, elliptic.P256())
 	jwks := jwksFor(t, map[string]crypto.PublicKey{"rsa-1": &rsaKey.PublicKey, "ec-1": &ecKey.PublicKey})
 	h := newHarness(t, newFakeStore(), func(c *Config) {
 		c.Auth = AuthConfig{JWKS: jwks, Leeway: time.Second}
@@ -211,14 +219,7 @@ func TestHS256Tokens(t *testing.T) {
 }
 
 func TestAuthConfigErrors(t *testing.T) {
-	rsaSmall, err := rsa.GenerateKey(rand.Reader, 1024)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rsaSmall, p384 := newRSAKey(t, 1024), newECKey(t, elliptic.P384())
 	tests := []struct {
 		name string
 		cfg  AuthConfig

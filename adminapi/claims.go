@@ -81,17 +81,22 @@ func lookupClaim(raw map[string]any, name string) any {
 	if v, ok := raw[name]; ok {
 		return v
 	}
-	var cur any = raw
-	for _, part := range strings.Split(name, ".") {
-		obj, ok := cur.(map[string]any)
+	return lookupPath(raw, strings.Split(name, "."))
+}
+
+// lookupPath follows keys down through nested JSON objects; it is nil where
+// one is missing or a value on the way is not an object.
+func lookupPath(v any, keys []string) any {
+	for _, k := range keys {
+		obj, ok := v.(map[string]any)
 		if !ok {
 			return nil
 		}
-		if cur, ok = obj[part]; !ok {
+		if v, ok = obj[k]; !ok {
 			return nil
 		}
 	}
-	return cur
+	return v
 }
 
 // stringsOf returns a string claim as a one-element list and the strings of

@@ -32,13 +32,31 @@ func newFakeStore() *fakeStore {
 
 func fakeKey(t secret.Tenant, alias string) string { return t.Org + "/" + t.Domain + "/" + alias }
 
-func (f *fakeStore) Ping(context.Context) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// check is ErrUnavailable while the store is down; call it with f.mu held.
+func (f *fakeStore) check() error {
 	if f.down {
 		return vaultstore.ErrUnavailable
 	}
 	return nil
+}
+
+// lookup returns the item of alias, or the error the real store gives for
+// it; call it with f.mu held.
+func (f *fakeStore) lookup(t secret.Tenant, alias string) (*fakeItem, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	it, ok := f.items[fakeKey(t, alias)]
+	if !ok {
+		return nil, vaultstore.ErrNotFound
+	}
+	return it, nil
+}
+
+func (f *fakeStore) Ping(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.check()
 }
 
 func (f *fakeStore) setDown(down bool) {
@@ -50,8 +68,8 @@ func (f *fakeStore) setDown(down bool) {
 func (f *fakeStore) List(_ context.Context, t secret.Tenant) ([]vaultstore.Metadata, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.down {
-		return nil, vaultstore.ErrUnavailable
+	if err := f.check(); err != nil {
+		return nil, err
 	}
 	var out []vaultstore.Metadata
 	prefix := t.Org + "/" + t.Domain + "/"
@@ -67,12 +85,9 @@ func (f *fakeStore) List(_ context.Context, t secret.Tenant) ([]vaultstore.Metad
 func (f *fakeStore) Get(_ context.Context, t secret.Tenant, alias string) (vaultstore.Metadata, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.down {
-		return vaultstore.Metadata{}, vaultstore.ErrUnavailable
-	}
-	it, ok := f.items[fakeKey(t, alias)]
-	if !ok {
-		return vaultstore.Metadata{}, vaultstore.ErrNotFound
+	it, err := f.lookup(t, alias)
+	if err != nil {
+		return vaultstore.Metadata{}, err
 	}
 	return it.meta, nil
 }
@@ -84,8 +99,8 @@ func (f *fakeStore) Create(_ context.Context, t secret.Tenant, in secret.Creatab
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.down {
-		return vaultstore.Metadata{}, vaultstore.ErrUnavailable
+	if err := f.check(); err != nil {
+		return vaultstore.Metadata{}, err
 	}
 	k := fakeKey(t, d.Alias())
 	if _, ok := f.items[k]; ok {
@@ -101,12 +116,9 @@ func (f *fakeStore) Create(_ context.Context, t secret.Tenant, in secret.Creatab
 func (f *fakeStore) Rotate(_ context.Context, t secret.Tenant, alias string, in vaultstore.RotateInput) (vaultstore.Rotated, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.down {
-		return vaultstore.Rotated{}, vaultstore.ErrUnavailable
-	}
-	it, ok := f.items[fakeKey(t, alias)]
-	if !ok {
-		return vaultstore.Rotated{}, vaultstore.ErrNotFound
+	it, err := f.lookup(t, alias)
+	if err != nil {
+		return vaultstore.Rotated{}, err
 	}
 	out := vaultstore.Rotated{Prior: it.meta}
 	if in.Type != "" && in.Type != it.meta.Type {
@@ -133,15 +145,11 @@ func (f *fakeStore) Rotate(_ context.Context, t secret.Tenant, alias string, in 
 func (f *fakeStore) Archive(_ context.Context, t secret.Tenant, alias, _ string) (vaultstore.Metadata, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.down {
-		return vaultstore.Metadata{}, vaultstore.ErrUnavailable
+	it, err := f.lookup(t, alias)
+	if err != nil {
+		return vaultstore.Metadata{}, err
 	}
-	k := fakeKey(t, alias)
-	it, ok := f.items[k]
-	if !ok {
-		return vaultstore.Metadata{}, vaultstore.ErrNotFound
-	}
-	delete(f.items, k)
+	delete(f.items, fakeKey(t, alias))
 	f.writes++
 	return it.meta, nil
 }

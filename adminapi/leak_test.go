@@ -4,9 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strings"
 	"testing"
@@ -114,18 +112,11 @@ func runNoLeak(t *testing.T, h *harness) {
 	expect(call("GET", "/v1/openapi.json", nil), 200)
 	expect(call("GET", "/healthz", nil), 200)
 	expect(call("GET", "/readyz", nil), 200)
-	ms := httptest.NewServer(h.ops)
-	defer ms.Close()
-	resp, err := http.Get(ms.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	metrics := h.getOps(t, "/metrics")
+	if metrics.status != http.StatusOK || !strings.Contains(string(metrics.body), "sidekey_admin_requests_total") {
+		t.Fatalf("metrics: %d", metrics.status)
 	}
-	b, err := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if err != nil || resp.StatusCode != 200 || !strings.Contains(string(b), "sidekey_admin_requests_total") {
-		t.Fatalf("metrics: %d %v", resp.StatusCode, err)
-	}
-	s.add("metrics", response{status: resp.StatusCode, header: resp.Header, body: b})
+	s.add("metrics", metrics)
 
 	audit := h.logs.lines(t, "audit")
 	if len(audit) < 10 {

@@ -106,19 +106,33 @@ func TestCORS(t *testing.T) {
 	}
 }
 
+// getOps GETs path (/metrics, /healthz, /readyz) from the harness's ops
+// handler over HTTP.
+func (h *harness) getOps(t *testing.T, path string) response {
+	t.Helper()
+	ms := httptest.NewServer(h.ops)
+	defer ms.Close()
+	resp, err := http.Get(ms.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
 func TestMetrics(t *testing.T) {
 	h := newHarness(t, newFakeStore())
 	h.mustCreate(tokenBody("m1", "v"))
 	h.do("GET", basePath+"/secrets", "", nil)
-	ms := httptest.NewServer(h.ops)
-	defer ms.Close()
-	resp, err := http.Get(ms.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	r := h.getOps(t, "/metrics")
+	if r.status != http.StatusOK {
+		t.Fatalf("metrics: %d", r.status)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	text := string(b)
+	text := string(r.body)
 	for _, want := range []string{
 		`sidekey_admin_requests_total{route="POST /v1/orgs/{org}/domains/{domain}/secrets",status="201"} 1`,
 		`sidekey_admin_requests_total{route="GET /v1/orgs/{org}/domains/{domain}/secrets",status="401"} 1`,
@@ -132,13 +146,8 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	for _, p := range []string{"/healthz", "/readyz"} {
-		resp, err := http.Get(ms.URL + p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Errorf("metrics listener %s: %d", p, resp.StatusCode)
+		if r := h.getOps(t, p); r.status != http.StatusOK {
+			t.Errorf("metrics listener %s: %d", p, r.status)
 		}
 	}
 }

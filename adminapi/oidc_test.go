@@ -263,7 +263,11 @@ func TestOIDCUnknownKIDRefetchIsRateLimited(t *testing.T) {
 	}
 	fetched := testutil.ToFloat64(h.api.metrics.keyFetches.WithLabelValues("fetched"))
 	limited := testutil.ToFloat64(h.api.metrics.keyFetches.WithLabelValues("limited"))
-	if fetched > keyRefetchBurst || limited < forged+1-keyRefetchBurst {
+	// go-oidc may answer a request with the result of a fetch that has just
+	// finished (it frees its in-flight fetch after waking the waiters), so
+	// not every unknown kid reaches the transport: the limiter must have
+	// refused some, and the fetches stay within the burst.
+	if fetched > keyRefetchBurst || limited == 0 {
 		t.Fatalf("key set fetched %v times and limited %v times for %d unknown kids; want at most %d fetches", fetched, limited, forged, keyRefetchBurst)
 	}
 	// Known keys still verify from the cache.

@@ -112,17 +112,7 @@ func resolvePointer(root any, ref string) any {
 	if !ok {
 		return nil
 	}
-	cur := root
-	for _, part := range strings.Split(p, "/") {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil
-		}
-		if cur, ok = m[part]; !ok {
-			return nil
-		}
-	}
-	return cur
+	return lookupPath(root, strings.Split(p, "/"))
 }
 
 func TestUnknownPathsAndMethods(t *testing.T) {
