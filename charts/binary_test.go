@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"debug/elf"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/sidekey/sidekey/internal/testbin"
 )
 
 // binary is cmd/sidekey built once per test binary (TestMain removes it).
@@ -39,24 +40,10 @@ func TestMain(m *testing.M) {
 func sidekeyBinary(t *testing.T) string {
 	t.Helper()
 	binary.once.Do(func() {
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			binary.err = fmt.Errorf("the go command is not on PATH: %w", err)
+		if binary.dir, binary.err = os.MkdirTemp("", "sidekey-charts-"); binary.err != nil {
 			return
 		}
-		if binary.dir, err = os.MkdirTemp("", "sidekey-charts-"); err != nil {
-			binary.err = err
-			return
-		}
-		out := filepath.Join(binary.dir, "sidekey")
-		cmd := exec.Command(goBin, "build", "-trimpath", "-o", out, "./cmd/sidekey") // #nosec G204 -- the go tool building this module
-		cmd.Dir = ".."
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			binary.err = fmt.Errorf("go build ./cmd/sidekey: %w\n%s", err, b)
-			return
-		}
-		binary.path = out
+		binary.path, binary.err = testbin.BuildSidekeyIn(binary.dir, []string{"CGO_ENABLED=0"}, "-trimpath")
 	})
 	if binary.err != nil {
 		t.Fatal(binary.err)

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sidekey/sidekey/internal/image"
+	"github.com/sidekey/sidekey/internal/testbin"
 )
 
 const testVersion = "v0.0.0-imagetest"
@@ -35,20 +36,8 @@ var created = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 // buildBinary builds cmd/sidekey into dir as `make image` does: static,
 // trimmed, without a build id.
 func buildBinary(dir string) (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	out := filepath.Join(dir, "sidekey")
-	cmd := exec.Command("go", "build", "-trimpath",
-		"-ldflags", "-s -w -buildid= -X main.version="+testVersion,
-		"-o", out, "./cmd/sidekey")
-	cmd.Dir = filepath.Join(wd, "..", "..")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %w\n%s", err, b)
-	}
-	return out, nil
+	return testbin.BuildSidekeyIn(dir, []string{"CGO_ENABLED=0", "GOOS=linux"},
+		"-trimpath", "-ldflags", "-s -w -buildid= -X main.version="+testVersion)
 }
 
 // The binaries the tests share: the same source linked twice, back to back

@@ -26,20 +26,30 @@ func BuildSidekey(prefix string) (bin string, cleanup func(), err error) {
 		return "", nil, fmt.Errorf("testbin: %w", err)
 	}
 	cleanup = func() { _ = os.RemoveAll(dir) }
-	root, err := RepoFile("go.mod")
-	if err != nil {
+	if bin, err = BuildSidekeyIn(dir, nil); err != nil {
 		cleanup()
-		return "", nil, fmt.Errorf("testbin: find the module root: %w", err)
-	}
-	bin = filepath.Join(dir, "sidekey")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/sidekey") // #nosec G204 -- the go tool building this module into a temp dir
-	build.Dir = filepath.Dir(root)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		cleanup()
-		return "", nil, fmt.Errorf("testbin: build sidekey: %w", err)
+		return "", nil, err
 	}
 	return bin, cleanup, nil
+}
+
+// BuildSidekeyIn builds ./cmd/sidekey into dir/sidekey with the go build
+// flags and, added to the environment, env (such as CGO_ENABLED=0), and
+// returns the binary's path.
+func BuildSidekeyIn(dir string, env []string, flags ...string) (string, error) {
+	root, err := RepoFile("go.mod")
+	if err != nil {
+		return "", fmt.Errorf("testbin: find the module root: %w", err)
+	}
+	bin := filepath.Join(dir, "sidekey")
+	args := append(append([]string{"build"}, flags...), "-o", bin, "./cmd/sidekey")
+	build := exec.Command("go", args...) // #nosec G204 -- the go tool building this module
+	build.Dir = filepath.Dir(root)
+	build.Env = append(os.Environ(), env...)
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("testbin: go build ./cmd/sidekey: %w\n%s", err, out)
+	}
+	return bin, nil
 }
 
 // Fingerprint names a value in a failure message without revealing it: its
