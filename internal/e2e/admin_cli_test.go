@@ -6,8 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -88,33 +86,9 @@ func TestAdminBinaryJWKS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type reply struct {
-		StatusCode int
-		Header     http.Header
-		Body       []byte
-	}
 	get := func(path, token string, hdr map[string]string) reply {
 		t.Helper()
-		req, err := http.NewRequest("GET", "http://"+addr+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		for k, v := range hdr {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(resp.Body)
-		_ = resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return reply{StatusCode: resp.StatusCode, Header: resp.Header, Body: body}
+		return call(t, addr, "GET", path, token, nil, hdr)
 	}
 
 	const list = "/v1/orgs/acme/domains/billing/secrets"

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -35,20 +34,8 @@ func TestAdminBinaryOIDC(t *testing.T) {
 
 	get := func(path, token string) (int, http.Header, string) {
 		t.Helper()
-		req, err := http.NewRequest("GET", "http://"+addr+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = resp.Body.Close() }()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, resp.Header, string(b)
+		r := call(t, addr, "GET", path, token, nil, nil)
+		return r.StatusCode, r.Header, string(r.Body)
 	}
 	// Before discovery the UI may only talk to its own origin.
 	if _, h, _ := get("/", ""); !strings.Contains(h.Get("Content-Security-Policy"), "connect-src 'self';") {

@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -67,27 +65,7 @@ func TestAdminAPIToProxy(t *testing.T) {
 
 	admin := func(method, path string, body any) int {
 		t.Helper()
-		var rd io.Reader
-		if body != nil {
-			b, err := json.Marshal(body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rd = bytes.NewReader(b)
-		}
-		req, err := http.NewRequest(method, "http://"+adminAddr+"/v1/orgs/acme/domains/billing"+path, rd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+adminToken)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-		return resp.StatusCode
+		return call(t, adminAddr, method, "/v1/orgs/acme/domains/billing"+path, adminToken, body, nil).StatusCode
 	}
 
 	caPEM, err := os.ReadFile(filepath.Join(dir, "ca", "ca.crt"))
