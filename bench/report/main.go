@@ -180,30 +180,24 @@ func writeLoadTable(w io.Writer, byCase map[string][]result, m meta) {
 	if !found {
 		return
 	}
-	fmt.Fprintln(w, "| path | conns | req/s | p50 µs | p99 µs | proxy CPU | req per proxy CPU-s | loadgen CPU | upstream CPU | machine busy | new upstream conns | verified |")
-	fmt.Fprintln(w, "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
-	for _, c := range cases {
-		rs := load(byCase[c.name])
-		if len(rs) == 0 {
-			continue
+	// The proxy columns are empty for the cases without a proxy.
+	proxyOnly := func(c column) column {
+		cell := c.cell
+		c.cell = func(i int, rs []result) string {
+			if strings.HasPrefix(cases[i].name, "direct") {
+				return "—"
+			}
+			return cell(i, rs)
 		}
-		proxyCPU, perCPU := "—", "—"
-		if !strings.HasPrefix(c.name, "direct") {
-			proxyCPU = fmt.Sprintf("%.0f %%", median(rs, func(r result) float64 { return pct(r.ProxyCPU, r.Window) }))
-			perCPU = fmt.Sprintf("%.0f", median(rs, func(r result) float64 { return r.ReqPerProxyCPU }))
-		}
-		fmt.Fprintf(w, "| %s | %d | %.0f | %.0f | %.0f | %s | %s | %.0f %% | %.0f %% | %.0f %% | %.0f | %s |\n",
-			c.desc, rs[0].Conns,
-			median(rs, func(r result) float64 { return r.RPS }),
-			median(rs, func(r result) float64 { return r.P50us }),
-			median(rs, func(r result) float64 { return r.P99us }),
-			proxyCPU, perCPU,
-			median(rs, func(r result) float64 { return pct(r.LoadgenCPU, r.Window) }),
-			median(rs, func(r result) float64 { return pct(r.UpstreamCPU, r.Window) }),
-			median(rs, func(r result) float64 { return r.MachineBusyPct }),
-			median(rs, func(r result) float64 { return float64(r.Upstream.Conns) }),
-			verifiedCell(rs))
+		return c
 	}
+	writeTable(w, len(cases), func(i int) []result { return load(byCase[cases[i].name]) }, []column{
+		{"path", "---", func(i int, _ []result) string { return cases[i].desc }},
+		colConns,
+		colRPS, colP50, colP99,
+		proxyOnly(colProxyCPU), proxyOnly(colPerProxyCPU),
+		colLoadgenCPU, colUpstreamCPU, colBusy, colNewConns, colVerified,
+	})
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "CPU columns are shares of one core over the measured window (100 % = one core busy); "+
 		"\"machine busy\" is over both cores. \"new upstream conns\" counts the connections the upstream "+
@@ -423,32 +417,20 @@ func writeSidecar(w io.Writer, byCase map[string][]result) {
 		"both cores), a net/http sender (http.Transport with Proxy set: keep-alive, Go's default headers, "+
 		"Proxy-Authorization on each absolute-form request and on each CONNECT), %d connections at a fixed %.0f req/s "+
 		"in total, so that the proxy stays well below one core.\n\n", first.Conns, first.TargetRate)
-	fmt.Fprintln(w, "| path | GOMAXPROCS | req/s | p50 µs | p99 µs | proxy CPU | req per proxy CPU-s | proxy context switches per req | loadgen CPU | upstream CPU | machine busy | load avg | new upstream conns | verified |")
-	fmt.Fprintln(w, "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --- |")
-	for _, c := range sidecarCases {
-		rs := load(byCase[c.name])
-		if len(rs) == 0 {
-			continue
-		}
-		gmp := "—"
-		if c.gomaxprocs > 0 {
-			gmp = fmt.Sprint(c.gomaxprocs)
-		}
-		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f | %.0f | %.0f %% | %.0f | %.2f | %.0f %% | %.0f %% | %.0f %% | %.2f | %.0f | %s |\n",
-			c.desc, gmp,
-			median(rs, func(r result) float64 { return r.RPS }),
-			median(rs, func(r result) float64 { return r.P50us }),
-			median(rs, func(r result) float64 { return r.P99us }),
-			median(rs, func(r result) float64 { return pct(r.ProxyCPU, r.Window) }),
-			median(rs, func(r result) float64 { return r.ReqPerProxyCPU }),
-			median(rs, func(r result) float64 { return perReq(r.ProxyCtxSwitches, r.Requests) }),
-			median(rs, func(r result) float64 { return pct(r.LoadgenCPU, r.Window) }),
-			median(rs, func(r result) float64 { return pct(r.UpstreamCPU, r.Window) }),
-			median(rs, func(r result) float64 { return r.MachineBusyPct }),
-			median(rs, func(r result) float64 { return r.LoadAvg1 }),
-			median(rs, func(r result) float64 { return float64(r.Upstream.Conns) }),
-			verifiedCell(rs))
-	}
+	writeTable(w, len(sidecarCases), func(i int) []result { return load(byCase[sidecarCases[i].name]) }, []column{
+		{"path", "---", func(i int, _ []result) string { return sidecarCases[i].desc }},
+		{"GOMAXPROCS", "--:", func(i int, _ []result) string {
+			if n := sidecarCases[i].gomaxprocs; n > 0 {
+				return fmt.Sprint(n)
+			}
+			return "—"
+		}},
+		colRPS, colP50, colP99, colProxyCPU, colPerProxyCPU,
+		medianColumn("proxy context switches per req", "%.2f", func(r result) float64 { return perReq(r.ProxyCtxSwitches, r.Requests) }),
+		colLoadgenCPU, colUpstreamCPU, colBusy,
+		medianColumn("load avg", "%.2f", func(r result) float64 { return r.LoadAvg1 }),
+		colNewConns, colVerified,
+	})
 	fmt.Fprintln(w)
 	writeSidecarTargets(w, byCase)
 	writeSidecarAB(w, byCase)
@@ -501,6 +483,53 @@ func writeSidecarAB(w io.Writer, byCase map[string][]result) {
 		fmt.Fprintln(w, "| --- | --- | --- |")
 		_, _ = ab.WriteTo(w)
 		fmt.Fprintln(w)
+	}
+}
+
+// column is one column of a results table: its heading, its cell of the
+// Markdown alignment row, and its cell for the load runs rs of the table's
+// case i.
+type column struct {
+	head, align string
+	cell        func(i int, rs []result) string
+}
+
+// medianColumn is a right-aligned column of the median of f over a case's
+// runs, printed with format.
+func medianColumn(head, format string, f func(result) float64) column {
+	return column{head, "--:", func(_ int, rs []result) string { return fmt.Sprintf(format, median(rs, f)) }}
+}
+
+// The columns of both load tables.
+var (
+	colConns       = column{"conns", "--:", func(_ int, rs []result) string { return fmt.Sprint(rs[0].Conns) }}
+	colRPS         = medianColumn("req/s", "%.0f", func(r result) float64 { return r.RPS })
+	colP50         = medianColumn("p50 µs", "%.0f", func(r result) float64 { return r.P50us })
+	colP99         = medianColumn("p99 µs", "%.0f", func(r result) float64 { return r.P99us })
+	colProxyCPU    = medianColumn("proxy CPU", "%.0f %%", func(r result) float64 { return pct(r.ProxyCPU, r.Window) })
+	colPerProxyCPU = medianColumn("req per proxy CPU-s", "%.0f", func(r result) float64 { return r.ReqPerProxyCPU })
+	colLoadgenCPU  = medianColumn("loadgen CPU", "%.0f %%", func(r result) float64 { return pct(r.LoadgenCPU, r.Window) })
+	colUpstreamCPU = medianColumn("upstream CPU", "%.0f %%", func(r result) float64 { return pct(r.UpstreamCPU, r.Window) })
+	colBusy        = medianColumn("machine busy", "%.0f %%", func(r result) float64 { return r.MachineBusyPct })
+	colNewConns    = medianColumn("new upstream conns", "%.0f", func(r result) float64 { return float64(r.Upstream.Conns) })
+	colVerified    = column{"verified", "---", func(_ int, rs []result) string { return verifiedCell(rs) }}
+)
+
+// writeTable writes a Markdown table of cols with a row for each of the n
+// cases that has load runs (runs(i)).
+func writeTable(w io.Writer, n int, runs func(i int) []result, cols []column) {
+	row := func(cell func(c column) string) {
+		for _, c := range cols {
+			fmt.Fprintf(w, "| %s ", cell(c))
+		}
+		fmt.Fprintln(w, "|")
+	}
+	row(func(c column) string { return c.head })
+	row(func(c column) string { return c.align })
+	for i := range n {
+		if rs := runs(i); len(rs) > 0 {
+			row(func(c column) string { return c.cell(i, rs) })
+		}
 	}
 }
 
