@@ -26,6 +26,7 @@ import (
 
 	"github.com/sidekey/sidekey/internal/credential/credtest"
 	"github.com/sidekey/sidekey/internal/secret"
+	"github.com/sidekey/sidekey/internal/testbin"
 	"github.com/sidekey/sidekey/vaultstore"
 )
 
@@ -45,13 +46,13 @@ type credEnv struct {
 	tp    *testProxy
 	token *credtest.GoogleTokenServer
 	sa    *credtest.RSAKey
-	logs  *syncBuf
+	logs  *testbin.Output
 }
 
 func startCredEnv(t *testing.T) *credEnv {
 	t.Helper()
 	v := startVault(t)
-	logs := &syncBuf{}
+	logs := &testbin.Output{}
 	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
 	log := zap.New(zapcore.NewCore(enc, zapcore.AddSync(logs), zap.DebugLevel))
 	tp := startProxyWithLogger(t, log, func(c *Config) {
@@ -67,24 +68,6 @@ func startCredEnv(t *testing.T) *credEnv {
 	e := &credEnv{v: v, tp: tp, token: srv, sa: sa, logs: logs}
 	srv.SetAudience(e.tokenURI())
 	return e
-}
-
-// syncBuf is a log sink safe for the proxy's goroutines.
-type syncBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuf) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuf) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func (e *credEnv) tokenURI() string {
@@ -356,6 +339,9 @@ func TestE2ECredentialFailClosed(t *testing.T) {
 func assertAbsent(t *testing.T, e *credEnv, values ...string) {
 	t.Helper()
 	logs := e.logs.String()
+	if len(logs) >= 1<<20 {
+		t.Fatal("the logs outgrew the first MiB that testbin.Output keeps: a value could hide past it")
+	}
 	m := e.tp.metrics(t)
 	for _, v := range values {
 		if v == "" {
