@@ -103,9 +103,7 @@ func TestBrowser(t *testing.T) {
 			if got := b.value(t, "#f-alias"); got != "weather_fx" {
 				t.Fatalf("alias input = %q, want weather_fx", got)
 			}
-			if typ := b.eval(t, `document.getElementById("f-token").type`); typ != "password" {
-				t.Fatalf("token input type = %q, want password (masked)", typ)
-			}
+			b.checkMasked(t, "f-token")
 			b.do(t,
 				chromedp.SendKeys(chromedp.ID("f-token"), vals.token),
 				chromedp.SendKeys(chromedp.ID("f-hosts"), "api.weather.example"),
@@ -114,8 +112,7 @@ func TestBrowser(t *testing.T) {
 				t.Fatalf("write-only warning = %q", got)
 			}
 			b.shot(t, shots, "drawer-token")
-			b.submitAndWaitRow(t, "weather_fx")
-			b.checkRow(t, env, orgAdmin, "shop", "weather_fx", "Token")
+			b.submitAndCheckRow(t, env, orgAdmin, "weather_fx", "Token")
 		}},
 		{"create a username and password secret", func(t *testing.T) {
 			b.openAddAs(t, "smtp_login", "username_password")
@@ -124,15 +121,12 @@ func TestBrowser(t *testing.T) {
 				chromedp.SendKeys(chromedp.ID("f-username"), vals.username),
 				chromedp.SendKeys(chromedp.ID("f-password"), vals.password),
 			)
-			if typ := b.eval(t, `document.getElementById("f-password").type`); typ != "password" {
-				t.Fatalf("password input type = %q, want password (masked)", typ)
-			}
+			b.checkMasked(t, "f-password")
 			if b.visible(t, "#f-token") {
 				t.Fatal("the token field is shown for a username and password secret")
 			}
 			b.shot(t, shots, "drawer-username-password")
-			b.submitAndWaitRow(t, "smtp_login")
-			b.checkRow(t, env, orgAdmin, "shop", "smtp_login", "Username and password")
+			b.submitAndCheckRow(t, env, orgAdmin, "smtp_login", "Username and password")
 		}},
 		{"the JSON editor rejects invalid JSON and blocks Submit", func(t *testing.T) {
 			b.openAddAs(t, "gcp_config", "json")
@@ -176,8 +170,7 @@ func TestBrowser(t *testing.T) {
 				t.Fatalf("JSON status = %q", status)
 			}
 			b.shot(t, shots, "drawer-json")
-			b.submitAndWaitRow(t, "gcp_config")
-			b.checkRow(t, env, orgAdmin, "shop", "gcp_config", "JSON")
+			b.submitAndCheckRow(t, env, orgAdmin, "gcp_config", "JSON")
 			// The editor's text went to Vault as typed (numbers included).
 			if got := env.StoredJSON(t, "acme", "shop", "gcp_config"); got != compactJSON(t, vals.json) {
 				t.Fatalf("stored JSON differs from the typed JSON (%d vs %d bytes)", len(got), len(compactJSON(t, vals.json)))
@@ -298,10 +291,7 @@ func TestBrowser(t *testing.T) {
 		}},
 		{"edit locks alias and type and rotates", func(t *testing.T) {
 			before := env.Get(t, orgAdmin, "acme", "shop", "weather_fx")
-			b.do(t,
-				chromedp.Click(chromedp.CSS(`tr[data-alias="weather_fx"] [data-action="edit"]`)),
-				chromedp.WaitVisible(chromedp.ID("f-token")),
-			)
+			b.openRowAction(t, "weather_fx", "edit", "f-token")
 			if got := b.text(t, "#drawer-title"); got != "Edit Secret" {
 				t.Fatalf("drawer title = %q", got)
 			}
@@ -344,10 +334,7 @@ func TestBrowser(t *testing.T) {
 			if id := b.eval(t, `document.activeElement.id`); id != "add-secret" {
 				t.Fatalf("focus after Escape is on #%s, want #add-secret", id)
 			}
-			b.do(t,
-				chromedp.Click(chromedp.CSS(`tr[data-alias="smtp_login"] [data-action="archive"]`)),
-				chromedp.WaitVisible(chromedp.ID("archive-dialog")),
-			)
+			b.openRowAction(t, "smtp_login", "archive", "archive-dialog")
 			for range 5 {
 				b.do(t, chromedp.KeyEvent(kb.Tab))
 				if in := b.eval(t, `String(document.getElementById("archive-dialog").contains(document.activeElement))`); in != "true" {
@@ -361,10 +348,7 @@ func TestBrowser(t *testing.T) {
 		}},
 		{"archive: Cancel keeps the row, Archive Secret removes it", func(t *testing.T) {
 			row := `tr[data-alias="smtp_login"]`
-			b.do(t,
-				chromedp.Click(chromedp.CSS(row+` [data-action="archive"]`)),
-				chromedp.WaitVisible(chromedp.ID("archive-dialog")),
-			)
+			b.openRowAction(t, "smtp_login", "archive", "archive-dialog")
 			const text = "Are you sure you want to archive this secret? Any existing integrations using this secret will no longer function."
 			if got := b.text(t, "#archive-text"); got != text {
 				t.Fatalf("dialog text = %q", got)
@@ -380,12 +364,7 @@ func TestBrowser(t *testing.T) {
 			if code := env.status(t, orgAdmin, "GET", "/v1/orgs/acme/domains/shop/secrets/smtp_login"); code != http.StatusOK {
 				t.Fatalf("GET smtp_login after Cancel = %d, want 200", code)
 			}
-			b.do(t,
-				chromedp.Click(chromedp.CSS(row+` [data-action="archive"]`)),
-				chromedp.WaitVisible(chromedp.ID("archive-dialog")),
-				chromedp.Click(chromedp.ID("archive-confirm")),
-				chromedp.WaitNotPresent(chromedp.CSS(row)),
-			)
+			b.archiveRow(t, "smtp_login")
 			if code := env.status(t, orgAdmin, "GET", "/v1/orgs/acme/domains/shop/secrets/smtp_login"); code != http.StatusNotFound {
 				t.Fatalf("GET smtp_login after archive = %d, want 404", code)
 			}
@@ -779,11 +758,42 @@ func (b *browserT) submitAndWaitRow(t *testing.T, alias string) {
 	}
 }
 
-// checkRow checks the row of alias against the API: type label and the
-// Last Updated date (the <time> element's datetime is the API's updated_at).
-func (b *browserT) checkRow(t *testing.T, env *backend, token, domain, alias, typeLabel string) {
+// openRowAction clicks the action button ("edit", "archive") of alias's
+// row and waits for the element with id to show.
+func (b *browserT) openRowAction(t *testing.T, alias, action, id string) {
 	t.Helper()
-	meta := env.Get(t, token, "acme", domain, alias)
+	b.do(t,
+		chromedp.Click(chromedp.CSS(`tr[data-alias="`+alias+`"] [data-action="`+action+`"]`)),
+		chromedp.WaitVisible(chromedp.ID(id)),
+	)
+}
+
+// archiveRow archives alias through its row's dialog and waits for the row
+// to go.
+func (b *browserT) archiveRow(t *testing.T, alias string) {
+	t.Helper()
+	b.openRowAction(t, alias, "archive", "archive-dialog")
+	b.do(t,
+		chromedp.Click(chromedp.ID("archive-confirm")),
+		chromedp.WaitNotPresent(chromedp.CSS(`tr[data-alias="`+alias+`"]`)),
+	)
+}
+
+// checkMasked fails unless the input with id masks what is typed.
+func (b *browserT) checkMasked(t *testing.T, id string) {
+	t.Helper()
+	if typ := b.eval(t, `document.getElementById(`+jsString(id)+`).type`); typ != "password" {
+		t.Fatalf("#%s input type = %q, want password (masked)", id, typ)
+	}
+}
+
+// submitAndCheckRow submits the drawer, waits for the row of alias and
+// checks it against the API (read with token): type label and the Last
+// Updated date (the <time> element's datetime is the API's updated_at).
+func (b *browserT) submitAndCheckRow(t *testing.T, env *backend, token, alias, typeLabel string) {
+	t.Helper()
+	b.submitAndWaitRow(t, alias)
+	meta := env.Get(t, token, "acme", "shop", alias)
 	row := `tr[data-alias="` + alias + `"]`
 	if got := b.text(t, row+" .type-badge"); got != typeLabel {
 		t.Fatalf("%s type shown = %q, want %q", alias, got, typeLabel)

@@ -124,8 +124,7 @@ func TestBrowserOIDC(t *testing.T) {
 				chromedp.SendKeys(chromedp.ID("f-alias"), "weather_fx"),
 				chromedp.SendKeys(chromedp.ID("f-token"), vals.token),
 			)
-			b.submitAndWaitRow(t, "weather_fx")
-			b.checkRow(t, env, apiToken, "shop", "weather_fx", "Token")
+			b.submitAndCheckRow(t, env, apiToken, "weather_fx", "Token")
 			if got := env.StoredToken(t, "acme", "shop", "weather_fx"); got != vals.token {
 				t.Fatal("Vault does not hold the typed token")
 			}
@@ -133,9 +132,8 @@ func TestBrowserOIDC(t *testing.T) {
 		}},
 		{"rotate it", func(t *testing.T) {
 			before := env.Get(t, apiToken, "acme", "shop", "weather_fx")
+			b.openRowAction(t, "weather_fx", "edit", "f-token")
 			b.do(t,
-				chromedp.Click(chromedp.CSS(`tr[data-alias="weather_fx"] [data-action="edit"]`)),
-				chromedp.WaitVisible(chromedp.ID("f-token")),
 				chromedp.SendKeys(chromedp.ID("f-token"), vals.token2),
 				chromedp.Click(chromedp.ID("drawer-submit")),
 				chromedp.WaitNotVisible(chromedp.ID("drawer")),
@@ -149,13 +147,7 @@ func TestBrowserOIDC(t *testing.T) {
 			}
 		}},
 		{"archive it", func(t *testing.T) {
-			row := `tr[data-alias="weather_fx"]`
-			b.do(t,
-				chromedp.Click(chromedp.CSS(row+` [data-action="archive"]`)),
-				chromedp.WaitVisible(chromedp.ID("archive-dialog")),
-				chromedp.Click(chromedp.ID("archive-confirm")),
-				chromedp.WaitNotPresent(chromedp.CSS(row)),
-			)
+			b.archiveRow(t, "weather_fx")
 			if code := env.status(t, apiToken, "GET", "/v1/orgs/acme/domains/shop/secrets/weather_fx"); code != http.StatusNotFound {
 				t.Fatalf("GET after archive = %d, want 404", code)
 			}
