@@ -13,42 +13,25 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/sidekey/sidekey/internal/testbin"
 )
 
-// binary is cmd/sidekey built once per test binary (TestMain removes it).
-var binary struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
+// binary is cmd/sidekey built the way the Dockerfile does (static,
+// CGO_ENABLED=0, -trimpath), once per test binary (TestMain removes it).
+var binary = testbin.LazyBuild{Prefix: "sidekey-charts-", Env: []string{"CGO_ENABLED=0"}, Flags: []string{"-trimpath"}}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binary.dir != "" {
-		_ = os.RemoveAll(binary.dir)
-	}
+	binary.Remove()
 	os.Exit(code)
 }
 
-// sidekeyBinary builds cmd/sidekey the way the Dockerfile does (static,
-// CGO_ENABLED=0, -trimpath), once, and returns its path.
+// sidekeyBinary returns the path of the binary, building it on first use.
 func sidekeyBinary(t *testing.T) string {
 	t.Helper()
-	binary.once.Do(func() {
-		if binary.dir, binary.err = os.MkdirTemp("", "sidekey-charts-"); binary.err != nil {
-			return
-		}
-		binary.path, binary.err = testbin.BuildSidekeyIn(binary.dir, []string{"CGO_ENABLED=0"}, "-trimpath")
-	})
-	if binary.err != nil {
-		t.Fatal(binary.err)
-	}
-	return binary.path
+	return binary.Binaries(t)[0]
 }
 
 // helpFlags runs `sidekey CMD --help` and returns the flags it lists.

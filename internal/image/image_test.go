@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,45 +32,19 @@ const testVersion = "v0.0.0-imagetest"
 
 var created = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
-// buildBinary builds cmd/sidekey into dir as `make image` does: static,
-// trimmed, without a build id.
-func buildBinary(dir string) (string, error) {
-	return testbin.BuildSidekeyIn(dir, []string{"CGO_ENABLED=0", "GOOS=linux"},
-		"-trimpath", "-ldflags", "-s -w -buildid= -X main.version="+testVersion)
-}
-
-// The binaries the tests share: the same source linked twice, back to back
-// (so a change to a shared working tree rarely lands between them), once
-// per test run.
-var shared struct {
-	once sync.Once
-	dir  string
-	bins [2]string
-	err  error
-}
-
-func sharedBinaries(t *testing.T) [2]string {
-	t.Helper()
-	shared.once.Do(func() {
-		shared.dir, shared.err = os.MkdirTemp("", "sidekey-image-bin-")
-		for i := range shared.bins {
-			if shared.err != nil {
-				return
-			}
-			shared.bins[i], shared.err = buildBinary(filepath.Join(shared.dir, fmt.Sprint(i)))
-		}
-	})
-	if shared.err != nil {
-		t.Fatal(shared.err)
-	}
-	return shared.bins
+// shared are the binaries the tests share, built as `make image` does
+// (static, trimmed, without a build id): the same source linked twice,
+// back to back (so a change to a shared working tree rarely lands between
+// them), once per test run.
+var shared = testbin.LazyBuild{
+	Prefix: "sidekey-image-bin-", Copies: 2,
+	Env:   []string{"CGO_ENABLED=0", "GOOS=linux"},
+	Flags: []string{"-trimpath", "-ldflags", "-s -w -buildid= -X main.version=" + testVersion},
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.dir != "" {
-		_ = os.RemoveAll(shared.dir)
-	}
+	shared.Remove()
 	os.Exit(code)
 }
 
@@ -113,7 +86,7 @@ func TestImageContents(t *testing.T) {
 	if _, err := os.Stat("/etc/ssl/certs/ca-certificates.crt"); err != nil {
 		t.Fatalf("CA bundle missing (make deps installs ca-certificates): %v", err)
 	}
-	bin := sharedBinaries(t)[0]
+	bin := shared.Binaries(t)[0]
 	out := filepath.Join(t.TempDir(), "out")
 	digest := buildAndWrite(t, bin, out)
 
@@ -376,7 +349,7 @@ func runAsNonRoot(t *testing.T, e entry) {
 // twice, the image assembled from each — give the same image digest and the
 // same tarball bytes.
 func TestImageReproducible(t *testing.T) {
-	bins := sharedBinaries(t)
+	bins := shared.Binaries(t)
 	var digests []v1.Hash
 	var tars [][]byte
 	for _, bin := range bins {
@@ -398,7 +371,7 @@ func TestImageReproducible(t *testing.T) {
 
 // compareBinaries says whether the two links differ and, if so, whether the
 // source under them changed (another commit or edit between the links).
-func compareBinaries(bins [2]string) string {
+func compareBinaries(bins []string) string {
 	var sums [2][32]byte
 	var vcs [2]string
 	for i, b := range bins {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -132,4 +133,52 @@ func Main(m *testing.M, prefix string, bin *string) {
 	code := m.Run()
 	cleanup()
 	os.Exit(code)
+}
+
+// LazyBuild builds sidekey binaries on first use, once per test binary,
+// into a temporary directory that Remove deletes (call it from TestMain).
+type LazyBuild struct {
+	// Prefix names the temporary directory.
+	Prefix string
+	// Env and Flags are BuildSidekeyIn's.
+	Env   []string
+	Flags []string
+	// Copies is how many binaries to build, back to back from the same
+	// source (default 1).
+	Copies int
+
+	once sync.Once
+	dir  string
+	bins []string
+	err  error
+}
+
+// Binaries returns the paths of the binaries, building them on the first
+// call; a failed build fails the test.
+func (l *LazyBuild) Binaries(t testing.TB) []string {
+	t.Helper()
+	l.once.Do(func() {
+		if l.dir, l.err = os.MkdirTemp("", l.Prefix); l.err != nil {
+			return
+		}
+		for i := range max(l.Copies, 1) {
+			bin, err := BuildSidekeyIn(filepath.Join(l.dir, strconv.Itoa(i)), l.Env, l.Flags...)
+			if err != nil {
+				l.err = err
+				return
+			}
+			l.bins = append(l.bins, bin)
+		}
+	})
+	if l.err != nil {
+		t.Fatal(l.err)
+	}
+	return l.bins
+}
+
+// Remove deletes the binaries built.
+func (l *LazyBuild) Remove() {
+	if l.dir != "" {
+		_ = os.RemoveAll(l.dir)
+	}
 }
