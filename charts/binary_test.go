@@ -22,11 +22,7 @@ import (
 // CGO_ENABLED=0, -trimpath), once per test binary (TestMain removes it).
 var binary = testbin.LazyBuild{Prefix: "sidekey-charts-", Env: []string{"CGO_ENABLED=0"}, Flags: []string{"-trimpath"}}
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	binary.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { binary.Main(m) }
 
 // sidekeyBinary returns the path of the binary, building it on first use.
 func sidekeyBinary(t *testing.T) string {

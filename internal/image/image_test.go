@@ -42,11 +42,7 @@ var shared = testbin.LazyBuild{
 	Flags: []string{"-trimpath", "-ldflags", "-s -w -buildid= -X main.version=" + testVersion},
 }
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	shared.Remove()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { shared.Main(m) }
 
 func repoRoot(t *testing.T) string {
 	t.Helper()

@@ -136,7 +136,7 @@ func Main(m *testing.M, prefix string, bin *string) {
 }
 
 // LazyBuild builds sidekey binaries on first use, once per test binary,
-// into a temporary directory that Remove deletes (call it from TestMain).
+// into a temporary directory that its Main (the TestMain) deletes.
 type LazyBuild struct {
 	// Prefix names the temporary directory.
 	Prefix string
@@ -176,9 +176,12 @@ func (l *LazyBuild) Binaries(t testing.TB) []string {
 	return l.bins
 }
 
-// Remove deletes the binaries built.
-func (l *LazyBuild) Remove() {
+// Main is a TestMain that runs the tests, removes the binaries built and
+// exits.
+func (l *LazyBuild) Main(m *testing.M) {
+	code := m.Run()
 	if l.dir != "" {
 		_ = os.RemoveAll(l.dir)
 	}
+	os.Exit(code)
 }
