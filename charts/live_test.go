@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -400,10 +399,7 @@ func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
 	var addrs []string
 	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		ln := testbin.Listen(t)
 		defer func() { _ = ln.Close() }()
 		addrs = append(addrs, ln.Addr().String())
 	}

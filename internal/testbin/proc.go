@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"runtime"
@@ -158,10 +157,7 @@ func StartReady(name string, cmd *exec.Cmd, readyPrefix string, timeout time.Dur
 // FreeHostPort returns a loopback host:port that was free a moment ago.
 func FreeHostPort(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testbin: %v", err)
-	}
+	ln := Listen(t)
 	addr := ln.Addr().String()
 	_ = ln.Close()
 	return addr
