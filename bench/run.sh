@@ -14,6 +14,8 @@
 # SIDEKEY=1 PEERS=1 PORT_BASE=18400 OUT=<dir> SIDEKEY_EXTRA_FLAGS="..."
 # SIDEKEY_BIN=<a sidekey binary to measure instead of bin/sidekey>
 # SIDEKEY_BIN_B=<a second binary: the sidecar cases run for it too, same run, as sidekeyb-*>
+# SIDEKEY_ENV_B="ENV=VALUE..." (extra environment of build B, e.g. GODEBUG= for Go's default)
+# SIDECAR_GODEBUG=<GODEBUG of the sidecar cases' Sidekey; default: the chart's sidecar.godebug>
 # SIDECAR=1 RATE=2000 SIDECAR_CONNS=32 SIDECAR_WARMUP=2s SIDECAR_DURATION=10s
 # ONLY=<bash regex of case names>, e.g. ONLY='-1c$' for the light-load cases.
 #
@@ -51,6 +53,9 @@ RATE=${RATE:-2000}
 SIDECAR_CONNS=${SIDECAR_CONNS:-32}
 SIDECAR_WARMUP=${SIDECAR_WARMUP:-2s}
 SIDECAR_DURATION=${SIDECAR_DURATION:-10s}
+# The sidecar cases run Sidekey with the GODEBUG the chart gives its sidecar.
+CHART_GODEBUG=$(sed -n 's/^  godebug: "\(.*\)"$/\1/p' charts/sidekey/values.yaml)
+SIDECAR_GODEBUG=${SIDECAR_GODEBUG-$CHART_GODEBUG}
 MITM=$PEERS
 [[ $MODE == soak ]] && PEERS=0 && MITM=0 && SIDEKEY=1 && SIDECAR=0
 [[ $MODE == sidecar ]] && MITM=0 && SIDEKEY=1 && SIDECAR=1 && PIN=0
@@ -272,7 +277,11 @@ wait_port upstream "$UPTLS_PORT"
 start_sidekey() {
 	local name=$1 cpus=$2 port=$3 mport=$4 bin=$SIDEKEY_BIN
 	shift 4
-	[[ $name == sidekeyb-* ]] && bin=$SIDEKEY_BIN_B
+	if [[ $name == sidekeyb-* ]]; then
+		bin=$SIDEKEY_BIN_B
+		# shellcheck disable=SC2206 # SIDEKEY_ENV_B is a list of ENV=VALUE words.
+		set -- "$@" ${SIDEKEY_ENV_B:-}
+	fi
 	# Per-request logging off (warn), as Squid's access log is off below.
 	# shellcheck disable=SC2086 # SIDEKEY_EXTRA_FLAGS is a list of flags.
 	start "$name" "$cpus" env "$@" "$bin" proxy \
@@ -299,12 +308,13 @@ if [[ $SIDEKEY == 1 && $MODE != sidecar ]]; then
 	start_sidekey sidekey 1 "$SK_PORT" "$SK_METRICS_PORT"
 fi
 if [[ $SIDEKEY == 1 && $SIDECAR == 1 ]]; then
-	# Unpinned, GOMAXPROCS set as a container's CPU limit of 1 or 2 sets it.
-	start_sidekey sidekey-gmp1 "$ALL_CPUS" "$SK1_PORT" "$SK1_METRICS_PORT" GOMAXPROCS=1
-	start_sidekey sidekey-gmp2 "$ALL_CPUS" "$SK2_PORT" "$SK2_METRICS_PORT" GOMAXPROCS=2
+	# Unpinned, GOMAXPROCS set as a container's CPU limit of 1 or 2 sets it,
+	# and the runtime settings the chart gives its sidecar.
+	start_sidekey sidekey-gmp1 "$ALL_CPUS" "$SK1_PORT" "$SK1_METRICS_PORT" GOMAXPROCS=1 "GODEBUG=$SIDECAR_GODEBUG"
+	start_sidekey sidekey-gmp2 "$ALL_CPUS" "$SK2_PORT" "$SK2_METRICS_PORT" GOMAXPROCS=2 "GODEBUG=$SIDECAR_GODEBUG"
 	if [[ -n $SIDEKEY_BIN_B ]]; then
-		start_sidekey sidekeyb-gmp1 "$ALL_CPUS" "$SKB1_PORT" "$SKB1_METRICS_PORT" GOMAXPROCS=1
-		start_sidekey sidekeyb-gmp2 "$ALL_CPUS" "$SKB2_PORT" "$SKB2_METRICS_PORT" GOMAXPROCS=2
+		start_sidekey sidekeyb-gmp1 "$ALL_CPUS" "$SKB1_PORT" "$SKB1_METRICS_PORT" GOMAXPROCS=1 "GODEBUG=$SIDECAR_GODEBUG"
+		start_sidekey sidekeyb-gmp2 "$ALL_CPUS" "$SKB2_PORT" "$SKB2_METRICS_PORT" GOMAXPROCS=2 "GODEBUG=$SIDECAR_GODEBUG"
 	fi
 fi
 
@@ -474,7 +484,7 @@ else
 			pin_again
 		fi
 		if ((${#SIDECARS[@]})); then
-			log "round $round of $ROUNDS: unpinned, net/http sender, $SIDECAR_CONNS connections at $RATE req/s, $SIDECAR_WARMUP + $SIDECAR_DURATION"
+			log "round $round of $ROUNDS: unpinned, net/http sender, $SIDECAR_CONNS connections at $RATE req/s, $SIDECAR_WARMUP + $SIDECAR_DURATION, Sidekey's GODEBUG=$SIDECAR_GODEBUG${SIDEKEY_ENV_B:+ (build B: $SIDEKEY_ENV_B)}"
 			[[ $PIN == 1 ]] && set_affinity "$ALL_CPUS" "${!PID_OF[@]}"
 			pinned=$PIN
 			PIN=0

@@ -385,6 +385,7 @@ func TestSchemaRejects(t *testing.T) {
 		{"private key in the JWKS", "admin:\n  jwt:\n    jwks: '{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"a\",\"y\":\"b\",\"d\":\"c\"}]}'\n", "/admin/jwt/jwks"},
 		{"no JWT key at all", "admin:\n  jwt:\n    hs256Secret:\n      name: \"\"\n      key: k\n", "/admin/jwt/hs256Secret/name"},
 		{"ingress without hosts", "admin:\n  ingress:\n    enabled: true\n    hosts: []\n", "/admin/ingress/hosts"},
+		{"GODEBUG not key=value", "sidecar:\n  godebug: schedtrace\n", "/sidecar/godebug"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -112,7 +112,7 @@ sidekey.sidecar is the proxy container: one list item for initContainers
     {{- end }}
     {{- end }}
   {{- $venv := include "sidekey.vaultEnv" (dict "root" . "role" "sidecar") | trim }}
-  {{- if or $venv $s.goMaxProcs $s.goMemLimit }}
+  {{- if or $venv $s.goMaxProcs $s.goMemLimit $s.godebug }}
   env:
     {{- with $venv }}
     {{- . | nindent 4 }}
@@ -123,6 +123,10 @@ sidekey.sidecar is the proxy container: one list item for initContainers
     {{- end }}
     {{- with $s.goMemLimit }}
     - name: GOMEMLIMIT
+      value: {{ . | quote }}
+    {{- end }}
+    {{- with $s.godebug }}
+    - name: GODEBUG
       value: {{ . | quote }}
     {{- end }}
   {{- end }}
