@@ -33,43 +33,51 @@ func (p *Proxy) handleConnect(ctx *fasthttp.RequestCtx) {
 	}
 	p.tunnels.open()
 	ctx.HijackSetNoResponse(true)
-	ctx.Hijack(func(c net.Conn) {
-		// The outer server keeps hijacked connections (KeepHijackedConns),
-		// so returning here releases its RequestCtx at once rather than
-		// holding it for the tunnel's life; the tunnel closes c itself.
-		go p.tunnel(c, d, tenant, upstream)
-	})
+	// The outer server keeps hijacked connections (KeepHijackedConns), so
+	// returning from the hijack handler releases its RequestCtx at once
+	// rather than holding it for the tunnel's life; the tunnel closes the
+	// connection itself.
+	if upstream != nil {
+		authority := d.authority
+		ctx.Hijack(func(c net.Conn) { go p.relay(c, authority, upstream) })
+		return
+	}
+	d.https = true
+	tc := &tunnelConn{tenant: tenant, dest: d}
+	ctx.Hijack(func(c net.Conn) { go p.intercept(c, tc) })
 }
 
-// tunnel serves a hijacked CONNECT connection until it ends, then closes it.
-func (p *Proxy) tunnel(c net.Conn, d dest, tenant secret.Tenant, upstream net.Conn) {
-	defer func() {
-		p.tunnels.done()
-		_ = c.Close()
-	}()
-	if upstream != nil {
-		defer upstream.Close() //nolint:errcheck // closing a finished tunnel
-	}
+// endTunnel closes a tunnel's client connection and stops counting it.
+func (p *Proxy) endTunnel(c net.Conn) {
+	p.tunnels.done()
+	_ = c.Close()
+}
+
+// establish answers the CONNECT on its hijacked connection c; false when
+// the client is gone.
+func establish(c net.Conn) bool {
+	_ = c.SetDeadline(time.Time{})
+	_, err := c.Write(connectEstablished)
+	return err == nil
+}
+
+// relay passes a hijacked CONNECT connection through to its upstream
+// untouched until either side ends, then closes both.
+func (p *Proxy) relay(c net.Conn, authority string, upstream net.Conn) {
+	defer p.endTunnel(c)
+	defer upstream.Close() //nolint:errcheck // closing a finished tunnel
 	if !p.tunnels.track(c, nil) {
 		return
 	}
 	defer p.tunnels.untrack(c)
-	_ = c.SetDeadline(time.Time{})
-	if _, err := c.Write(connectEstablished); err != nil {
-		return
-	}
-	if upstream == nil {
-		p.intercept(c, d, tenant)
-		return
-	}
-	if !p.tunnels.track(upstream, nil) {
+	if !establish(c) || !p.tunnels.track(upstream, nil) {
 		return
 	}
 	defer p.tunnels.untrack(upstream)
 	p.m.ok(modePassthrough)
 	pipe(c, upstream)
 	if ce := p.log.Check(zap.DebugLevel, "tunnel closed"); ce != nil {
-		ce.Write(zap.String("dest", d.authority))
+		ce.Write(zap.String("dest", authority))
 	}
 }
 

@@ -83,31 +83,58 @@ func (l *leafCache) forHello(hello *tls.ClientHelloInfo) (*tls.Certificate, erro
 	return l.get(tc.host)
 }
 
-// intercept terminates TLS on c with a leaf certificate for the CONNECT
-// target and serves the requests inside with the inner server.
-func (p *Proxy) intercept(c net.Conn, d dest, tenant secret.Tenant) {
-	d.https = true
-	tc := tls.Server(&targetConn{Conn: c, host: d.host}, p.tlsConfig)
+// intercept serves an intercepted CONNECT tunnel on the hijacked client
+// connection c until it ends, then closes c: TLS is terminated with a leaf
+// certificate for the CONNECT target, and the requests inside are served
+// over HTTP/2 or HTTP/1.1, as the client chose in ALPN.
+//
+// This goroutine serves the tunnel for its whole life, idle time included,
+// and an idle tunnel keeps its stack: up to 8 KiB when the frames below the
+// inner server's read stay small enough for the garbage collector to
+// shrink it after a deeper request. So the work of this function that
+// needs large frames or a deep stack is done in calls that return before
+// the serving starts (handshake).
+func (p *Proxy) intercept(c net.Conn, tc *tunnelConn) {
+	defer p.endTunnel(c)
+	if !p.tunnels.track(c, nil) {
+		return
+	}
+	defer p.tunnels.untrack(c)
+	h2, ok := p.handshake(c, tc)
+	if !ok {
+		return
+	}
+	p.tunnels.intercepted(c, tc)
+	if h2 {
+		p.serveH2(tc)
+		return
+	}
+	_ = p.inner.ServeConn(tc)
+}
+
+// handshake answers the CONNECT and terminates TLS on c with the leaf of
+// tc's destination, leaving the TLS connection in tc. h2 reports that the
+// client chose HTTP/2 in ALPN; !ok that the tunnel ends (the client left
+// or the handshake failed, which is counted and logged).
+func (p *Proxy) handshake(c net.Conn, tc *tunnelConn) (h2, ok bool) {
+	if !establish(c) {
+		return false, false
+	}
+	conn := tls.Server(&targetConn{Conn: c, host: tc.dest.host}, p.tlsConfig)
 	_ = c.SetDeadline(time.Now().Add(p.cfg.ReadTimeout))
 	// The handshake runs on a goroutine of its own: its crypto grows a
-	// stack to 16 KiB, which the connection's long-lived serving goroutine
-	// would otherwise keep while idle. A tunnel whose requests need no
-	// deeper stack then idles on 8 KiB (docs/BENCHMARKS.md, Proxy).
+	// stack to 16 KiB, which the tunnel's long-lived goroutine would
+	// otherwise keep while idle (docs/BENCHMARKS.md, Proxy).
 	hs := make(chan error, 1)
-	go func() { hs <- tc.HandshakeContext(p.baseCtx) }()
+	go func() { hs <- conn.HandshakeContext(p.baseCtx) }()
 	if err := <-hs; err != nil {
 		p.m.failed(modeConnect, "tls_handshake_failed")
 		if ce := p.log.Check(zap.InfoLevel, "tls handshake failed"); ce != nil {
-			ce.Write(zap.String("dest", d.authority), zap.String("tenant", tenant.String()), zap.Error(err))
+			ce.Write(zap.String("dest", tc.dest.authority), zap.String("tenant", tc.tenant.String()), zap.Error(err))
 		}
-		return
+		return false, false
 	}
 	_ = c.SetDeadline(time.Time{})
-	conn := &tunnelConn{Conn: tc, tenant: tenant, dest: d, raw: c}
-	p.tunnels.intercepted(c, conn)
-	if tc.ConnectionState().NegotiatedProtocol == "h2" {
-		p.serveH2(conn)
-		return
-	}
-	_ = p.inner.ServeConn(conn)
+	tc.Conn, tc.raw = conn, c
+	return conn.ConnectionState().NegotiatedProtocol == "h2", true
 }
