@@ -4,10 +4,12 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/sidekey/sidekey/internal/confcheck"
 )
 
 // TestConfigValidate: DefaultConfig with a key is valid; every bad field is
-// reported at once, by name, as a *FieldError; zero takes the default.
+// reported at once, by name, as a *confcheck.FieldError; zero takes the default.
 func TestConfigValidate(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Auth.HS256Key = []byte("a-development-key-of-more-than-32-bytes")
@@ -29,9 +31,9 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("error %q does not name %s", err, field)
 		}
 	}
-	var fe *FieldError
-	if !errors.As(err, &fe) {
-		t.Errorf("error %T is not a *FieldError", err)
+	var fe *confcheck.FieldError
+	if !errors.As(err, &fe) || fe.Component != "adminapi" {
+		t.Errorf("error %T is not an adminapi *confcheck.FieldError", err)
 	}
 	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "Store") {
 		t.Errorf("New without a store: %v", err)

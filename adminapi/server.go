@@ -8,7 +8,6 @@ package adminapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/sidekey/sidekey/internal/confcheck"
 	"github.com/sidekey/sidekey/internal/errcode"
 	"github.com/sidekey/sidekey/internal/ops"
 )
@@ -76,39 +76,23 @@ func DefaultConfig() Config {
 	}
 }
 
-// FieldError is an invalid Config field; Field is its Go name
-// ("MaxValueBytes", "CORSOrigins", "Auth").
-type FieldError struct {
-	Field  string
-	Reason string
-}
-
-func (e *FieldError) Error() string {
-	return "adminapi: invalid configuration: " + e.Field + ": " + e.Reason
-}
-
 // Validate reports every invalid field of cfg (Store excepted: New checks
-// it), each as a *FieldError, joined. It reads no file and does no I/O.
+// it), each as a *confcheck.FieldError naming the field by its Go name
+// ("MaxValueBytes", "CORSOrigins", "Auth"), joined. It reads no file and
+// does no I/O.
 func (cfg Config) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
-	}
-	if cfg.MaxValueBytes < 0 {
-		bad("MaxValueBytes", "%d must not be negative", cfg.MaxValueBytes)
-	}
-	if cfg.ReadyTimeout < 0 {
-		bad("ReadyTimeout", "%s must not be negative", cfg.ReadyTimeout)
-	}
+	c := confcheck.New("adminapi")
+	confcheck.NotNegative(c, "MaxValueBytes", cfg.MaxValueBytes)
+	confcheck.NotNegative(c, "ReadyTimeout", cfg.ReadyTimeout)
 	for _, o := range cfg.CORSOrigins {
 		if !validOrigin(o) {
-			bad("CORSOrigins", "%q is not an origin such as https://console.example.com", o)
+			c.Fail("CORSOrigins", "%q is not an origin such as https://console.example.com", o)
 		}
 	}
 	if err := cfg.Auth.Validate(); err != nil {
-		bad("Auth", "%s", strings.TrimPrefix(err.Error(), "adminapi: "))
+		c.Fail("Auth", "%s", strings.TrimPrefix(err.Error(), "adminapi: "))
 	}
-	return errors.Join(errs...)
+	return c.Err()
 }
 
 // validOrigin accepts "*" or a browser origin: http(s)://host[:port].
@@ -137,7 +121,7 @@ type Server struct {
 // New checks cfg and returns the server. It does no I/O.
 func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil {
-		return nil, &FieldError{Field: "Store", Reason: "required"}
+		return nil, &confcheck.FieldError{Component: "adminapi", Field: "Store", Reason: "required"}
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err

@@ -3,13 +3,12 @@ package proxy
 import (
 	"context"
 	"crypto/x509"
-	"errors"
-	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sidekey/sidekey/internal/ca"
+	"github.com/sidekey/sidekey/internal/confcheck"
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/internal/tenantauth"
 )
@@ -125,25 +124,19 @@ func def[T int | time.Duration](v *T, d T) {
 	}
 }
 
-// FieldError is an invalid Config field; Field is its Go name.
-type FieldError struct {
-	Field  string
-	Reason string
-}
-
-func (e *FieldError) Error() string {
-	return "proxy: invalid configuration: " + e.Field + ": " + e.Reason
-}
-
-// Validate reports every invalid value of c, each as a *FieldError,
-// joined: negative sizes and durations, malformed passthrough globs, an
-// unknown UpstreamHTTP2. It does not require Resolver, Keys or CA (New
-// does), so a command can check its flags before dialling anything.
+// Validate reports every invalid value of c, each as a
+// *confcheck.FieldError naming the field by its Go name, joined: negative
+// sizes and durations, malformed passthrough globs, an unknown
+// UpstreamHTTP2. It does not require Resolver, Keys or CA (New does), so a
+// command can check its flags before dialling anything.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
-	}
+	ck := confcheck.New("proxy")
+	c.check(ck)
+	return ck.Err()
+}
+
+// check records the invalid values Validate reports in ck.
+func (c *Config) check(ck *confcheck.Checker) {
 	for _, f := range []struct {
 		name string
 		v    int
@@ -151,9 +144,7 @@ func (c Config) Validate() error {
 		{"MaxBodyBytes", c.MaxBodyBytes}, {"MaxHeaderBytes", c.MaxHeaderBytes}, {"MaxConns", c.MaxConns},
 		{"LeafCacheSize", c.LeafCacheSize}, {"MaxScrubBytes", c.MaxScrubBytes}, {"H2MaxConcurrentStreams", c.H2MaxConcurrentStreams},
 	} {
-		if f.v < 0 {
-			bad(f.name, "%d must not be negative", f.v)
-		}
+		confcheck.NotNegative(ck, f.name, f.v)
 	}
 	for _, f := range []struct {
 		name string
@@ -162,30 +153,28 @@ func (c Config) Validate() error {
 		{"ReadTimeout", c.ReadTimeout}, {"WriteTimeout", c.WriteTimeout}, {"IdleTimeout", c.IdleTimeout},
 		{"UpstreamTimeout", c.UpstreamTimeout}, {"DrainTimeout", c.DrainTimeout}, {"LeafValidity", c.LeafValidity},
 	} {
-		if f.d < 0 {
-			bad(f.name, "%s must not be negative", f.d)
-		}
+		confcheck.NotNegative(ck, f.name, f.d)
 	}
 	if _, err := secret.NormalizeHostGlobs("passthrough-hosts", c.PassthroughHosts); err != nil {
-		bad("PassthroughHosts", "%v", err)
+		ck.Fail("PassthroughHosts", "%v", err)
 	}
 	if c.UpstreamHTTP2 != "" && c.UpstreamHTTP2 != UpstreamHTTP2Auto && c.UpstreamHTTP2 != UpstreamHTTP2Off {
-		bad("UpstreamHTTP2", "%q must be %q or %q", c.UpstreamHTTP2, UpstreamHTTP2Auto, UpstreamHTTP2Off)
+		ck.Fail("UpstreamHTTP2", "%q must be %q or %q", c.UpstreamHTTP2, UpstreamHTTP2Auto, UpstreamHTTP2Off)
 	}
-	return errors.Join(errs...)
 }
 
 // validate is Validate plus the parts New needs.
 func (c *Config) validate() error {
-	var errs []error
+	ck := confcheck.New("proxy")
 	if c.Resolver == nil {
-		errs = append(errs, &FieldError{Field: "Resolver", Reason: "required"})
+		ck.Fail("Resolver", "required")
 	}
 	if c.Keys == nil {
-		errs = append(errs, &FieldError{Field: "Keys", Reason: "required (the tenant keys)"})
+		ck.Fail("Keys", "required (the tenant keys)")
 	}
 	if c.CA == nil {
-		errs = append(errs, &FieldError{Field: "CA", Reason: "required"})
+		ck.Fail("CA", "required")
 	}
-	return errors.Join(append(errs, c.Validate())...)
+	c.check(ck)
+	return ck.Err()
 }

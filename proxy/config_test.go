@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/sidekey/sidekey/internal/confcheck"
 )
 
 // TestConfigValidate: DefaultConfig is valid and zero fields take the
@@ -27,9 +29,9 @@ func TestConfigValidate(t *testing.T) {
 			t.Errorf("error %v does not name %s", err, field)
 		}
 	}
-	var fe *FieldError
-	if !errors.As(err, &fe) {
-		t.Errorf("error %T is not a *FieldError", err)
+	var fe *confcheck.FieldError
+	if !errors.As(err, &fe) || fe.Component != "proxy" {
+		t.Errorf("error %T is not a proxy *confcheck.FieldError", err)
 	}
 	missing := d
 	if err := missing.validate(); err == nil || !strings.Contains(err.Error(), "Resolver: required") {

@@ -155,12 +155,6 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	cfg.Mount = strings.Trim(cmp.Or(cfg.Mount, DefaultMount), "/")
 	cfg.Prefix = strings.Trim(cmp.Or(cfg.Prefix, DefaultPrefix), "/")
-	if !validPath(cfg.Mount) {
-		return cfg, fieldError("Mount", cfg.Mount, "must not be empty")
-	}
-	if !validPath(cfg.Prefix) {
-		return cfg, fieldError("Prefix", cfg.Prefix, "must not be empty")
-	}
 	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()

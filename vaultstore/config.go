@@ -1,15 +1,14 @@
 package vaultstore
 
 import (
-	"errors"
-	"fmt"
 	"strings"
-	"time"
+
+	"github.com/sidekey/sidekey/internal/confcheck"
 )
 
 // The configuration convention (shared by every Sidekey component): a zero
 // field means "use the default", a negative one is an error, and Validate
-// names the offending field.
+// names every offending field (internal/confcheck).
 
 // DefaultConfig returns the Client configuration with every default filled
 // in. Command-line flags bind onto it, so the library holds the only copy of
@@ -27,24 +26,24 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validate reports the first invalid field of cfg. Zero fields are valid
-// (they take the defaults); negative durations are not.
+// Validate reports every invalid field of cfg, each as a
+// *confcheck.FieldError naming the field ("Timeout", "Auth.Method"),
+// joined. Zero fields are valid (they take the defaults); negative
+// durations are not.
 func (cfg Config) Validate() error {
-	if cfg.Timeout < 0 {
-		return fieldError("Timeout", cfg.Timeout, "must not be negative")
-	}
-	if m := strings.Trim(cfg.Mount, "/"); m != "" && !validPath(m) {
-		return fieldError("Mount", cfg.Mount, "must be /-separated segments of [A-Za-z0-9_.-]")
-	}
-	if p := strings.Trim(cfg.Prefix, "/"); p != "" && !validPath(p) {
-		return fieldError("Prefix", cfg.Prefix, "must be /-separated segments of [A-Za-z0-9_.-]")
+	c := confcheck.New("vaultstore")
+	confcheck.NotNegative(c, "Timeout", cfg.Timeout)
+	for _, f := range []struct{ name, v string }{{"Mount", cfg.Mount}, {"Prefix", cfg.Prefix}} {
+		if f.v != "" && !validPath(strings.Trim(f.v, "/")) {
+			c.Fail(f.name, "%q must be /-separated segments of [A-Za-z0-9_.-]", f.v)
+		}
 	}
 	switch cfg.Auth.Method {
 	case "", MethodToken, MethodAppRole, MethodKubernetes:
 	default:
-		return fieldError("Auth.Method", cfg.Auth.Method, "must be token, approle or kubernetes")
+		c.Fail("Auth.Method", "%q must be token, approle or kubernetes", cfg.Auth.Method)
 	}
-	return nil
+	return c.Err()
 }
 
 // DefaultCacheConfig returns the cache configuration with every default
@@ -59,31 +58,15 @@ func DefaultCacheConfig() CacheConfig {
 	}
 }
 
-// Validate reports the first invalid field of cfg: zero fields take the
-// defaults, negative ones are refused.
+// Validate reports every invalid field of cfg, each as a
+// *confcheck.FieldError naming the field ("Cache.TTL"), joined: zero
+// fields take the defaults, negative ones are refused.
 func (cfg CacheConfig) Validate() error {
-	for _, f := range []struct {
-		name string
-		d    time.Duration
-	}{
-		{"TTL", cfg.TTL},
-		{"NegativeTTL", cfg.NegativeTTL},
-		{"MaxStale", cfg.MaxStale},
-		{"FeedInterval", cfg.FeedInterval},
-	} {
-		if f.d < 0 {
-			return fieldError("Cache."+f.name, f.d, "must not be negative")
-		}
-	}
-	if cfg.Size < 0 {
-		return fieldError("Cache.Size", cfg.Size, "must not be negative")
-	}
-	return nil
-}
-
-// errInvalidConfig is wrapped by every Validate error.
-var errInvalidConfig = errors.New("invalid configuration")
-
-func fieldError(field string, v any, why string) error {
-	return fmt.Errorf("vaultstore: %w: %s %v: %s", errInvalidConfig, field, v, why)
+	c := confcheck.New("vaultstore")
+	confcheck.NotNegative(c, "Cache.TTL", cfg.TTL)
+	confcheck.NotNegative(c, "Cache.Size", cfg.Size)
+	confcheck.NotNegative(c, "Cache.NegativeTTL", cfg.NegativeTTL)
+	confcheck.NotNegative(c, "Cache.MaxStale", cfg.MaxStale)
+	confcheck.NotNegative(c, "Cache.FeedInterval", cfg.FeedInterval)
+	return c.Err()
 }

@@ -2,9 +2,11 @@ package vaultstore
 
 import (
 	"errors"
-	"strings"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/sidekey/sidekey/internal/confcheck"
 )
 
 // validAndZeroFilled fails the test unless def is valid, and returns the
@@ -39,25 +41,37 @@ func TestDefaultConfigsAreValidAndMatchWithDefaults(t *testing.T) {
 	}
 }
 
-func TestValidateNamesTheField(t *testing.T) {
+func TestValidateNamesEveryField(t *testing.T) {
 	cases := []struct {
-		field string
-		err   error
+		fields []string
+		err    error
 	}{
-		{"Timeout", Config{Timeout: -time.Second}.Validate()},
-		{"Mount", Config{Mount: "a b"}.Validate()},
-		{"Prefix", Config{Prefix: "x/../y"}.Validate()},
-		{"Prefix", Config{Prefix: "x//y"}.Validate()},
-		{"Auth.Method", Config{Auth: AuthConfig{Method: "ldap"}}.Validate()},
-		{"Cache.TTL", CacheConfig{TTL: -1}.Validate()},
-		{"Cache.NegativeTTL", CacheConfig{NegativeTTL: -1}.Validate()},
-		{"Cache.MaxStale", CacheConfig{MaxStale: -1}.Validate()},
-		{"Cache.FeedInterval", CacheConfig{FeedInterval: -1}.Validate()},
-		{"Cache.Size", CacheConfig{Size: -1}.Validate()},
+		{[]string{"Timeout"}, Config{Timeout: -time.Second}.Validate()},
+		{[]string{"Mount"}, Config{Mount: "a b"}.Validate()},
+		{[]string{"Mount"}, Config{Mount: "/"}.Validate()},
+		{[]string{"Prefix"}, Config{Prefix: "x/../y"}.Validate()},
+		{[]string{"Prefix"}, Config{Prefix: "x//y"}.Validate()},
+		{[]string{"Auth.Method"}, Config{Auth: AuthConfig{Method: "ldap"}}.Validate()},
+		{[]string{"Timeout", "Mount", "Prefix", "Auth.Method"}, Config{Timeout: -1, Mount: "..", Prefix: "a b", Auth: AuthConfig{Method: "ldap"}}.Validate()},
+		{[]string{"Cache.TTL"}, CacheConfig{TTL: -1}.Validate()},
+		{[]string{"Cache.NegativeTTL"}, CacheConfig{NegativeTTL: -1}.Validate()},
+		{[]string{"Cache.MaxStale"}, CacheConfig{MaxStale: -1}.Validate()},
+		{[]string{"Cache.FeedInterval"}, CacheConfig{FeedInterval: -1}.Validate()},
+		{[]string{"Cache.Size"}, CacheConfig{Size: -1}.Validate()},
+		{[]string{"Cache.TTL", "Cache.Size", "Cache.MaxStale"}, CacheConfig{TTL: -1, Size: -1, MaxStale: -1}.Validate()},
 	}
 	for _, c := range cases {
-		if c.err == nil || !errors.Is(c.err, errInvalidConfig) || !strings.Contains(c.err.Error(), c.field+" ") {
-			t.Errorf("%s: got %v, want an invalid-configuration error naming the field", c.field, c.err)
+		var got []string
+		for _, e := range unjoin(c.err) {
+			var fe *confcheck.FieldError
+			if !errors.As(e, &fe) || fe.Component != "vaultstore" {
+				t.Errorf("%v: %v (%T) is not a vaultstore *confcheck.FieldError", c.fields, e, e)
+				continue
+			}
+			got = append(got, fe.Field)
+		}
+		if !slices.Equal(got, c.fields) {
+			t.Errorf("got the fields %v (%v), want %v", got, c.err, c.fields)
 		}
 	}
 	if err := (Config{}).Validate(); err != nil {
@@ -66,4 +80,19 @@ func TestValidateNamesTheField(t *testing.T) {
 	if err := (CacheConfig{}).Validate(); err != nil {
 		t.Errorf("zero CacheConfig: %v (zero means default)", err)
 	}
+	const want = "vaultstore: invalid configuration: Timeout: -1s must not be negative"
+	if err := (Config{Timeout: -time.Second}).Validate(); err == nil || err.Error() != want {
+		t.Errorf("Validate() = %v, want %q", err, want)
+	}
+}
+
+// unjoin returns the errors an errors.Join holds, or err alone (none for nil).
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok { //nolint:errorlint // the join itself, not its chain
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sidekey/sidekey/adminapi"
 	"github.com/sidekey/sidekey/adminapi/ui"
+	"github.com/sidekey/sidekey/internal/confcheck"
 	"github.com/sidekey/sidekey/internal/lifecycle"
 	"github.com/sidekey/sidekey/internal/ops"
 	"github.com/sidekey/sidekey/vaultstore"
@@ -82,6 +83,9 @@ func (f *adminFlags) check() (adminapi.Config, error) {
 			"MaxValueBytes": "--max-value-bytes", "CORSOrigins": "--cors-origins", "Auth": keyFlag,
 		}))
 	}
+	if err := checkVaultFlags(f.vault); err != nil {
+		errs = append(errs, err)
+	}
 	if f.shutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--shutdown-timeout must be positive"))
 	}
@@ -137,12 +141,17 @@ func readKeyFile(dst *[]byte, name, path string, read func(string) ([]byte, erro
 	return name, nil
 }
 
-// flagErrors renames the fields of a joined adminapi.FieldError list to
-// the flags that set them; a field mapped to "" is left out.
+// flagErrors renames the fields of a joined confcheck.FieldError list (a
+// Validate error of adminapi, proxy or vaultstore) to the flags that set
+// them: "--max-value-bytes: -1 must not be negative". A field mapped to ""
+// is left out; an unmapped one keeps its library message.
 func flagErrors(err error, flags map[string]string) error {
+	if err == nil {
+		return nil
+	}
 	var out []error
 	for _, e := range unjoin(err) {
-		var fe *adminapi.FieldError
+		var fe *confcheck.FieldError
 		if errors.As(e, &fe) {
 			name, ok := flags[fe.Field]
 			if ok && name == "" {

@@ -54,6 +54,8 @@ func TestAdminBadConfigExits(t *testing.T) {
 		{"CA file without PEM", []string{"--oidc-issuer", "https://id.example.com", "--oidc-client-id", "c", "--oidc-ca-file", key}, nil, "holds no PEM certificate"},
 		{"bad refetch interval", []string{"--oidc-issuer", "https://id.example.com", "--oidc-client-id", "c", "--oidc-key-refetch-interval", "0s"}, nil, "--oidc-key-refetch-interval"},
 		{"bad max value", []string{"--jwt-hs256-key-file", key, "--max-value-bytes", "-1"}, nil, "--max-value-bytes: -1 must not be negative"},
+		{"bad vault flags", []string{"--jwt-hs256-key-file", key, "--vault-timeout", "-1s", "--vault-auth", "ldap"}, nil,
+			`--vault-timeout: -1s must not be negative; --vault-auth: "ldap" must be token, approle or kubernetes`},
 		{"bad log level", []string{"--jwt-hs256-key-file", key, "--log-level", "loud"}, nil, "--log-level"},
 		{"bad origin", []string{"--jwt-hs256-key-file", key, "--cors-origins", "console.example.com/app"}, nil, "--cors-origins"},
 		{"all errors at once", []string{"--max-value-bytes", "-1", "--shutdown-timeout", "0"}, nil,

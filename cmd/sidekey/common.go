@@ -31,6 +31,14 @@ func addVaultFlags(fs *flag.FlagSet) *vaultstore.Config {
 	return &c
 }
 
+// checkVaultFlags validates the Vault flags (addVaultFlags) before
+// anything is dialled; its error names each bad flag.
+func checkVaultFlags(c *vaultstore.Config) error {
+	return flagErrors(c.Validate(), map[string]string{
+		"Timeout": "--vault-timeout", "Mount": "--vault-mount", "Prefix": "--vault-prefix", "Auth.Method": "--vault-auth",
+	})
+}
+
 // vaultConfig returns the Vault configuration of the flags (addVaultFlags)
 // with the store's logger, a child of log.
 func vaultConfig(c *vaultstore.Config, log *zap.Logger) vaultstore.Config {

@@ -106,24 +106,36 @@ func (f *proxyFlags) proxyConfig() (proxy.Config, error) {
 		DrainTimeout:            f.drainTimeout,
 		LeafValidity:            f.leafValidity,
 	}
-	positive := map[string]int{"--max-body-bytes": f.maxBodyBytes, "--max-header-bytes": f.maxHeaderBytes, "--max-conns": f.maxConns,
-		"--cache-size": f.cache.Size, "--h2-max-concurrent-streams": f.h2MaxStreams}
-	for _, name := range []string{"--max-body-bytes", "--max-header-bytes", "--max-conns", "--cache-size", "--h2-max-concurrent-streams"} {
-		if positive[name] <= 0 {
-			errs = append(errs, fmt.Errorf("%s must be positive", name))
+	// The libraries check the values (negative, unknown), named below by
+	// flag. The flags are stricter: zero, which the libraries read as "the
+	// default", is refused too.
+	flags := map[string]string{"PassthroughHosts": "--passthrough-hosts", "UpstreamHTTP2": "--upstream-http2"}
+	for _, l := range []struct {
+		field, flag string
+		zero        bool
+	}{
+		{"MaxBodyBytes", "--max-body-bytes", f.maxBodyBytes == 0},
+		{"MaxHeaderBytes", "--max-header-bytes", f.maxHeaderBytes == 0},
+		{"MaxConns", "--max-conns", f.maxConns == 0},
+		{"H2MaxConcurrentStreams", "--h2-max-concurrent-streams", f.h2MaxStreams == 0},
+		{"ReadTimeout", "--read-timeout", f.readTimeout == 0},
+		{"WriteTimeout", "--write-timeout", f.writeTimeout == 0},
+		{"IdleTimeout", "--idle-timeout", f.idleTimeout == 0},
+		{"UpstreamTimeout", "--upstream-timeout", f.upstreamTimeout == 0},
+		{"DrainTimeout", "--drain-timeout", f.drainTimeout == 0},
+		{"LeafValidity", "--leaf-validity", f.leafValidity == 0},
+		{"Cache.Size", "--cache-size", f.cache.Size == 0},
+		{"Cache.TTL", "--cache-ttl", f.cache.TTL == 0},
+		{"Cache.NegativeTTL", "--negative-ttl", f.cache.NegativeTTL == 0},
+		{"Cache.MaxStale", "--max-stale", f.cache.MaxStale == 0},
+		{"Cache.FeedInterval", "--feed-interval", f.cache.FeedInterval == 0},
+	} {
+		flags[l.field] = l.flag
+		if l.zero {
+			errs = append(errs, fmt.Errorf("%s must be positive", l.flag))
 		}
 	}
-	durations := map[string]time.Duration{"--read-timeout": f.readTimeout, "--write-timeout": f.writeTimeout, "--idle-timeout": f.idleTimeout,
-		"--upstream-timeout": f.upstreamTimeout, "--drain-timeout": f.drainTimeout, "--leaf-validity": f.leafValidity,
-		"--cache-ttl": f.cache.TTL, "--negative-ttl": f.cache.NegativeTTL, "--max-stale": f.cache.MaxStale, "--feed-interval": f.cache.FeedInterval}
-	for _, name := range []string{"--read-timeout", "--write-timeout", "--idle-timeout", "--upstream-timeout", "--drain-timeout", "--leaf-validity", "--cache-ttl", "--negative-ttl", "--max-stale", "--feed-interval"} {
-		if durations[name] <= 0 {
-			errs = append(errs, fmt.Errorf("%s must be positive", name))
-		}
-	}
-	if f.upstreamHTTP2 != proxy.UpstreamHTTP2Auto && f.upstreamHTTP2 != proxy.UpstreamHTTP2Off {
-		errs = append(errs, fmt.Errorf("--upstream-http2 must be %s or %s", proxy.UpstreamHTTP2Auto, proxy.UpstreamHTTP2Off))
-	}
+	errs = append(errs, flagErrors(cfg.Validate(), flags), flagErrors(f.cache.Validate(), flags), checkVaultFlags(f.vault))
 	if f.caCert == "" || f.caKey == "" {
 		errs = append(errs, errors.New("--ca-cert and --ca-key are required (create them with \"sidekey ca init --out DIR\")"))
 	} else if authority, err := ca.Load(f.caCert, f.caKey); err != nil {
