@@ -101,30 +101,18 @@ func (in *injection) pathQuery(pq []byte) ([]byte, error) {
 	return out, nil
 }
 
+// headers rewrites the placeholders of the header values in h, and refuses
+// one in a header name. The loops over h are in functions of their own:
+// fasthttp's header iterator, inlined, makes a large stack frame, which
+// would otherwise stay below the resolution of every value.
 func (in *injection) headers(h *fasthttp.RequestHeader) error {
-	found := false
-	for k, v := range h.All() {
-		if injector.MayHoldPlaceholder(v, false) || injector.MayHoldPlaceholder(k, false) {
-			found = true
-			break
-		}
-	}
-	if !found {
+	if !headersMayHold(h) {
 		return nil
 	}
 	// Copy every header, rewrite those with placeholders, and put them back
 	// in order (a name may repeat).
 	st := in.x
-	st.hdrBuf = st.hdrBuf[:0]
-	for k, v := range h.All() {
-		// Slices into st.hdrBuf stay valid when it grows: they keep the
-		// old array, which holds the same bytes.
-		ks := len(st.hdrBuf)
-		st.hdrBuf = append(st.hdrBuf, k...)
-		vs := len(st.hdrBuf)
-		st.hdrBuf = append(st.hdrBuf, v...)
-		st.kvs = append(st.kvs, headerKV{k: st.hdrBuf[ks:vs:vs], v: st.hdrBuf[vs:len(st.hdrBuf):len(st.hdrBuf)]})
-	}
+	copyHeaders(st, h)
 	rw := in.rewriter()
 	changed := false
 	for i := range st.kvs {
@@ -148,20 +136,51 @@ func (in *injection) headers(h *fasthttp.RequestHeader) error {
 			changed = true
 		}
 	}
-	if !changed {
-		return nil
+	if changed {
+		replaceHeaders(h, st.kvs)
 	}
-	for i := range st.kvs {
-		h.DelBytes(st.kvs[i].k)
+	return nil
+}
+
+// headersMayHold reports whether a header name or value in h may hold a
+// placeholder.
+func headersMayHold(h *fasthttp.RequestHeader) bool {
+	for k, v := range h.All() {
+		if injector.MayHoldPlaceholder(v, false) || injector.MayHoldPlaceholder(k, false) {
+			return true
+		}
 	}
-	for i := range st.kvs {
-		kv := &st.kvs[i]
+	return false
+}
+
+// copyHeaders copies the headers of h into x.kvs, their bytes into
+// x.hdrBuf.
+func copyHeaders(x *exchange, h *fasthttp.RequestHeader) {
+	x.hdrBuf = x.hdrBuf[:0]
+	for k, v := range h.All() {
+		// Slices into x.hdrBuf stay valid when it grows: they keep the
+		// old array, which holds the same bytes.
+		ks := len(x.hdrBuf)
+		x.hdrBuf = append(x.hdrBuf, k...)
+		vs := len(x.hdrBuf)
+		x.hdrBuf = append(x.hdrBuf, v...)
+		x.kvs = append(x.kvs, headerKV{k: x.hdrBuf[ks:vs:vs], v: x.hdrBuf[vs:len(x.hdrBuf):len(x.hdrBuf)]})
+	}
+}
+
+// replaceHeaders replaces the headers of h with kvs, in their order,
+// without Content-Length (recomputed from the body).
+func replaceHeaders(h *fasthttp.RequestHeader, kvs []headerKV) {
+	for i := range kvs {
+		h.DelBytes(kvs[i].k)
+	}
+	for i := range kvs {
+		kv := &kvs[i]
 		if bytes.EqualFold(kv.k, []byte(fasthttp.HeaderContentLength)) {
-			continue // recomputed from the body
+			continue
 		}
 		h.AddBytesKV(kv.k, kv.v)
 	}
-	return nil
 }
 
 func (in *injection) body(req *fasthttp.Request) error {

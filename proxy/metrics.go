@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -111,4 +112,13 @@ func (m *metrics) ok(md mode) { m.okByMode[md].Inc() }
 
 func (m *metrics) failed(md mode, code Code) {
 	m.requests.WithLabelValues(string(md), string(code)).Inc()
+}
+
+// resolved observes one secret resolution that began at start.
+func (m *metrics) resolved(start time.Time, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.resolve.WithLabelValues(result).Observe(time.Since(start).Seconds())
 }
