@@ -9,7 +9,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sidekey/sidekey/internal/secret"
-	"github.com/sidekey/sidekey/vaultstore"
 
 	"github.com/sidekey/sidekey/internal/errcode"
 )
@@ -69,16 +68,16 @@ func toAPIError(err error) *apiError {
 	}
 	wrap := func(code errcode.Code, msg string) *apiError { return &apiError{Code: code, Message: msg, cause: err} }
 	switch {
-	case errors.Is(err, vaultstore.ErrNotFound):
+	case errors.Is(err, secret.ErrNotFound):
 		return wrap(errcode.NotFound, "no active secret has this alias")
-	case errors.Is(err, vaultstore.ErrAliasTaken):
+	case errors.Is(err, secret.ErrAliasTaken):
 		return wrap(errcode.AliasTaken, "an active secret of this domain already has this alias")
-	case errors.Is(err, vaultstore.ErrTypeLocked):
+	case errors.Is(err, secret.ErrTypeLocked):
 		return wrap(errcode.TypeLocked, "the alias and type of a secret cannot be changed; archive it and create a new one")
-	case errors.Is(err, vaultstore.ErrConflict):
+	case errors.Is(err, secret.ErrConflict):
 		return wrap(errcode.Conflict, "the secret was changed concurrently; retry")
-	case errors.Is(err, vaultstore.ErrUnavailable),
-		errors.Is(err, vaultstore.ErrPermission),
+	case errors.Is(err, secret.ErrUnavailable),
+		errors.Is(err, secret.ErrPermission),
 		errors.Is(err, context.DeadlineExceeded),
 		errors.Is(err, context.Canceled):
 		return wrap(errcode.StoreUnavailable, "the secret store is unavailable; retry later")

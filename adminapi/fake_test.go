@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/sidekey/sidekey/internal/secret"
-	"github.com/sidekey/sidekey/vaultstore"
 )
 
 // fakeStore is an in-memory Store for unit tests of the logic around the
@@ -22,7 +21,7 @@ type fakeStore struct {
 }
 
 type fakeItem struct {
-	meta  vaultstore.Metadata
+	meta  secret.Metadata
 	value secret.Value
 }
 
@@ -35,7 +34,7 @@ func fakeKey(t secret.Tenant, alias string) string { return t.Org + "/" + t.Doma
 // check is ErrUnavailable while the store is down; call it with f.mu held.
 func (f *fakeStore) check() error {
 	if f.down {
-		return vaultstore.ErrUnavailable
+		return secret.ErrUnavailable
 	}
 	return nil
 }
@@ -48,7 +47,7 @@ func (f *fakeStore) lookup(t secret.Tenant, alias string) (*fakeItem, error) {
 	}
 	it, ok := f.items[fakeKey(t, alias)]
 	if !ok {
-		return nil, vaultstore.ErrNotFound
+		return nil, secret.ErrNotFound
 	}
 	return it, nil
 }
@@ -65,13 +64,13 @@ func (f *fakeStore) setDown(down bool) {
 	f.mu.Unlock()
 }
 
-func (f *fakeStore) List(_ context.Context, t secret.Tenant) ([]vaultstore.Metadata, error) {
+func (f *fakeStore) List(_ context.Context, t secret.Tenant) ([]secret.Metadata, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.check(); err != nil {
 		return nil, err
 	}
-	var out []vaultstore.Metadata
+	var out []secret.Metadata
 	prefix := t.Org + "/" + t.Domain + "/"
 	for k, it := range f.items {
 		if strings.HasPrefix(k, prefix) {
@@ -82,47 +81,47 @@ func (f *fakeStore) List(_ context.Context, t secret.Tenant) ([]vaultstore.Metad
 	return out, nil
 }
 
-func (f *fakeStore) Get(_ context.Context, t secret.Tenant, alias string) (vaultstore.Metadata, error) {
+func (f *fakeStore) Get(_ context.Context, t secret.Tenant, alias string) (secret.Metadata, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	it, err := f.lookup(t, alias)
 	if err != nil {
-		return vaultstore.Metadata{}, err
+		return secret.Metadata{}, err
 	}
 	return it.meta, nil
 }
 
-func (f *fakeStore) Create(_ context.Context, t secret.Tenant, in secret.Creatable) (vaultstore.Metadata, error) {
+func (f *fakeStore) Create(_ context.Context, t secret.Tenant, in secret.Creatable) (secret.Metadata, error) {
 	d, err := secret.Validate(in)
 	if err != nil {
-		return vaultstore.Metadata{}, err
+		return secret.Metadata{}, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.check(); err != nil {
-		return vaultstore.Metadata{}, err
+		return secret.Metadata{}, err
 	}
 	k := fakeKey(t, d.Alias())
 	if _, ok := f.items[k]; ok {
-		return vaultstore.Metadata{}, vaultstore.ErrAliasTaken
+		return secret.Metadata{}, secret.ErrAliasTaken
 	}
-	m := vaultstore.Metadata{Alias: d.Alias(), Type: d.Type(), Kind: d.Kind(), AllowedHosts: slices.Clone(d.AllowedHosts()),
+	m := secret.Metadata{Alias: d.Alias(), Type: d.Type(), Kind: d.Kind(), AllowedHosts: slices.Clone(d.AllowedHosts()),
 		JSONKeys: d.JSONKeys(), CreatedAt: f.now, UpdatedAt: f.now, Version: 1}
 	f.items[k] = &fakeItem{meta: m, value: d.Value()}
 	f.writes++
 	return m, nil
 }
 
-func (f *fakeStore) Rotate(_ context.Context, t secret.Tenant, alias string, in vaultstore.RotateInput) (vaultstore.Rotated, error) {
+func (f *fakeStore) Rotate(_ context.Context, t secret.Tenant, alias string, in secret.RotateInput) (secret.Rotated, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	it, err := f.lookup(t, alias)
 	if err != nil {
-		return vaultstore.Rotated{}, err
+		return secret.Rotated{}, err
 	}
-	out := vaultstore.Rotated{Prior: it.meta}
+	out := secret.Rotated{Prior: it.meta}
 	if in.Type != "" && in.Type != it.meta.Type {
-		return out, vaultstore.ErrTypeLocked
+		return out, secret.ErrTypeLocked
 	}
 	value, err := secret.ValidateValue(it.meta.Type, in.Value) // as the real store does
 	if err != nil {
@@ -142,12 +141,12 @@ func (f *fakeStore) Rotate(_ context.Context, t secret.Tenant, alias string, in 
 	return out, nil
 }
 
-func (f *fakeStore) Archive(_ context.Context, t secret.Tenant, alias, _ string) (vaultstore.Metadata, error) {
+func (f *fakeStore) Archive(_ context.Context, t secret.Tenant, alias, _ string) (secret.Metadata, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	it, err := f.lookup(t, alias)
 	if err != nil {
-		return vaultstore.Metadata{}, err
+		return secret.Metadata{}, err
 	}
 	delete(f.items, fakeKey(t, alias))
 	f.writes++

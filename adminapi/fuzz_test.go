@@ -12,7 +12,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/sidekey/sidekey/internal/secret"
-	"github.com/sidekey/sidekey/vaultstore"
 )
 
 // FuzzSecretJSON sends any body as a create (POST …/secrets) or a rotate
@@ -59,7 +58,7 @@ func FuzzSecretJSON(f *testing.F) {
 		f.Fatal(err)
 	}
 	tenant := secret.Tenant{Org: orgA, Domain: domX}
-	if _, err := store.Create(f.Context(), tenant, vaultstore.CreateInput{
+	if _, err := store.Create(f.Context(), tenant, secret.CreateInput{
 		Alias: "existing", Type: secret.TypeToken, Value: secret.Value{Token: "existing-value-0123"},
 	}); err != nil {
 		f.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/sidekey/sidekey/internal/secret"
-	"github.com/sidekey/sidekey/vaultstore"
 
 	"github.com/sidekey/sidekey/internal/errcode"
 )
@@ -165,6 +164,6 @@ func TestPanicIsInternalError(t *testing.T) {
 
 type panicStore struct{ *fakeStore }
 
-func (panicStore) List(context.Context, secret.Tenant) ([]vaultstore.Metadata, error) {
+func (panicStore) List(context.Context, secret.Tenant) ([]secret.Metadata, error) {
 	panic("panic-payload")
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/sidekey/sidekey/internal/secret"
-	"github.com/sidekey/sidekey/vaultstore"
 
 	"github.com/sidekey/sidekey/internal/credential"
 	"github.com/sidekey/sidekey/internal/errcode"
@@ -109,7 +108,7 @@ type secretOut struct {
 	Version      int         `json:"version"`
 }
 
-func toOut(m vaultstore.Metadata) secretOut {
+func toOut(m secret.Metadata) secretOut {
 	hosts := m.AllowedHosts
 	if hosts == nil {
 		hosts = []string{}
@@ -150,9 +149,9 @@ func (s *Server) list(_ http.ResponseWriter, r *http.Request, req *request) (int
 }
 
 // sortedByAlias returns a copy of metas sorted by alias.
-func sortedByAlias(metas []vaultstore.Metadata) []vaultstore.Metadata {
+func sortedByAlias(metas []secret.Metadata) []secret.Metadata {
 	out := slices.Clone(metas)
-	slices.SortFunc(out, func(a, b vaultstore.Metadata) int { return strings.Compare(a.Alias, b.Alias) })
+	slices.SortFunc(out, func(a, b secret.Metadata) int { return strings.Compare(a.Alias, b.Alias) })
 	return out
 }
 
@@ -284,7 +283,7 @@ func (s *Server) rotate(w http.ResponseWriter, r *http.Request, req *request) (i
 	if in.Kind != nil {
 		kind = *in.Kind
 	}
-	res, err := s.store.Rotate(writeContext(r), req.tenant, alias, vaultstore.RotateInput{
+	res, err := s.store.Rotate(writeContext(r), req.tenant, alias, secret.RotateInput{
 		Type: typ, Kind: kind, Value: value, AllowedHosts: hosts, Actor: req.claims.Subject,
 		CheckValue: checkKindValue,
 	})

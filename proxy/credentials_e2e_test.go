@@ -27,7 +27,6 @@ import (
 	"github.com/sidekey/sidekey/internal/credential/credtest"
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/internal/testbin"
-	"github.com/sidekey/sidekey/vaultstore"
 )
 
 const (
@@ -77,7 +76,7 @@ func (e *credEnv) tokenURI() string {
 
 func (e *credEnv) createKind(t *testing.T, alias, kind string, obj json.RawMessage, hosts []string) {
 	t.Helper()
-	_, err := e.v.admin.Create(context.Background(), testTenant, vaultstore.CreateInput{
+	_, err := e.v.admin.Create(context.Background(), testTenant, secret.CreateInput{
 		Alias: alias, Type: secret.TypeJSON, Kind: kind, Value: secret.Value{JSON: obj}, AllowedHosts: hosts, Actor: "cred-e2e",
 	})
 	if err != nil {
@@ -377,7 +376,7 @@ func TestE2EGoogleKeyRotation(t *testing.T) {
 	}
 	next := credtest.NewRSAKey(t, "kid-e2e-2")
 	e.token.AddKey(next)
-	if _, err := e.v.admin.Rotate(context.Background(), testTenant, "fcm", vaultstore.RotateInput{
+	if _, err := e.v.admin.Rotate(context.Background(), testTenant, "fcm", secret.RotateInput{
 		Value: secret.Value{JSON: credtest.ServiceAccountJSON(t, fcmEmail, e.tokenURI(), next)}, Actor: "cred-e2e"}); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sidekey/sidekey/internal/ops"
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/internal/vaulttest"
@@ -55,7 +56,7 @@ func startVault(t *testing.T) *vaultEnv {
 
 func (v *vaultEnv) create(t *testing.T, tn secret.Tenant, alias string, s secret.Secret) {
 	t.Helper()
-	_, err := v.admin.Create(context.Background(), tn, vaultstore.CreateInput{
+	_, err := v.admin.Create(context.Background(), tn, secret.CreateInput{
 		Alias: alias, Type: s.Type, Value: s.Value, AllowedHosts: s.AllowedHosts, Actor: "proxy-e2e",
 	})
 	if err != nil {
@@ -255,7 +256,7 @@ func TestE2ERotatePropagates(t *testing.T) {
 		t.Fatalf("before rotation: %s", fp([]byte(got)))
 	}
 	const rotated = "rotated-value-0987654321"
-	if _, err := v.admin.Rotate(context.Background(), testTenant, "weather_fx", vaultstore.RotateInput{Value: secret.Value{Token: rotated}, Actor: "proxy-e2e"}); err != nil {
+	if _, err := v.admin.Rotate(context.Background(), testTenant, "weather_fx", secret.RotateInput{Value: secret.Value{Token: rotated}, Actor: "proxy-e2e"}); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()

@@ -103,7 +103,7 @@ func (e *env) store() *vaultstore.Writer {
 func (e *env) createToken(s *vaultstore.Writer, alias string) string {
 	e.t.Helper()
 	v := testbin.RandomString(e.t, "tok-")
-	if _, err := s.Create(context.Background(), tenant, vaultstore.CreateInput{
+	if _, err := s.Create(context.Background(), tenant, secret.CreateInput{
 		Alias: alias, Type: secret.TypeToken, Value: secret.Value{Token: v}, Actor: "reliability",
 	}); err != nil {
 		e.t.Fatalf("create %s: %v", alias, err)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/internal/testbin"
-	"github.com/sidekey/sidekey/vaultstore"
 )
 
 // soakBody is the notification the soak sends (as the bench harness does):
@@ -68,7 +67,7 @@ func TestSoak(t *testing.T) {
 	store := e.store()
 	token := e.createToken(store, "soak_key")
 	user, pass := testbin.RandomString(t, "user-"), testbin.RandomString(t, "pass-")
-	if _, err := store.Create(t.Context(), tenant, vaultstore.CreateInput{
+	if _, err := store.Create(t.Context(), tenant, secret.CreateInput{
 		Alias: "soak_account", Type: secret.TypeUsernamePassword,
 		Value: secret.Value{Username: user, Password: pass}, Actor: "reliability",
 	}); err != nil {

@@ -13,6 +13,8 @@ import (
 	"github.com/hashicorp/vault/api/auth/approle"
 	"github.com/hashicorp/vault/api/auth/kubernetes"
 	"go.uber.org/zap"
+
+	"github.com/sidekey/sidekey/internal/secret"
 )
 
 // Auth method names (AuthConfig.Method).
@@ -217,10 +219,10 @@ func loginError(method string, err error) error {
 	var re *api.ResponseError
 	switch kind := classify(err); {
 	case kind == kindTransient, kind == kindCanceled:
-		return fmt.Errorf("vaultstore: login (%s): %w: %w", method, ErrUnavailable, vaultError("login", method, err))
+		return fmt.Errorf("vaultstore: login (%s): %w: %w", method, secret.ErrUnavailable, vaultError("login", method, err))
 	case errors.As(err, &re) && (re.StatusCode == 400 || re.StatusCode == 401 || re.StatusCode == 403):
 		// Vault refused the credentials (AppRole answers 400).
-		return fmt.Errorf("vaultstore: login (%s): %w: %w", method, ErrPermission, vaultError("login", method, err))
+		return fmt.Errorf("vaultstore: login (%s): %w: %w", method, secret.ErrPermission, vaultError("login", method, err))
 	default:
 		return fmt.Errorf("vaultstore: login (%s): %w", method, err)
 	}

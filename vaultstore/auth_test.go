@@ -51,7 +51,7 @@ func TestKubernetesLogin(t *testing.T) {
 	tn := stTenant(t)
 	var vals stValues
 	val := vals.new(t)
-	mustCreate(t, admin, tn, CreateInput{Alias: "a", Type: secret.TypeToken, Value: secret.Value{Token: val}})
+	mustCreate(t, admin, tn, secret.CreateInput{Alias: "a", Type: secret.TypeToken, Value: secret.Value{Token: val}})
 
 	s := stStore(t, srv, AuthConfig{Method: MethodKubernetes, Role: "sidecar", JWTFile: good})
 	mustReadToken(t, s, tn, "a", val)

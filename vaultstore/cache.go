@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sidekey/sidekey/internal/secret"
 )
 
@@ -216,7 +217,7 @@ func newCache(src backend, cfg CacheConfig, log *zap.Logger, fetchTimeout time.D
 func (c *Cache) Resolve(ctx context.Context, t secret.Tenant, alias string) (secret.Secret, error) {
 	a, err := secret.NormalizeAlias(alias)
 	if err != nil {
-		return secret.Secret{}, fmt.Errorf("vaultstore: resolve %s: invalid alias: %w", t, ErrNotFound)
+		return secret.Secret{}, fmt.Errorf("vaultstore: resolve %s: invalid alias: %w", t, secret.ErrNotFound)
 	}
 	k := cacheKey{org: t.Org, domain: t.Domain, alias: a}
 	now := c.clock()
@@ -281,17 +282,17 @@ func (c *Cache) miss(ctx context.Context, k cacheKey, t secret.Tenant, stale *en
 			return stale.sec, nil
 		}
 		c.stats.unavailable.Add(1)
-		if errors.Is(cl.err, ErrUnavailable) {
+		if errors.Is(cl.err, secret.ErrUnavailable) {
 			return secret.Secret{}, cl.err
 		}
-		return secret.Secret{}, fmt.Errorf("vaultstore: read %s/%s: %w: %w", t, k.alias, ErrUnavailable, cl.err)
+		return secret.Secret{}, fmt.Errorf("vaultstore: read %s/%s: %w: %w", t, k.alias, secret.ErrUnavailable, cl.err)
 	case <-ctx.Done():
 		if c.usable(stale, c.clock()) {
 			c.stats.staleServed.Add(1)
 			return stale.sec, nil
 		}
 		c.stats.unavailable.Add(1)
-		return secret.Secret{}, fmt.Errorf("vaultstore: read %s/%s: %w: %w", t, k.alias, ErrUnavailable, context.Cause(ctx))
+		return secret.Secret{}, fmt.Errorf("vaultstore: read %s/%s: %w: %w", t, k.alias, secret.ErrUnavailable, context.Cause(ctx))
 	}
 }
 
@@ -299,7 +300,7 @@ func (c *Cache) miss(ctx context.Context, k cacheKey, t secret.Tenant, stale *en
 // to answering "not found" or "permission denied", which are not grounds for
 // serving a stale value).
 func unavailable(err error) bool {
-	return errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+	return errors.Is(err, secret.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // start returns the read in flight for k, starting one if there is none.
@@ -350,7 +351,7 @@ func (c *Cache) fetch(k cacheKey, t secret.Tenant, cl *call, gen uint64) {
 			c.pos.Add(k, &entry{sec: cl.sec, readAt: begun})
 			c.neg.Remove(k)
 		}
-	case errors.Is(cl.err, ErrNotFound):
+	case errors.Is(cl.err, secret.ErrNotFound):
 		c.down.Store(false)
 		c.pos.Remove(k)
 		if c.gen == gen {

@@ -55,7 +55,7 @@ func benchHitCache(b *testing.B) *Cache {
 func BenchmarkCacheColdRead(b *testing.B) {
 	srv := vaulttest.Shared(b)
 	tn := secret.Tenant{Org: "bench", Domain: "cold"}
-	benchSecret(b, stAdmin(b, srv), tn, CreateInput{Value: secret.Value{Token: "tok-bench-cold"}})
+	benchSecret(b, stAdmin(b, srv), tn, secret.CreateInput{Value: secret.Value{Token: "tok-bench-cold"}})
 	c, err := NewCache(stSidecar(b, srv).reader(), CacheConfig{})
 	if err != nil {
 		b.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/internal/vaulttest"
 )
@@ -54,11 +55,11 @@ func (f *fakeBackend) Read(ctx context.Context, t secret.Tenant, alias string) (
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.down {
-		return secret.Secret{}, fmt.Errorf("fake read: %w", ErrUnavailable)
+		return secret.Secret{}, fmt.Errorf("fake read: %w", secret.ErrUnavailable)
 	}
 	s, ok := f.secrets[cacheKey{t.Org, t.Domain, alias}]
 	if !ok {
-		return secret.Secret{}, fmt.Errorf("fake read %s/%s: %w", t, alias, ErrNotFound)
+		return secret.Secret{}, fmt.Errorf("fake read %s/%s: %w", t, alias, secret.ErrNotFound)
 	}
 	return s, nil
 }
@@ -68,7 +69,7 @@ func (f *fakeBackend) readChanges(ctx context.Context) (changeLog, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.down {
-		return changeLog{}, fmt.Errorf("fake feed: %w", ErrUnavailable)
+		return changeLog{}, fmt.Errorf("fake feed: %w", secret.ErrUnavailable)
 	}
 	if f.pollErr != nil {
 		return changeLog{}, f.pollErr
@@ -184,7 +185,7 @@ func TestCacheTenantsAreSeparate(t *testing.T) {
 	mustResolve(t, c, cacheTenantA, "api", "tok-tenant-a")
 	mustResolve(t, c, cacheTenantB, "api", "tok-tenant-b-longer")
 	_, err := c.Resolve(context.Background(), secret.Tenant{Org: "other", Domain: "mail"}, "api")
-	if !errors.Is(err, ErrNotFound) {
+	if !errors.Is(err, secret.ErrNotFound) {
 		t.Fatalf("other org: err = %v, want ErrNotFound", err)
 	}
 }
@@ -253,7 +254,7 @@ func TestCacheCallerGivingUpDoesNotFailOthers(t *testing.T) {
 	waitUntil(t, func() bool { return c.Stats().Reads == 1 })
 	cancel()
 	err := <-first
-	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.Canceled) {
+	if !errors.Is(err, secret.ErrUnavailable) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled caller: err = %v, want ErrUnavailable wrapping context.Canceled", err)
 	}
 
@@ -283,7 +284,7 @@ func TestCacheNegative(t *testing.T) {
 	f := newFakeBackend()
 	c, clk := testCache(t, f, CacheConfig{NegativeTTL: 2 * time.Second})
 	for range 3 {
-		if _, err := c.Resolve(context.Background(), cacheTenantA, "missing"); !errors.Is(err, ErrNotFound) {
+		if _, err := c.Resolve(context.Background(), cacheTenantA, "missing"); !errors.Is(err, secret.ErrNotFound) {
 			t.Fatalf("err = %v, want ErrNotFound", err)
 		}
 	}
@@ -298,7 +299,7 @@ func TestCacheNegative(t *testing.T) {
 	}
 
 	// An invalid alias is not found without asking Vault.
-	if _, err := c.Resolve(context.Background(), cacheTenantA, "no spaces"); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Resolve(context.Background(), cacheTenantA, "no spaces"); !errors.Is(err, secret.ErrNotFound) {
 		t.Fatalf("invalid alias: err = %v, want ErrNotFound", err)
 	}
 	if got := f.reads.Load(); got != 2 {
@@ -313,7 +314,7 @@ func TestCacheArchivedAfterTTL(t *testing.T) {
 	mustResolve(t, c, cacheTenantA, "api", "tok-archived")
 	f.remove(cacheTenantA, "api")
 	clk.advance(time.Minute)
-	if _, err := c.Resolve(context.Background(), cacheTenantA, "api"); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Resolve(context.Background(), cacheTenantA, "api"); !errors.Is(err, secret.ErrNotFound) {
 		t.Fatalf("archived: err = %v, want ErrNotFound", err)
 	}
 	if c.Len() != 0 {
@@ -371,11 +372,11 @@ func TestCacheStaleWhileUnavailable(t *testing.T) {
 	// Past MaxStale after the read: store_unavailable.
 	clk.advance(time.Minute)
 	_, err = c.Resolve(context.Background(), cacheTenantA, "api")
-	if !errors.Is(err, ErrUnavailable) {
+	if !errors.Is(err, secret.ErrUnavailable) {
 		t.Fatalf("past max-stale: err = %v, want ErrUnavailable", err)
 	}
 	// A value never read is unavailable, not "not found".
-	if _, err := c.Resolve(context.Background(), cacheTenantA, "never_read"); !errors.Is(err, ErrUnavailable) {
+	if _, err := c.Resolve(context.Background(), cacheTenantA, "never_read"); !errors.Is(err, secret.ErrUnavailable) {
 		t.Fatalf("uncached while down: err = %v, want ErrUnavailable", err)
 	}
 
@@ -403,7 +404,7 @@ func TestCacheNoStaleOnPermissionError(t *testing.T) {
 	f.deny.Store(true)
 	clk.advance(time.Minute)
 	_, err := c.Resolve(context.Background(), cacheTenantA, "api")
-	if !errors.Is(err, ErrPermission) {
+	if !errors.Is(err, secret.ErrPermission) {
 		t.Fatalf("err = %v, want ErrPermission (a refused token must not be papered over with stale values)", err)
 	}
 }
@@ -415,7 +416,7 @@ type permissionBackend struct {
 
 func (p *permissionBackend) Read(ctx context.Context, t secret.Tenant, alias string) (secret.Secret, error) {
 	if p.deny.Load() {
-		return secret.Secret{}, fmt.Errorf("fake: %w", ErrPermission)
+		return secret.Secret{}, fmt.Errorf("fake: %w", secret.ErrPermission)
 	}
 	return p.fakeBackend.Read(ctx, t, alias)
 }
@@ -538,7 +539,7 @@ func TestCacheVaultOutage(t *testing.T) {
 	// Past max-stale: store_unavailable.
 	clk.advance(2 * time.Minute)
 	_, err = c.Resolve(context.Background(), tn, "api")
-	if !errors.Is(err, ErrUnavailable) {
+	if !errors.Is(err, secret.ErrUnavailable) {
 		t.Fatalf("past max-stale with Vault stopped: err = %v, want ErrUnavailable", err)
 	}
 	if strings.Contains(err.Error(), value) {
@@ -548,7 +549,7 @@ func TestCacheVaultOutage(t *testing.T) {
 	// Vault back: the same cache recovers.
 	srv.Restart(t)
 	mustResolve(t, c, tn, "api", value)
-	if _, err := c.Resolve(context.Background(), tn, "missing"); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Resolve(context.Background(), tn, "missing"); !errors.Is(err, secret.ErrNotFound) {
 		t.Fatalf("after recovery, unknown alias: err = %v, want ErrNotFound", err)
 	}
 }
@@ -586,14 +587,14 @@ func TestCacheMetrics(t *testing.T) {
 	if got := reads("ok"); got != 1 {
 		t.Fatalf("%d ok reads observed after a cold read and a hit, want 1", got)
 	}
-	if _, err := c.Resolve(context.Background(), cacheTenantA, "missing"); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Resolve(context.Background(), cacheTenantA, "missing"); !errors.Is(err, secret.ErrNotFound) {
 		t.Fatalf("Resolve(missing) = %v", err)
 	}
 	if got := reads("not_found"); got != 1 {
 		t.Fatalf("%d not_found reads observed, want 1", got)
 	}
 	f.setDown(true)
-	if _, err := c.Resolve(context.Background(), cacheTenantA, "other"); !errors.Is(err, ErrUnavailable) {
+	if _, err := c.Resolve(context.Background(), cacheTenantA, "other"); !errors.Is(err, secret.ErrUnavailable) {
 		t.Fatalf("Resolve while down = %v", err)
 	}
 	if got := reads("error"); got != 1 {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sidekey/sidekey/internal/secret"
 )
 
 // cacheMetrics are the cache's own Prometheus metrics, registered with
@@ -56,7 +58,7 @@ func (m *cacheMetrics) observeRead(d time.Duration, err error) {
 	i := 0
 	switch {
 	case err == nil:
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, secret.ErrNotFound):
 		i = 1
 	default:
 		i = 2

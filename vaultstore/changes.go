@@ -137,7 +137,7 @@ func appendChange(ctx context.Context, kv feedKV, e changeEntry) (uint64, error)
 		if err == nil {
 			return next.Seq, nil
 		}
-		if !errors.Is(err, ErrConflict) {
+		if !errors.Is(err, secret.ErrConflict) {
 			return 0, fmt.Errorf("vaultstore: change feed: append (attempt %d): %w", attempt, err)
 		}
 		bound := min(feedRetryStep<<min(attempt-1, 16), feedRetryMax)
@@ -299,7 +299,7 @@ func (s *Client) feedLogger() *zap.Logger {
 // at the version a check-and-set write must name.
 func (s *Client) getFeed(ctx context.Context) (changeLog, int, error) {
 	data, version, err := s.kvRead(ctx, feedPath)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, secret.ErrNotFound) {
 		return changeLog{}, version, nil
 	}
 	if err != nil {

@@ -38,7 +38,7 @@ func (m *memFeed) putFeed(_ context.Context, l changeLog, cas int) error {
 	defer m.mu.Unlock()
 	if cas != m.version {
 		m.conflicts++
-		return fmt.Errorf("mem feed: cas %d, version %d: %w", cas, m.version, ErrConflict)
+		return fmt.Errorf("mem feed: cas %d, version %d: %w", cas, m.version, secret.ErrConflict)
 	}
 	// Store what Vault would store: the JSON form.
 	m.data = feedJSONRoundTrip(l.encode())
@@ -193,7 +193,7 @@ func TestFeedEvictsChangedKeysOnly(t *testing.T) {
 	mustResolve(t, c, cacheTenantA, "rotated", "tok-old")
 	mustResolve(t, c, cacheTenantA, "kept", "tok-kept")
 	mustResolve(t, c, cacheTenantB, "rotated", "tok-other-tenant")
-	if _, err := c.Resolve(context.Background(), cacheTenantA, "gone"); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Resolve(context.Background(), cacheTenantA, "gone"); !errors.Is(err, secret.ErrNotFound) {
 		t.Fatalf("gone: err = %v, want ErrNotFound", err)
 	}
 	reads := f.reads.Load()
@@ -311,7 +311,7 @@ func TestFeedConfirmsValues(t *testing.T) {
 		t.Fatal("poll of an unreachable feed succeeded")
 	}
 	clk.advance(11 * time.Second)
-	if _, err := c.Resolve(context.Background(), cacheTenantA, "api"); !errors.Is(err, ErrUnavailable) {
+	if _, err := c.Resolve(context.Background(), cacheTenantA, "api"); !errors.Is(err, secret.ErrUnavailable) {
 		t.Fatalf("err = %v, want ErrUnavailable past max-stale", err)
 	}
 }
@@ -414,7 +414,7 @@ func TestFeedVaultPropagation(t *testing.T) {
 	// Rotate through the admin store: the sidecar's cache serves the new
 	// value within 2 s, re-reading only the rotated secret.
 	reads = tap.secretReads.Load()
-	if _, err := admin.Rotate(context.Background(), tn, "s07", RotateInput{Value: secret.Value{Token: "tok-feed-07-v2-rotated"}, Actor: "cache-test"}); err != nil {
+	if _, err := admin.Rotate(context.Background(), tn, "s07", secret.RotateInput{Value: secret.Value{Token: "tok-feed-07-v2-rotated"}, Actor: "cache-test"}); err != nil {
 		t.Fatal(err)
 	}
 	resolvesWithin(t, c, tn, "s07", 2*time.Second, func(s secret.Secret, err error) bool {
@@ -434,11 +434,11 @@ func TestFeedVaultPropagation(t *testing.T) {
 		t.Fatal(err)
 	}
 	resolvesWithin(t, c, tn, "s03", 2*time.Second, func(_ secret.Secret, err error) bool {
-		return errors.Is(err, ErrNotFound)
+		return errors.Is(err, secret.ErrNotFound)
 	})
 
 	// Create of an alias that was looked up (and cached as not found).
-	if _, err := c.Resolve(context.Background(), tn, "late"); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Resolve(context.Background(), tn, "late"); !errors.Is(err, secret.ErrNotFound) {
 		t.Fatalf("late: err = %v, want ErrNotFound", err)
 	}
 	createToken(t, admin, tn, "late", "tok-feed-late")
@@ -457,7 +457,7 @@ func TestFeedVaultConcurrentAdmins(t *testing.T) {
 	const n = 20
 	errs := make([]error, n)
 	concurrently(n, func(i int) {
-		_, errs[i] = admins[i%2].Create(t.Context(), tn, CreateInput{Alias: fmt.Sprintf("c%02d", i), Type: secret.TypeToken, Value: secret.Value{Token: "tok-concurrent-admin"}})
+		_, errs[i] = admins[i%2].Create(t.Context(), tn, secret.CreateInput{Alias: fmt.Sprintf("c%02d", i), Type: secret.TypeToken, Value: secret.Value{Token: "tok-concurrent-admin"}})
 	})
 	for i, err := range errs {
 		if err != nil {
@@ -484,7 +484,7 @@ func TestFeedVaultConcurrentAdmins(t *testing.T) {
 		t.Fatalf("%d distinct aliases in the feed, want %d", len(seen), n)
 	}
 	// The sidecar may read the feed but not write it.
-	if err := sidecar.putFeed(context.Background(), l.appended(changeEntry{Org: "x", Domain: "y", Alias: "z"}), n); !errors.Is(err, ErrPermission) {
+	if err := sidecar.putFeed(context.Background(), l.appended(changeEntry{Org: "x", Domain: "y", Alias: "z"}), n); !errors.Is(err, secret.ErrPermission) {
 		t.Fatalf("sidecar write of the feed: err = %v, want ErrPermission", err)
 	}
 }

@@ -64,19 +64,6 @@ type Config struct {
 	Logger  *zap.Logger
 }
 
-// The domain types live in internal/secret; these aliases keep the package's
-// signatures readable.
-type (
-	// Metadata describes a secret without its value.
-	Metadata = secret.Metadata
-	// CreateInput is a new secret.
-	CreateInput = secret.CreateInput
-	// RotateInput replaces a secret's value.
-	RotateInput = secret.RotateInput
-	// Rotated is the outcome of a rotation: the secret before and after.
-	Rotated = secret.Rotated
-)
-
 // Client is the Vault KV v2 client both roles use: it logs in, keeps its
 // token renewed (Run), retries transient failures and knows the path
 // layout. Writer and Reader embed it. It is safe for concurrent use.

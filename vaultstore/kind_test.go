@@ -18,7 +18,7 @@ func TestKindStoredAndLocked(t *testing.T) {
 	admin, side := stAdmin(t, srv), stSidecar(t, srv)
 	ctx := context.Background()
 	tn := secret.Tenant{Org: "acme", Domain: "kinds"}
-	md, err := admin.Create(ctx, tn, CreateInput{Alias: "wh", Type: secret.TypeJSON, Kind: "hmac_key",
+	md, err := admin.Create(ctx, tn, secret.CreateInput{Alias: "wh", Type: secret.TypeJSON, Kind: "hmac_key",
 		Value: secret.Value{JSON: []byte(`{"key":"k1","encoding":"raw"}`)}, Actor: "t"})
 	if err != nil {
 		t.Fatal(err)
@@ -34,16 +34,16 @@ func TestKindStoredAndLocked(t *testing.T) {
 	if err != nil || sec.Kind != "hmac_key" || sec.Version != md.Version {
 		t.Fatalf("Read: kind %q version %d (want %d) %v", sec.Kind, sec.Version, md.Version, err)
 	}
-	if _, err := admin.Rotate(ctx, tn, "wh", RotateInput{Kind: "aws_credentials", Value: secret.Value{JSON: []byte(`{"a":1}`)}}); !errors.Is(err, ErrTypeLocked) {
+	if _, err := admin.Rotate(ctx, tn, "wh", secret.RotateInput{Kind: "aws_credentials", Value: secret.Value{JSON: []byte(`{"a":1}`)}}); !errors.Is(err, secret.ErrTypeLocked) {
 		t.Fatalf("rotate to another kind: %v", err)
 	}
 	refuse := errors.New("does not fit")
 	var seen string
-	if _, err := admin.Rotate(ctx, tn, "wh", RotateInput{Value: secret.Value{JSON: []byte(`{"key":"k2"}`)},
+	if _, err := admin.Rotate(ctx, tn, "wh", secret.RotateInput{Value: secret.Value{JSON: []byte(`{"key":"k2"}`)},
 		CheckValue: func(kind string, _ secret.Value) error { seen = kind; return refuse }}); !errors.Is(err, refuse) || seen != "hmac_key" {
 		t.Fatalf("CheckValue: saw %q, err %v", seen, err)
 	}
-	r, err := admin.Rotate(ctx, tn, "wh", RotateInput{Value: secret.Value{JSON: []byte(`{"key":"k3","encoding":"raw"}`)}})
+	r, err := admin.Rotate(ctx, tn, "wh", secret.RotateInput{Value: secret.Value{JSON: []byte(`{"key":"k3","encoding":"raw"}`)}})
 	if err != nil || r.Current.Kind != "hmac_key" {
 		t.Fatalf("rotate: %+v %v", r.Current, err)
 	}
@@ -61,7 +61,7 @@ func TestCacheOnChange(t *testing.T) {
 	tn := secret.Tenant{Org: "acme", Domain: "feed"}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if _, err := admin.Create(ctx, tn, CreateInput{Alias: "fcm", Type: secret.TypeToken, Value: secret.Value{Token: "v1"}, Actor: "t"}); err != nil {
+	if _, err := admin.Create(ctx, tn, secret.CreateInput{Alias: "fcm", Type: secret.TypeToken, Value: secret.Value{Token: "v1"}, Actor: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan string, 8)
@@ -79,7 +79,7 @@ func TestCacheOnChange(t *testing.T) {
 			t.Fatal("the change feed was not polled within 10 s")
 		}
 	}
-	if _, err := admin.Rotate(ctx, tn, "fcm", RotateInput{Value: secret.Value{Token: "v2"}, Actor: "t"}); err != nil {
+	if _, err := admin.Rotate(ctx, tn, "fcm", secret.RotateInput{Value: secret.Value{Token: "v2"}, Actor: "t"}); err != nil {
 		t.Fatal(err)
 	}
 	select {

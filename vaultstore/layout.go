@@ -223,8 +223,8 @@ func getChunked(m map[string]string, key string) string {
 }
 
 // toMetadata describes the secret alias from its KV metadata.
-func (m kvMetadata) toMetadata(alias string) Metadata {
-	md := Metadata{
+func (m kvMetadata) toMetadata(alias string) secret.Metadata {
+	md := secret.Metadata{
 		Alias:     alias,
 		Type:      secret.Type(m.Custom[metaType]),
 		Kind:      m.Custom[metaKind],

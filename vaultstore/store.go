@@ -37,10 +37,10 @@ func NewWriter(ctx context.Context, cfg Config) (*Writer, error) {
 // an active secret has the alias; an archived alias is created anew. in is a
 // secret.Draft (validated by the caller) or a CreateInput, validated here by
 // the same rules (secret.Validate).
-func (s *Writer) Create(ctx context.Context, t secret.Tenant, in secret.Creatable) (Metadata, error) {
+func (s *Writer) Create(ctx context.Context, t secret.Tenant, in secret.Creatable) (secret.Metadata, error) {
 	d, err := createDraft(t, in)
 	if err != nil {
-		return Metadata{}, fmt.Errorf("vaultstore: create: %w", err)
+		return secret.Metadata{}, fmt.Errorf("vaultstore: create: %w", err)
 	}
 	alias, value, hosts, keys := d.Alias(), d.Value(), d.AllowedHosts(), d.JSONKeys()
 	typ, kind, actor := d.Type(), d.Kind(), d.Actor()
@@ -52,20 +52,20 @@ func (s *Writer) Create(ctx context.Context, t secret.Tenant, in secret.Creatabl
 	cas := 0
 	meta, err := s.kvReadMetadata(ctx, rel)
 	switch {
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, secret.ErrNotFound):
 	case err != nil:
-		return Metadata{}, fmt.Errorf("vaultstore: create %s/%s: %w", t, alias, err)
+		return secret.Metadata{}, fmt.Errorf("vaultstore: create %s/%s: %w", t, alias, err)
 	case meta.Active:
-		return Metadata{}, fmt.Errorf("vaultstore: create %s/%s: %w", t, alias, ErrAliasTaken)
+		return secret.Metadata{}, fmt.Errorf("vaultstore: create %s/%s: %w", t, alias, secret.ErrAliasTaken)
 	default:
 		cas = meta.CurrentVersion
 	}
 	version, created, err := s.kvWriteAt(ctx, rel, encodeData(typ, kind, value, hosts), cas)
-	if errors.Is(err, ErrConflict) {
-		return Metadata{}, fmt.Errorf("vaultstore: create %s/%s: %w", t, alias, ErrAliasTaken)
+	if errors.Is(err, secret.ErrConflict) {
+		return secret.Metadata{}, fmt.Errorf("vaultstore: create %s/%s: %w", t, alias, secret.ErrAliasTaken)
 	}
 	if err != nil {
-		return Metadata{}, fmt.Errorf("vaultstore: create %s/%s: %w", t, alias, err)
+		return secret.Metadata{}, fmt.Errorf("vaultstore: create %s/%s: %w", t, alias, err)
 	}
 	desc := describe{
 		typ: typ, kind: kind, hosts: hosts, jsonKeys: keys, version: version,
@@ -74,10 +74,10 @@ func (s *Writer) Create(ctx context.Context, t secret.Tenant, in secret.Creatabl
 	if err := s.finishMetadata(ctx, rel, desc.custom()); err != nil {
 		// The value is stored; only its description is missing. Report
 		// the failure: the caller may not assume a half-written secret.
-		return Metadata{}, fmt.Errorf("vaultstore: create %s/%s: stored, but recording its metadata failed: %w", t, alias, err)
+		return secret.Metadata{}, fmt.Errorf("vaultstore: create %s/%s: stored, but recording its metadata failed: %w", t, alias, err)
 	}
 	_ = s.recordChange(ctx, t, alias)
-	return Metadata{
+	return secret.Metadata{
 		Alias: alias, Type: typ, Kind: kind, AllowedHosts: hosts, JSONKeys: keys,
 		CreatedAt: created, UpdatedAt: created, Version: version,
 	}, nil
@@ -131,17 +131,17 @@ func jsonKeys(typ secret.Type, v secret.Value) ([]string, error) {
 // secret's metadata once and checks the value against the stored type, so
 // a caller needs no read of its own first: Prior is the secret as it was,
 // set on error too once the secret was read (e.g. for an audit line).
-func (s *Writer) Rotate(ctx context.Context, t secret.Tenant, alias string, in RotateInput) (Rotated, error) {
-	var out Rotated
+func (s *Writer) Rotate(ctx context.Context, t secret.Tenant, alias string, in secret.RotateInput) (secret.Rotated, error) {
+	var out secret.Rotated
 	cur, err := s.rotate(ctx, t, alias, in, &out.Prior)
 	out.Current = cur
 	return out, err
 }
 
-func (s *Writer) rotate(ctx context.Context, t secret.Tenant, alias string, in RotateInput, prior *Metadata) (Metadata, error) {
+func (s *Writer) rotate(ctx context.Context, t secret.Tenant, alias string, in secret.RotateInput, prior *secret.Metadata) (secret.Metadata, error) {
 	alias, err := target(t, alias)
 	if err != nil {
-		return Metadata{}, fmt.Errorf("vaultstore: rotate: %w", err)
+		return secret.Metadata{}, fmt.Errorf("vaultstore: rotate: %w", err)
 	}
 	var hosts []string
 	if in.AllowedHosts != nil {
@@ -150,14 +150,14 @@ func (s *Writer) rotate(ctx context.Context, t secret.Tenant, alias string, in R
 			err = checkHosts(hosts)
 		}
 		if err != nil {
-			return Metadata{}, fmt.Errorf("vaultstore: rotate: %w", err)
+			return secret.Metadata{}, fmt.Errorf("vaultstore: rotate: %w", err)
 		}
 	}
 	rel := secretRel(t, alias)
 	for attempt := 1; ; attempt++ {
 		meta, err := s.activeMetadata(ctx, "rotate", t, alias)
 		if err != nil {
-			return Metadata{}, err
+			return secret.Metadata{}, err
 		}
 		cur := meta.toMetadata(alias)
 		*prior = cur
@@ -167,34 +167,34 @@ func (s *Writer) rotate(ctx context.Context, t secret.Tenant, alias string, in R
 			typ = in.Type
 		}
 		if in.Type != "" && in.Type != typ {
-			return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w: stored type is %s", t, alias, ErrTypeLocked, typ)
+			return secret.Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w: stored type is %s", t, alias, secret.ErrTypeLocked, typ)
 		}
 		if in.Kind != "" && in.Kind != cur.Kind {
-			return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w: stored kind is %q", t, alias, ErrTypeLocked, cur.Kind)
+			return secret.Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w: stored kind is %q", t, alias, secret.ErrTypeLocked, cur.Kind)
 		}
 		value, err := secret.ValidateValue(typ, in.Value)
 		if err != nil {
-			return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w", t, alias, err)
+			return secret.Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w", t, alias, err)
 		}
 		if in.CheckValue != nil {
 			if err := in.CheckValue(cur.Kind, value); err != nil {
-				return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w", t, alias, err)
+				return secret.Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w", t, alias, err)
 			}
 		}
 		keys, err := jsonKeys(typ, value)
 		if err != nil {
-			return Metadata{}, err
+			return secret.Metadata{}, err
 		}
 		newHosts := hosts
 		if in.AllowedHosts == nil {
 			newHosts = cur.AllowedHosts
 		}
 		version, updated, err := s.kvWriteAt(ctx, rel, encodeData(typ, cur.Kind, value, newHosts), meta.CurrentVersion)
-		if errors.Is(err, ErrConflict) && attempt < rotateAttempts {
+		if errors.Is(err, secret.ErrConflict) && attempt < rotateAttempts {
 			continue // another writer got in first: check again on its version
 		}
 		if err != nil {
-			return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w", t, alias, err)
+			return secret.Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: %w", t, alias, err)
 		}
 		d := describe{
 			typ: typ, kind: cur.Kind, hosts: newHosts, jsonKeys: keys, version: version,
@@ -202,10 +202,10 @@ func (s *Writer) rotate(ctx context.Context, t secret.Tenant, alias string, in R
 		}
 		if err := s.finishMetadata(ctx, rel, d.custom()); err != nil {
 			_ = s.recordChange(ctx, t, alias) // the new value is live: sidecars must drop the old one
-			return Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: rotated, but recording its metadata failed: %w", t, alias, err)
+			return secret.Metadata{}, fmt.Errorf("vaultstore: rotate %s/%s: rotated, but recording its metadata failed: %w", t, alias, err)
 		}
 		_ = s.recordChange(ctx, t, alias)
-		return Metadata{
+		return secret.Metadata{
 			Alias: alias, Type: typ, Kind: cur.Kind, AllowedHosts: newHosts, JSONKeys: keys,
 			CreatedAt: cur.CreatedAt, UpdatedAt: updated, Version: version,
 		}, nil
@@ -214,15 +214,15 @@ func (s *Writer) rotate(ctx context.Context, t secret.Tenant, alias string, in R
 
 // Archive soft-deletes the current version and records who and when. It
 // returns the archived secret's metadata (set on error too once read).
-func (s *Writer) Archive(ctx context.Context, t secret.Tenant, alias, actor string) (Metadata, error) {
+func (s *Writer) Archive(ctx context.Context, t secret.Tenant, alias, actor string) (secret.Metadata, error) {
 	alias, err := target(t, alias)
 	if err != nil {
-		return Metadata{}, fmt.Errorf("vaultstore: archive: %w", err)
+		return secret.Metadata{}, fmt.Errorf("vaultstore: archive: %w", err)
 	}
 	rel := secretRel(t, alias)
 	meta, err := s.activeMetadata(ctx, "archive", t, alias)
 	if err != nil {
-		return Metadata{}, err
+		return secret.Metadata{}, err
 	}
 	prior := meta.toMetadata(alias)
 	if err := s.kvDelete(ctx, rel); err != nil {
@@ -240,7 +240,7 @@ func (s *Writer) Archive(ctx context.Context, t secret.Tenant, alias, actor stri
 
 // List returns the tenant's active secrets sorted by alias. It reads
 // metadata only, never a value.
-func (s *Writer) List(ctx context.Context, t secret.Tenant) ([]Metadata, error) {
+func (s *Writer) List(ctx context.Context, t secret.Tenant) ([]secret.Metadata, error) {
 	if err := t.Validate(); err != nil {
 		return nil, fmt.Errorf("vaultstore: list: %w", err)
 	}
@@ -256,7 +256,7 @@ func (s *Writer) List(ctx context.Context, t secret.Tenant) ([]Metadata, error) 
 		}
 	}
 	type result struct {
-		md     Metadata
+		md     secret.Metadata
 		active bool
 		err    error
 	}
@@ -270,14 +270,14 @@ func (s *Writer) List(ctx context.Context, t secret.Tenant) ([]Metadata, error) 
 			defer wg.Done()
 			defer func() { <-sem }()
 			meta, err := s.kvReadMetadata(ctx, dir+a)
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, secret.ErrNotFound) {
 				return // removed since the list
 			}
 			results[i] = result{md: meta.toMetadata(a), active: meta.Active, err: err}
 		}()
 	}
 	wg.Wait()
-	out := make([]Metadata, 0, len(aliases))
+	out := make([]secret.Metadata, 0, len(aliases))
 	for _, r := range results {
 		if r.err != nil {
 			return nil, fmt.Errorf("vaultstore: list %s: %w", t, r.err)
@@ -286,19 +286,19 @@ func (s *Writer) List(ctx context.Context, t secret.Tenant) ([]Metadata, error) 
 			out = append(out, r.md)
 		}
 	}
-	slices.SortFunc(out, func(a, b Metadata) int { return strings.Compare(a.Alias, b.Alias) })
+	slices.SortFunc(out, func(a, b secret.Metadata) int { return strings.Compare(a.Alias, b.Alias) })
 	return out, nil
 }
 
 // Get returns one active secret's metadata.
-func (s *Writer) Get(ctx context.Context, t secret.Tenant, alias string) (Metadata, error) {
+func (s *Writer) Get(ctx context.Context, t secret.Tenant, alias string) (secret.Metadata, error) {
 	alias, err := target(t, alias)
 	if err != nil {
-		return Metadata{}, fmt.Errorf("vaultstore: get: %w", err)
+		return secret.Metadata{}, fmt.Errorf("vaultstore: get: %w", err)
 	}
 	meta, err := s.activeMetadata(ctx, "get", t, alias)
 	if err != nil {
-		return Metadata{}, err
+		return secret.Metadata{}, err
 	}
 	return meta.toMetadata(alias), nil
 }
@@ -309,7 +309,7 @@ func (s *Writer) Get(ctx context.Context, t secret.Tenant, alias string) (Metada
 func (s *Writer) activeMetadata(ctx context.Context, op string, t secret.Tenant, alias string) (kvMetadata, error) {
 	meta, err := s.kvReadMetadata(ctx, secretRel(t, alias))
 	if err == nil && !meta.Active {
-		err = ErrNotFound
+		err = secret.ErrNotFound
 	}
 	if err != nil {
 		return kvMetadata{}, fmt.Errorf("vaultstore: %s %s/%s: %w", op, t, alias, err)

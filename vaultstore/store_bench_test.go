@@ -47,11 +47,11 @@ func benchOp(b *testing.B, parallel bool, op func(context.Context) error) {
 
 // benchSecret creates the token secret weather_fx of in unless tn has it
 // already (benchmark runs share the dev Vault).
-func benchSecret(b *testing.B, admin *testStore, tn secret.Tenant, in CreateInput) {
+func benchSecret(b *testing.B, admin *testStore, tn secret.Tenant, in secret.CreateInput) {
 	b.Helper()
 	in.Alias, in.Type = "weather_fx", secret.TypeToken
 	_, err := admin.Create(b.Context(), tn, in)
-	if err != nil && !errors.Is(err, ErrAliasTaken) {
+	if err != nil && !errors.Is(err, secret.ErrAliasTaken) {
 		b.Fatal(err)
 	}
 }
@@ -61,7 +61,7 @@ func benchReadOp(b *testing.B) func(context.Context) error {
 	b.Helper()
 	srv := vaulttest.Shared(b)
 	tn := secret.Tenant{Org: "bench", Domain: "read"}
-	benchSecret(b, stAdmin(b, srv), tn, CreateInput{Value: secret.Value{Token: "bench-token-value"}, AllowedHosts: []string{"api.weather.com"}})
+	benchSecret(b, stAdmin(b, srv), tn, secret.CreateInput{Value: secret.Value{Token: "bench-token-value"}, AllowedHosts: []string{"api.weather.com"}})
 	s := stSidecar(b, srv)
 	return func(ctx context.Context) error {
 		_, err := s.Read(ctx, tn, "weather_fx")

@@ -164,7 +164,7 @@ func concurrently(n int, f func(i int)) {
 	wg.Wait()
 }
 
-func mustCreate(t *testing.T, s *testStore, tn secret.Tenant, in CreateInput) Metadata {
+func mustCreate(t *testing.T, s *testStore, tn secret.Tenant, in secret.CreateInput) secret.Metadata {
 	t.Helper()
 	md, err := s.Create(t.Context(), tn, in)
 	if err != nil {
@@ -176,7 +176,7 @@ func mustCreate(t *testing.T, s *testStore, tn secret.Tenant, in CreateInput) Me
 // createToken creates the token secret alias with the value token.
 func createToken(t *testing.T, s *testStore, tn secret.Tenant, alias, token string) {
 	t.Helper()
-	mustCreate(t, s, tn, CreateInput{Alias: alias, Type: secret.TypeToken, Value: secret.Value{Token: token}, Actor: "test"})
+	mustCreate(t, s, tn, secret.CreateInput{Alias: alias, Type: secret.TypeToken, Value: secret.Value{Token: token}, Actor: "test"})
 }
 
 func mustReadToken(t *testing.T, s *testStore, tn secret.Tenant, alias, want string) {
@@ -204,7 +204,7 @@ func TestCreateConcurrentExactlyOneWins(t *testing.T) {
 		}
 		errs := make([]error, n)
 		concurrently(n, func(i int) {
-			_, errs[i] = s.Create(t.Context(), tn, CreateInput{Alias: alias, Type: secret.TypeToken, Value: secret.Value{Token: values[i]}, Actor: fmt.Sprint("u", i)})
+			_, errs[i] = s.Create(t.Context(), tn, secret.CreateInput{Alias: alias, Type: secret.TypeToken, Value: secret.Value{Token: values[i]}, Actor: fmt.Sprint("u", i)})
 		})
 		winner, taken := -1, 0
 		for i, err := range errs {
@@ -215,7 +215,7 @@ func TestCreateConcurrentExactlyOneWins(t *testing.T) {
 					t.Fatalf("creates %d and %d both succeeded", winner, i)
 				}
 				winner = i
-			case errors.Is(err, ErrAliasTaken):
+			case errors.Is(err, secret.ErrAliasTaken):
 				taken++
 			default:
 				t.Fatalf("create %d: %v, want nil or ErrAliasTaken", i, err)
@@ -242,13 +242,13 @@ func TestRotateKeepsAliasAndType(t *testing.T) {
 	var vals stValues
 
 	first := vals.new(t)
-	created := mustCreate(t, s, tn, CreateInput{Alias: "Weather_FX", Type: secret.TypeToken, Value: secret.Value{Token: first}, AllowedHosts: []string{"API.weather.com", "*.Twilio.com"}, Actor: "alice"})
+	created := mustCreate(t, s, tn, secret.CreateInput{Alias: "Weather_FX", Type: secret.TypeToken, Value: secret.Value{Token: first}, AllowedHosts: []string{"API.weather.com", "*.Twilio.com"}, Actor: "alice"})
 	if created.Alias != "weather_fx" || created.Version != 1 {
 		t.Fatalf("created alias %q version %d, want weather_fx 1", created.Alias, created.Version)
 	}
 
 	second := vals.new(t)
-	res, err := s.Rotate(t.Context(), tn, "WEATHER_fx", RotateInput{Value: secret.Value{Token: second}, Actor: "bob"})
+	res, err := s.Rotate(t.Context(), tn, "WEATHER_fx", secret.RotateInput{Value: secret.Value{Token: second}, Actor: "bob"})
 	vals.check(t, err)
 	if err != nil {
 		t.Fatalf("Rotate: %v", err)
@@ -283,13 +283,13 @@ func TestRotateKeepsAliasAndType(t *testing.T) {
 	mustReadToken(t, reader, tn, "weather_fx", second)
 
 	// Another type is refused and changes nothing.
-	_, err = s.Rotate(t.Context(), tn, "weather_fx", RotateInput{Type: secret.TypeUsernamePassword, Value: secret.Value{Username: "u", Password: vals.new(t)}})
+	_, err = s.Rotate(t.Context(), tn, "weather_fx", secret.RotateInput{Type: secret.TypeUsernamePassword, Value: secret.Value{Username: "u", Password: vals.new(t)}})
 	vals.check(t, err)
-	if !errors.Is(err, ErrTypeLocked) {
+	if !errors.Is(err, secret.ErrTypeLocked) {
 		t.Fatalf("rotate to another type: %v, want ErrTypeLocked", err)
 	}
 	// A value of another type's shape is a validation error.
-	_, err = s.Rotate(t.Context(), tn, "weather_fx", RotateInput{Value: secret.Value{Password: vals.new(t)}})
+	_, err = s.Rotate(t.Context(), tn, "weather_fx", secret.RotateInput{Value: secret.Value{Password: vals.new(t)}})
 	vals.check(t, err)
 	var verr *secret.ValidationError
 	if !errors.As(err, &verr) {
@@ -298,7 +298,7 @@ func TestRotateKeepsAliasAndType(t *testing.T) {
 	// Setting allowed_hosts replaces them.
 	empty := []string{}
 	third := vals.new(t)
-	res3, err := s.Rotate(t.Context(), tn, "weather_fx", RotateInput{Type: secret.TypeToken, Value: secret.Value{Token: third}, AllowedHosts: &empty})
+	res3, err := s.Rotate(t.Context(), tn, "weather_fx", secret.RotateInput{Type: secret.TypeToken, Value: secret.Value{Token: third}, AllowedHosts: &empty})
 	if err != nil {
 		t.Fatalf("Rotate with hosts: %v", err)
 	}
@@ -311,7 +311,7 @@ func TestRotateKeepsAliasAndType(t *testing.T) {
 		t.Fatalf("Read after third rotate: err %v, %d hosts, token of %d bytes", err, len(sec.AllowedHosts), len(sec.Value.Token))
 	}
 
-	if _, err := s.Rotate(t.Context(), tn, "missing", RotateInput{Value: secret.Value{Token: vals.new(t)}}); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Rotate(t.Context(), tn, "missing", secret.RotateInput{Value: secret.Value{Token: vals.new(t)}}); !errors.Is(err, secret.ErrNotFound) {
 		t.Fatalf("rotate of an unknown alias: %v, want ErrNotFound", err)
 	}
 }
@@ -327,7 +327,7 @@ func TestRotateConcurrentWritersAllLand(t *testing.T) {
 	versions := make([]int, n)
 	errs := make([]error, n)
 	concurrently(n, func(i int) {
-		res, err := s.Rotate(t.Context(), tn, "a", RotateInput{Value: secret.Value{Token: vals.new(t)}})
+		res, err := s.Rotate(t.Context(), tn, "a", secret.RotateInput{Value: secret.Value{Token: vals.new(t)}})
 		versions[i], errs[i] = res.Current.Version, err
 	})
 	landed := map[int]bool{}
@@ -339,7 +339,7 @@ func TestRotateConcurrentWritersAllLand(t *testing.T) {
 				t.Fatalf("two rotations report version %d", versions[i])
 			}
 			landed[versions[i]] = true
-		case errors.Is(err, ErrConflict):
+		case errors.Is(err, secret.ErrConflict):
 		default:
 			t.Fatalf("rotate %d: %v", i, err)
 		}
@@ -359,7 +359,7 @@ func TestArchive(t *testing.T) {
 	var vals stValues
 
 	createToken(t, s, tn, "keep", vals.new(t))
-	old := mustCreate(t, s, tn, CreateInput{Alias: "gone", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}})
+	old := mustCreate(t, s, tn, secret.CreateInput{Alias: "gone", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}})
 	prior, err := s.Archive(t.Context(), tn, "GONE", "carol")
 	if err != nil {
 		t.Fatalf("Archive: %v", err)
@@ -375,16 +375,16 @@ func TestArchive(t *testing.T) {
 	if len(list) != 1 || list[0].Alias != "keep" {
 		t.Fatalf("List after archive = %v, want only keep", aliases(list))
 	}
-	if _, err := reader.Read(t.Context(), tn, "gone"); !errors.Is(err, ErrNotFound) {
+	if _, err := reader.Read(t.Context(), tn, "gone"); !errors.Is(err, secret.ErrNotFound) {
 		t.Fatalf("Read of an archived secret: %v, want ErrNotFound", err)
 	}
-	if _, err := s.Get(t.Context(), tn, "gone"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(t.Context(), tn, "gone"); !errors.Is(err, secret.ErrNotFound) {
 		t.Fatalf("Get of an archived secret: %v, want ErrNotFound", err)
 	}
-	if _, err := s.Archive(t.Context(), tn, "gone", "carol"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Archive(t.Context(), tn, "gone", "carol"); !errors.Is(err, secret.ErrNotFound) {
 		t.Fatalf("second Archive: %v, want ErrNotFound", err)
 	}
-	if _, err := s.Rotate(t.Context(), tn, "gone", RotateInput{Value: secret.Value{Token: vals.new(t)}}); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Rotate(t.Context(), tn, "gone", secret.RotateInput{Value: secret.Value{Token: vals.new(t)}}); !errors.Is(err, secret.ErrNotFound) {
 		t.Fatalf("Rotate of an archived secret: %v, want ErrNotFound", err)
 	}
 
@@ -402,7 +402,7 @@ func TestArchive(t *testing.T) {
 
 	// Re-create works, with another type.
 	pw := vals.new(t)
-	md := mustCreate(t, s, tn, CreateInput{Alias: "gone", Type: secret.TypeUsernamePassword, Value: secret.Value{Username: "svc", Password: pw}, Actor: "dave"})
+	md := mustCreate(t, s, tn, secret.CreateInput{Alias: "gone", Type: secret.TypeUsernamePassword, Value: secret.Value{Username: "svc", Password: pw}, Actor: "dave"})
 	if md.Version != old.Version+1 || md.Type != secret.TypeUsernamePassword {
 		t.Fatalf("re-created version %d type %s, want %d username_password", md.Version, md.Type, old.Version+1)
 	}
@@ -423,7 +423,7 @@ func TestArchive(t *testing.T) {
 	}
 }
 
-func aliases(list []Metadata) []string {
+func aliases(list []secret.Metadata) []string {
 	out := make([]string, len(list))
 	for i, m := range list {
 		out[i] = m.Alias
@@ -449,7 +449,7 @@ func TestCrossTenantIsolation(t *testing.T) {
 		mustReadToken(t, reader, tn, "shared", val)
 	}
 	for _, tn := range []secret.Tenant{ay, bx} {
-		if _, err := reader.Read(t.Context(), tn, "only_ax"); !errors.Is(err, ErrNotFound) {
+		if _, err := reader.Read(t.Context(), tn, "only_ax"); !errors.Is(err, secret.ErrNotFound) {
 			t.Fatalf("Read only_ax as %s: %v, want ErrNotFound", tn, err)
 		}
 		list, err := s.List(t.Context(), tn)
@@ -466,7 +466,7 @@ func TestCrossTenantIsolation(t *testing.T) {
 	}
 	// Ids that would escape the tenant's directory are refused.
 	for _, tn := range []secret.Tenant{{Org: "..", Domain: "x"}, {Org: ax.Org, Domain: "x/../y"}} {
-		if _, err := reader.Read(t.Context(), tn, "shared"); err == nil || errors.Is(err, ErrNotFound) {
+		if _, err := reader.Read(t.Context(), tn, "shared"); err == nil || errors.Is(err, secret.ErrNotFound) {
 			t.Fatalf("Read with tenant %q: %v, want a validation error", tn, err)
 		}
 	}
@@ -478,8 +478,8 @@ func TestTypesAndJSON(t *testing.T) {
 	pw := vals.new(t)
 	obj := `{ "zeta": {"k": [1, 2]}, "alpha": "` + vals.new(t) + `", "n": 1.50 }`
 
-	mustCreate(t, s, tn, CreateInput{Alias: "up", Type: secret.TypeUsernamePassword, Value: secret.Value{Username: "svc", Password: pw}})
-	md := mustCreate(t, s, tn, CreateInput{Alias: "cfg", Type: secret.TypeJSON, Value: secret.Value{JSON: []byte(obj)}})
+	mustCreate(t, s, tn, secret.CreateInput{Alias: "up", Type: secret.TypeUsernamePassword, Value: secret.Value{Username: "svc", Password: pw}})
+	md := mustCreate(t, s, tn, secret.CreateInput{Alias: "cfg", Type: secret.TypeJSON, Value: secret.Value{JSON: []byte(obj)}})
 	if strings.Join(md.JSONKeys, ",") != "zeta,alpha,n" {
 		t.Fatalf("json keys = %v, want [zeta alpha n] in document order", md.JSONKeys)
 	}
@@ -516,7 +516,7 @@ func TestTypesAndJSON(t *testing.T) {
 		fmt.Fprintf(&b, "%q:%d", keys[i], i)
 	}
 	b.WriteString("}")
-	mustCreate(t, s, tn, CreateInput{Alias: "big", Type: secret.TypeJSON, Value: secret.Value{JSON: []byte(b.String())}, AllowedHosts: hosts})
+	mustCreate(t, s, tn, secret.CreateInput{Alias: "big", Type: secret.TypeJSON, Value: secret.Value{JSON: []byte(b.String())}, AllowedHosts: hosts})
 	big, err := s.Get(t.Context(), tn, "big")
 	if err != nil {
 		t.Fatalf("Get big: %v", err)
@@ -536,16 +536,16 @@ func TestValidationBeforeVault(t *testing.T) {
 	cases := []struct {
 		name  string
 		tn    secret.Tenant
-		in    CreateInput
+		in    secret.CreateInput
 		field string
 	}{
-		{"alias", tn, CreateInput{Alias: "bad alias", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}}, "alias"},
-		{"empty token", tn, CreateInput{Alias: "a", Type: secret.TypeToken}, "value.token"},
-		{"json array", tn, CreateInput{Alias: "a", Type: secret.TypeJSON, Value: secret.Value{JSON: []byte(`["` + vals.new(t) + `"]`)}}, "value.json"},
-		{"type", tn, CreateInput{Alias: "a", Type: "password", Value: secret.Value{Token: vals.new(t)}}, "type"},
-		{"host", tn, CreateInput{Alias: "a", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}, AllowedHosts: []string{"https://x.com/"}}, "allowed_hosts[0]"},
-		{"too many hosts", tn, CreateInput{Alias: "a", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}, AllowedHosts: tooMany}, "allowed_hosts"},
-		{"tenant", secret.Tenant{Org: "Org", Domain: "d"}, CreateInput{Alias: "a", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}}, "tenant"},
+		{"alias", tn, secret.CreateInput{Alias: "bad alias", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}}, "alias"},
+		{"empty token", tn, secret.CreateInput{Alias: "a", Type: secret.TypeToken}, "value.token"},
+		{"json array", tn, secret.CreateInput{Alias: "a", Type: secret.TypeJSON, Value: secret.Value{JSON: []byte(`["` + vals.new(t) + `"]`)}}, "value.json"},
+		{"type", tn, secret.CreateInput{Alias: "a", Type: "password", Value: secret.Value{Token: vals.new(t)}}, "type"},
+		{"host", tn, secret.CreateInput{Alias: "a", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}, AllowedHosts: []string{"https://x.com/"}}, "allowed_hosts[0]"},
+		{"too many hosts", tn, secret.CreateInput{Alias: "a", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}, AllowedHosts: tooMany}, "allowed_hosts"},
+		{"tenant", secret.Tenant{Org: "Org", Domain: "d"}, secret.CreateInput{Alias: "a", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}}, "tenant"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -576,7 +576,7 @@ func TestPolicies(t *testing.T) {
 	var vals stValues
 	val := vals.new(t)
 	createToken(t, admin, tn, "a", val)
-	if _, err := admin.Rotate(t.Context(), tn, "a", RotateInput{Value: secret.Value{Token: val}}); err != nil {
+	if _, err := admin.Rotate(t.Context(), tn, "a", secret.RotateInput{Value: secret.Value{Token: val}}); err != nil {
 		t.Fatalf("admin rotate: %v", err)
 	}
 	if _, err := admin.List(t.Context(), tn); err != nil {
@@ -587,8 +587,8 @@ func TestPolicies(t *testing.T) {
 	mustReadToken(t, sidecar, tn, "a", val)
 	// … and nothing else.
 	denied := map[string]error{}
-	_, denied["sidecar create"] = sidecar.Create(t.Context(), tn, CreateInput{Alias: "b", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}})
-	_, denied["sidecar rotate"] = sidecar.Rotate(t.Context(), tn, "a", RotateInput{Value: secret.Value{Token: vals.new(t)}})
+	_, denied["sidecar create"] = sidecar.Create(t.Context(), tn, secret.CreateInput{Alias: "b", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}})
+	_, denied["sidecar rotate"] = sidecar.Rotate(t.Context(), tn, "a", secret.RotateInput{Value: secret.Value{Token: vals.new(t)}})
 	_, denied["sidecar archive"] = sidecar.Archive(t.Context(), tn, "a", "x")
 	_, denied["sidecar list"] = sidecar.List(t.Context(), tn)
 	_, denied["sidecar get"] = sidecar.Get(t.Context(), tn, "a")
@@ -599,7 +599,7 @@ func TestPolicies(t *testing.T) {
 	_, denied["admin read value"] = admin.Read(t.Context(), tn, "a")
 	for name, err := range denied {
 		vals.check(t, err)
-		if !errors.Is(err, ErrPermission) {
+		if !errors.Is(err, secret.ErrPermission) {
 			t.Errorf("%s: %v, want ErrPermission", name, err)
 		}
 	}
@@ -718,8 +718,8 @@ func TestLoginFailures(t *testing.T) {
 		auth AuthConfig
 		want error
 	}{
-		{"revoked token", stToken("hvs.nope"), ErrPermission},
-		{"wrong secret id", AuthConfig{Method: MethodAppRole, RoleID: roleID, SecretID: "00000000-0000-0000-0000-000000000000"}, ErrPermission},
+		{"revoked token", stToken("hvs.nope"), secret.ErrPermission},
+		{"wrong secret id", AuthConfig{Method: MethodAppRole, RoleID: roleID, SecretID: "00000000-0000-0000-0000-000000000000"}, secret.ErrPermission},
 		{"unknown method", AuthConfig{Method: "ldap"}, nil},
 		{"kubernetes without role", AuthConfig{Method: MethodKubernetes}, nil},
 		{"kubernetes token file missing", AuthConfig{Method: MethodKubernetes, Role: "r", JWTFile: "/nonexistent/token"}, nil},
@@ -732,7 +732,7 @@ func TestLoginFailures(t *testing.T) {
 				t.Fatalf("New: %v, want %v", err, tc.want)
 			}
 			// A local mistake is reported as such, not as an outage.
-			if errors.Is(err, ErrUnavailable) {
+			if errors.Is(err, secret.ErrUnavailable) {
 				t.Fatalf("New: %v, want a configuration error, not ErrUnavailable", err)
 			}
 		})
@@ -753,7 +753,7 @@ func TestUnavailableWithinDeadlineAndRecovery(t *testing.T) {
 		"read": func(ctx context.Context) error { _, err := reader.Read(ctx, tn, "a"); return err },
 		"list": func(ctx context.Context) error { _, err := s.List(ctx, tn); return err },
 		"create": func(ctx context.Context) error {
-			_, err := s.Create(ctx, tn, CreateInput{Alias: "b", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}})
+			_, err := s.Create(ctx, tn, secret.CreateInput{Alias: "b", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}})
 			return err
 		},
 	} {
@@ -763,7 +763,7 @@ func TestUnavailableWithinDeadlineAndRecovery(t *testing.T) {
 		took := time.Since(began)
 		cancel()
 		vals.check(t, err)
-		if !errors.Is(err, ErrUnavailable) {
+		if !errors.Is(err, secret.ErrUnavailable) {
 			t.Fatalf("%s with Vault down: %v, want ErrUnavailable", name, err)
 		}
 		// Bounded by the caller's deadline (plus scheduling slack), not by
@@ -773,14 +773,14 @@ func TestUnavailableWithinDeadlineAndRecovery(t *testing.T) {
 		}
 	}
 	// Without a deadline, Config.Timeout (1s here) bounds the call.
-	if _, err := reader.Read(context.Background(), tn, "a"); !errors.Is(err, ErrUnavailable) {
+	if _, err := reader.Read(context.Background(), tn, "a"); !errors.Is(err, secret.ErrUnavailable) {
 		t.Fatalf("read without deadline, Vault down: %v, want ErrUnavailable", err)
 	}
 
 	// Vault comes back (same data): the same stores work again.
 	srv.Restart(t)
 	mustReadToken(t, reader, tn, "a", val)
-	if _, err := s.Create(t.Context(), tn, CreateInput{Alias: "b", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}}); err != nil {
+	if _, err := s.Create(t.Context(), tn, secret.CreateInput{Alias: "b", Type: secret.TypeToken, Value: secret.Value{Token: vals.new(t)}}); err != nil {
 		t.Fatalf("create after restart: %v", err)
 	}
 
@@ -805,7 +805,7 @@ func TestNewUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	_, err := openStore(ctx, Config{Address: vaulttest.FreeAddr(t), Auth: stToken("t")})
-	if !errors.Is(err, ErrUnavailable) {
+	if !errors.Is(err, secret.ErrUnavailable) {
 		t.Fatalf("New against a closed port: %v, want ErrUnavailable", err)
 	}
 }
@@ -886,7 +886,7 @@ func TestSealedIsUnavailable(t *testing.T) {
 	defer cancel()
 	_, err := reader.Read(ctx, tn, "a")
 	vals.check(t, err)
-	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "503") {
+	if !errors.Is(err, secret.ErrUnavailable) || !strings.Contains(err.Error(), "503") {
 		t.Fatalf("Read from a sealed Vault: %v, want ErrUnavailable after 503s", err)
 	}
 	// vaultdev unseals itself when it starts on its data again.
@@ -900,7 +900,7 @@ func TestCallerCancelIsNotAnOutage(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, err := reader.Read(ctx, stTenant(t), "a")
-	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrUnavailable) {
+	if !errors.Is(err, context.Canceled) || errors.Is(err, secret.ErrUnavailable) {
 		t.Fatalf("Read with a cancelled context: %v, want context.Canceled and not ErrUnavailable", err)
 	}
 }

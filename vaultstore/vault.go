@@ -14,6 +14,8 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/hashicorp/vault/api"
+
+	"github.com/sidekey/sidekey/internal/secret"
 )
 
 // Retry policy of one Vault call: exponential backoff from retryInitial up
@@ -141,23 +143,23 @@ func (s *Client) call(ctx context.Context, op, path string, fn func(ctx context.
 	}
 	switch lastKind {
 	case kindPermission:
-		return fmt.Errorf("vaultstore: %w: %w", ErrPermission, vaultError(op, path, last))
+		return fmt.Errorf("vaultstore: %w: %w", secret.ErrPermission, vaultError(op, path, last))
 	case kindNotFound:
-		return fmt.Errorf("vaultstore: %w: %w", ErrNotFound, vaultError(op, path, last))
+		return fmt.Errorf("vaultstore: %w: %w", secret.ErrNotFound, vaultError(op, path, last))
 	case kindConflict:
-		return fmt.Errorf("vaultstore: %w: %w", ErrConflict, vaultError(op, path, last))
+		return fmt.Errorf("vaultstore: %w: %w", secret.ErrConflict, vaultError(op, path, last))
 	case kindTransient:
 		if ctx.Err() != nil {
-			return fmt.Errorf("vaultstore: %w: %w (gave up: %w)", ErrUnavailable, vaultError(op, path, last), context.Cause(ctx))
+			return fmt.Errorf("vaultstore: %w: %w (gave up: %w)", secret.ErrUnavailable, vaultError(op, path, last), context.Cause(ctx))
 		}
-		return fmt.Errorf("vaultstore: %w: %w", ErrUnavailable, vaultError(op, path, last))
+		return fmt.Errorf("vaultstore: %w: %w", secret.ErrUnavailable, vaultError(op, path, last))
 	case kindCanceled:
 		if errors.Is(last, context.Canceled) {
 			// The caller gave up: not a statement about Vault.
 			return fmt.Errorf("vaultstore: %w", vaultError(op, path, last))
 		}
 		// The deadline ended during a call: Vault did not answer in time.
-		return fmt.Errorf("vaultstore: %w: %w", ErrUnavailable, vaultError(op, path, last))
+		return fmt.Errorf("vaultstore: %w: %w", secret.ErrUnavailable, vaultError(op, path, last))
 	default:
 		return fmt.Errorf("vaultstore: %w", vaultError(op, path, last))
 	}
@@ -196,7 +198,7 @@ func (s *Client) kvRead(ctx context.Context, rel string) (data map[string]any, v
 	data, _ = sec.Data["data"].(map[string]any)
 	if data == nil {
 		// Deleted or destroyed: Vault answers 404 with the metadata only.
-		return nil, version, fmt.Errorf("vaultstore: read %s: %w", path, ErrNotFound)
+		return nil, version, fmt.Errorf("vaultstore: read %s: %w", path, secret.ErrNotFound)
 	}
 	return data, version, nil
 }
@@ -293,7 +295,7 @@ func (s *Client) read(ctx context.Context, op, path string) (*api.Secret, error)
 		return nil, err
 	}
 	if sec == nil || sec.Data == nil {
-		return nil, fmt.Errorf("vaultstore: %s %s: %w", op, path, ErrNotFound)
+		return nil, fmt.Errorf("vaultstore: %s %s: %w", op, path, secret.ErrNotFound)
 	}
 	return sec, nil
 }
@@ -319,7 +321,7 @@ func (s *Client) kvList(ctx context.Context, rel string) ([]string, error) {
 		sec, err = s.client.Logical().ListWithContext(ctx, path)
 		return err
 	})
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, secret.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {

@@ -64,17 +64,17 @@ func run(ctx context.Context) error {
 		hosts = []string{*allowed}
 	}
 	tenant := secret.Tenant{Org: spec.Org, Domain: spec.Domain}
-	inputs := []vaultstore.CreateInput{
+	inputs := []secret.CreateInput{
 		{Alias: spec.AliasAPIKey, Type: secret.TypeToken, Value: secret.Value{Token: vals.APIKey}, AllowedHosts: hosts, Actor: "bench-seed"},
 		{Alias: spec.AliasAccount, Type: secret.TypeUsernamePassword, Value: secret.Value{Username: vals.Username, Password: vals.Password}, AllowedHosts: hosts, Actor: "bench-seed"},
 	}
 	for _, in := range inputs {
 		// A rerun against the same Vault rotates instead.
 		if _, err := st.Create(ctx, tenant, in); err != nil {
-			if !errors.Is(err, vaultstore.ErrAliasTaken) {
+			if !errors.Is(err, secret.ErrAliasTaken) {
 				return fmt.Errorf("create %s: %w", in.Alias, err)
 			}
-			if _, err := st.Rotate(ctx, tenant, in.Alias, vaultstore.RotateInput{Type: in.Type, Value: in.Value, AllowedHosts: &hosts, Actor: in.Actor}); err != nil {
+			if _, err := st.Rotate(ctx, tenant, in.Alias, secret.RotateInput{Type: in.Type, Value: in.Value, AllowedHosts: &hosts, Actor: in.Actor}); err != nil {
 				return fmt.Errorf("rotate %s: %w", in.Alias, err)
 			}
 		}

@@ -14,7 +14,6 @@ import (
 	"github.com/sidekey/sidekey/adminapi"
 	"github.com/sidekey/sidekey/internal/secret"
 	"github.com/sidekey/sidekey/internal/testbin"
-	"github.com/sidekey/sidekey/vaultstore"
 
 	"github.com/sidekey/sidekey/internal/ops"
 )
@@ -26,7 +25,7 @@ type slowStore struct {
 }
 
 func (s *slowStore) Ping(context.Context) error { return nil }
-func (s *slowStore) List(ctx context.Context, _ secret.Tenant) ([]vaultstore.Metadata, error) {
+func (s *slowStore) List(ctx context.Context, _ secret.Tenant) ([]secret.Metadata, error) {
 	close(s.entered)
 	select {
 	case <-s.release:
@@ -35,17 +34,17 @@ func (s *slowStore) List(ctx context.Context, _ secret.Tenant) ([]vaultstore.Met
 		return nil, ctx.Err()
 	}
 }
-func (s *slowStore) Get(context.Context, secret.Tenant, string) (vaultstore.Metadata, error) {
-	return vaultstore.Metadata{}, vaultstore.ErrNotFound
+func (s *slowStore) Get(context.Context, secret.Tenant, string) (secret.Metadata, error) {
+	return secret.Metadata{}, secret.ErrNotFound
 }
-func (s *slowStore) Create(context.Context, secret.Tenant, secret.Creatable) (vaultstore.Metadata, error) {
-	return vaultstore.Metadata{}, vaultstore.ErrUnavailable
+func (s *slowStore) Create(context.Context, secret.Tenant, secret.Creatable) (secret.Metadata, error) {
+	return secret.Metadata{}, secret.ErrUnavailable
 }
-func (s *slowStore) Rotate(context.Context, secret.Tenant, string, vaultstore.RotateInput) (vaultstore.Rotated, error) {
-	return vaultstore.Rotated{}, vaultstore.ErrUnavailable
+func (s *slowStore) Rotate(context.Context, secret.Tenant, string, secret.RotateInput) (secret.Rotated, error) {
+	return secret.Rotated{}, secret.ErrUnavailable
 }
-func (s *slowStore) Archive(context.Context, secret.Tenant, string, string) (vaultstore.Metadata, error) {
-	return vaultstore.Metadata{}, vaultstore.ErrUnavailable
+func (s *slowStore) Archive(context.Context, secret.Tenant, string, string) (secret.Metadata, error) {
+	return secret.Metadata{}, secret.ErrUnavailable
 }
 
 // TestServeAdminDrains: on shutdown the API listener closes, a request in

@@ -81,7 +81,7 @@ func TestProxyCommand(t *testing.T) {
 	}
 	tenant := secret.Tenant{Org: "acme", Domain: "billing"}
 	const value = "cmd-test-token-0123456789"
-	if _, err := admin.Create(ctx, tenant, vaultstore.CreateInput{Alias: "weather_fx", Type: secret.TypeToken, Value: secret.Value{Token: value}, Actor: "test"}); err != nil {
+	if _, err := admin.Create(ctx, tenant, secret.CreateInput{Alias: "weather_fx", Type: secret.TypeToken, Value: secret.Value{Token: value}, Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
 	var got http.Header
