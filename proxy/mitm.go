@@ -126,7 +126,7 @@ func (p *Proxy) handshake(c net.Conn, tc *tunnelConn) (h2, ok bool) {
 	_ = c.SetDeadline(time.Now().Add(p.cfg.ReadTimeout))
 	// The handshake runs on a goroutine of its own: its crypto grows a
 	// stack to 16 KiB, which the tunnel's long-lived goroutine would
-	// otherwise keep while idle (docs/BENCHMARKS.md, Proxy).
+	// otherwise keep while idle (docs/BENCHMARKS.md, "Idle intercepted connections").
 	hs := make(chan error, 1)
 	go func() { hs <- conn.HandshakeContext(p.baseCtx) }()
 	if err := <-hs; err != nil {
