@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"net/netip"
@@ -100,28 +101,19 @@ func DefaultConfig() Config {
 
 // setDefaults fills the zero fields with their defaults.
 func (c *Config) setDefaults() {
-	def(&c.MaxBodyBytes, DefaultMaxBodyBytes)
-	def(&c.MaxHeaderBytes, DefaultMaxHeaderBytes)
-	def(&c.MaxConns, DefaultMaxConns)
-	def(&c.LeafCacheSize, DefaultLeafCacheSize)
-	def(&c.MaxScrubBytes, DefaultMaxScrubBytes)
-	def(&c.H2MaxConcurrentStreams, DefaultH2MaxConcurrentStreams)
-	if c.UpstreamHTTP2 == "" {
-		c.UpstreamHTTP2 = UpstreamHTTP2Auto
-	}
-	def(&c.ReadTimeout, DefaultReadTimeout)
-	def(&c.WriteTimeout, DefaultWriteTimeout)
-	def(&c.IdleTimeout, DefaultIdleTimeout)
-	def(&c.UpstreamTimeout, DefaultUpstreamTimeout)
-	def(&c.DrainTimeout, DefaultDrainTimeout)
-	def(&c.LeafValidity, DefaultLeafValidity)
-}
-
-// def sets a zero *v to d.
-func def[T int | time.Duration](v *T, d T) {
-	if *v == 0 {
-		*v = d
-	}
+	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
+	c.MaxHeaderBytes = cmp.Or(c.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	c.MaxConns = cmp.Or(c.MaxConns, DefaultMaxConns)
+	c.LeafCacheSize = cmp.Or(c.LeafCacheSize, DefaultLeafCacheSize)
+	c.MaxScrubBytes = cmp.Or(c.MaxScrubBytes, DefaultMaxScrubBytes)
+	c.H2MaxConcurrentStreams = cmp.Or(c.H2MaxConcurrentStreams, DefaultH2MaxConcurrentStreams)
+	c.UpstreamHTTP2 = cmp.Or(c.UpstreamHTTP2, UpstreamHTTP2Auto)
+	c.ReadTimeout = cmp.Or(c.ReadTimeout, DefaultReadTimeout)
+	c.WriteTimeout = cmp.Or(c.WriteTimeout, DefaultWriteTimeout)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, DefaultIdleTimeout)
+	c.UpstreamTimeout = cmp.Or(c.UpstreamTimeout, DefaultUpstreamTimeout)
+	c.DrainTimeout = cmp.Or(c.DrainTimeout, DefaultDrainTimeout)
+	c.LeafValidity = cmp.Or(c.LeafValidity, DefaultLeafValidity)
 }
 
 // Validate reports every invalid value of c, each as a

@@ -136,6 +136,15 @@ func (f *proxyFlags) proxyConfig() (proxy.Config, error) {
 		}
 	}
 	errs = append(errs, flagErrors(cfg.Validate(), flags), flagErrors(f.cache.Validate(), flags), checkVaultFlags(f.vault))
+	errs = append(errs, f.loadFiles(&cfg)...)
+	return cfg, errors.Join(errs...)
+}
+
+// loadFiles reads the CA, the tenant keys and the upstream CAs into cfg
+// and parses the allowed CIDRs; it returns every problem, each naming its
+// flag.
+func (f *proxyFlags) loadFiles(cfg *proxy.Config) []error {
+	var errs []error
 	if f.caCert == "" || f.caKey == "" {
 		errs = append(errs, errors.New("--ca-cert and --ca-key are required (create them with \"sidekey ca init --out DIR\")"))
 	} else if authority, err := ca.Load(f.caCert, f.caKey); err != nil {
@@ -173,7 +182,7 @@ func (f *proxyFlags) proxyConfig() (proxy.Config, error) {
 			cfg.UpstreamRoots = pool
 		}
 	}
-	return cfg, errors.Join(errs...)
+	return errs
 }
 
 // runProxy implements "sidekey proxy".
